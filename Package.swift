@@ -1,0 +1,48 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "norbert-worker",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "norbert-worker", targets: ["norbert-worker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libopenblas-dev, librdkafka-dev). Only thin wrapper folders import them.
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CRdKafka", pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]),
+
+        // float32 storage and kernels (GEMM through OpenBLAS).
+        .target(name: "Tensors", dependencies: ["COpenBLAS"]),
+        // Memory-mapped safetensors checkpoints (single file and sharded).
+        .target(name: "SafeTensors", dependencies: ["Tensors"]),
+        // tokenizer.json pipelines (normalizers, pre-tokenizers, models, post-processors, decoders).
+        .target(name: "Tokenizers"),
+        // NorBERT 4 config, encoder, heads and generation.
+        .target(name: "NorBERT", dependencies: ["Tensors", "SafeTensors"]),
+        // Swift over librdkafka.
+        .target(name: "Kafka", dependencies: ["CRdKafka"]),
+
+        .executableTarget(
+            name: "norbert-worker",
+            dependencies: [
+                "Tensors", "SafeTensors", "Tokenizers", "NorBERT", "Kafka",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], resources: []),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
+        .testTarget(name: "NorBERTTests", dependencies: ["NorBERT", "SafeTensors"]),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
+        .testTarget(name: "CLITests", dependencies: ["SafeTensors"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
