@@ -1,0 +1,127 @@
+import Tensors
+
+/// Key/value cache of one sequence for incremental causal decoding: per layer, the normed and
+/// rotated keys and the mixed values of every position run so far, plus the layer-0 values
+/// (v1) are not needed again (they only feed later layers of the same token).
+public final class KVCache {
+    public internal(set) var length = 0
+    var keys: [Scratch]
+    var values: [Scratch]
+    var capacity = 0
+    let keyWidth: Int, valueWidth: Int
+
+    public init(config: NorBERTConfig) {
+        keys = Array(repeating: Scratch(), count: config.numLayers)
+        values = Array(repeating: Scratch(), count: config.numLayers)
+        keyWidth = config.numAttentionHeads * config.queryKeyHeadSize
+        valueWidth = config.numAttentionHeads * config.valueHeadSize
+    }
+
+    func ensure(_ positions: Int) {
+        guard positions > capacity else { return }
+        let newCap = max(positions, capacity * 2, 64)
+        for l in 0..<keys.count {
+            let oldK = keys[l].storage, oldV = values[l].storage
+            keys[l] = Scratch(); values[l] = Scratch()
+            let k = keys[l].reserve(newCap * keyWidth), v = values[l].reserve(newCap * valueWidth)
+            if length > 0 {
+                k.update(from: oldK.pointer, count: length * keyWidth)
+                v.update(from: oldV.pointer, count: length * valueWidth)
+            }
+        }
+        capacity = newCap
+    }
+}
+
+extension Encoder {
+    /// One reference `Layer.forward` over every packed row (in place on ws.hidden).
+    func runLayer(_ L: LayerWeights, batch: PackedBatch, causal: Bool, caches: [KVCache]?, ws: EncoderWorkspace) {
+        let c = config
+        let n = batch.totalTokens, h = c.hiddenSize, nh = c.numAttentionHeads
+        let dqk = c.queryKeyHeadSize, dv = c.valueHeadSize, inter = c.intermediateSize
+        let qkw = 2 * nh * dqk, vw = nh * dv
+        let hid = ws.hidden.pointer, emb = ws.embedded.pointer
+        let a = ws.a.reserve(n * h), b = ws.b.reserve(n * h)
+        let qk = ws.qk.reserve(n * qkw), v = ws.v.reserve(n * vw)
+        let attn = ws.attn.reserve(n * vw), proj = ws.proj.reserve(n * h)
+
+        // Attention inputs: value input and qk input are lambda mixes of h and e, each LayerNormed.
+        Vector.mix(a, L.attnA, hid, L.attnB, emb, count: n * h)
+        Vector.layerNorm(a, ldo: h, a, ldx: h, rows: n, cols: h, eps: eps)
+        Vector.mix(b, L.qkA, hid, L.qkB, emb, count: n * h)
+        Vector.layerNorm(b, ldo: h, b, ldx: h, rows: n, cols: h, eps: eps)
+        GEMM.nt(qk, ldc: qkw, b, lda: h, L.wqk.pointer, ldb: h, m: n, n: qkw, k: h)
+        // Values: layer 0's become v1; later layers mix theirs with v1.
+        if L.index == 0 {
+            let v1 = ws.v1.reserve(n * vw)
+            GEMM.nt(v1, ldc: vw, a, lda: h, L.wv.pointer, ldb: h, m: n, n: vw, k: h)
+            v.update(from: v1, count: n * vw)
+        } else {
+            GEMM.nt(v, ldc: vw, a, lda: h, L.wv.pointer, ldb: h, m: n, n: vw, k: h)
+            Vector.mix(v, 1 - L.valueMix, v, L.valueMix, ws.v1.pointer, count: n * vw)
+        }
+        // Per-head q/k LayerNorm × (scale + 1), then RoPE at each token's position in its sequence.
+        let scale = 1 / Float(dqk).squareRoot()
+        for s in 0..<batch.count {
+            let start = batch.offsets[s], len = batch.length(s)
+            let past = caches?[s].length ?? 0
+            let rope = rotary(for: L, positions: past + len, ws: ws)
+            for t in 0..<len {
+                let row = qk + (start + t) * qkw
+                for head in 0..<nh {
+                    let q = row + head * dqk, k = row + nh * dqk + head * dqk
+                    Vector.normalizeRow(q, q, cols: dqk, eps: eps, gain: L.qGain.pointer + head * dqk)
+                    Vector.normalizeRow(k, k, cols: dqk, eps: eps, gain: L.kGain.pointer + head * dqk)
+                    rope.rotate(q, position: past + t)
+                    rope.rotate(k, position: past + t)
+                }
+            }
+            if let cache = caches?[s] {
+                cache.ensure(past + len)
+                let kc = cache.keys[L.index].pointer, vc = cache.values[L.index].pointer
+                for t in 0..<len {
+                    (kc + (past + t) * (nh * dqk)).update(from: qk + (start + t) * qkw + nh * dqk, count: nh * dqk)
+                }
+                (vc + past * vw).update(from: v + start * vw, count: len * vw)
+                for head in 0..<nh {
+                    Attention.windowed(attn + start * vw + head * dv, ldo: vw,
+                                       q: qk + start * qkw + head * dqk, ldq: qkw,
+                                       k: kc + head * dqk, ldk: nh * dqk,
+                                       v: vc + head * dv, ldv: vw,
+                                       queries: len, queryStart: past, keys: past + len,
+                                       headDim: dqk, valueDim: dv, window: L.window, causal: causal,
+                                       scale: scale, scratch: &ws.attention)
+                }
+            } else {
+                for head in 0..<nh {
+                    Attention.windowed(attn + start * vw + head * dv, ldo: vw,
+                                       q: qk + start * qkw + head * dqk, ldq: qkw,
+                                       k: qk + start * qkw + nh * dqk + head * dqk, ldk: qkw,
+                                       v: v + start * vw + head * dv, ldv: vw,
+                                       queries: len, queryStart: 0, keys: len,
+                                       headDim: dqk, valueDim: dv, window: L.window, causal: causal,
+                                       scale: scale, scratch: &ws.attention)
+                }
+            }
+        }
+        Vector.layerNorm(attn, ldo: vw, attn, ldx: vw, rows: n, cols: vw, eps: eps)
+        GEMM.nt(proj, ldc: h, attn, lda: vw, L.wo.pointer, ldb: vw, m: n, n: h, k: vw)
+
+        // MLP input: softplus(l2)((1-l3) h + l3 e) + attention output.
+        Vector.scaledMix(a, L.mlpS, L.mlpA, hid, L.mlpB, emb, count: n * h)
+        Vector.add(a, proj, count: n * h)
+        Vector.layerNorm(a, ldo: h, a, ldx: h, rows: n, cols: h, eps: eps)
+        let up = ws.up.reserve(n * 2 * inter), act = ws.act.reserve(n * inter)
+        GEMM.nt(up, ldc: 2 * inter, a, lda: h, L.wup.pointer, ldb: h, m: n, n: 2 * inter, k: h)
+        for r in 0..<n {
+            Vector.geglu(act + r * inter, up + r * 2 * inter, up + r * 2 * inter + inter, count: inter)
+        }
+        Vector.layerNorm(act, ldo: inter, act, ldx: inter, rows: n, cols: inter, eps: eps)
+        GEMM.nt(b, ldc: h, act, lda: inter, L.wdown.pointer, ldb: inter, m: n, n: h, k: inter)
+
+        // New state: softplus(l4)((1-l5) h + l5 e) + attention output + MLP output.
+        Vector.scaledMix(hid, L.resS, L.resA, hid, L.resB, emb, count: n * h)
+        Vector.add(hid, proj, count: n * h)
+        Vector.add(hid, b, count: n * h)
+    }
+}

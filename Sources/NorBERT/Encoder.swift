@@ -1,0 +1,123 @@
+import Foundation
+import Tensors
+
+/// A batch of sequences of any lengths, packed back to back: token t of sequence s is row
+/// `offsets[s] + t` of every [total tokens × features] matrix. No padding anywhere.
+public struct PackedBatch: Sendable, Equatable {
+    public private(set) var tokens: [Int32] = []
+    public private(set) var offsets: [Int] = [0]
+
+    public init() {}
+    public init(_ sequences: [[Int]]) {
+        for s in sequences { append(s) }
+    }
+    public mutating func append(_ ids: [Int]) {
+        tokens.append(contentsOf: ids.map { Int32(truncatingIfNeeded: $0) })
+        offsets.append(tokens.count)
+    }
+    public var count: Int { offsets.count - 1 }
+    public var totalTokens: Int { tokens.count }
+    public func length(_ s: Int) -> Int { offsets[s + 1] - offsets[s] }
+    public var lengths: [Int] { (0..<count).map(length) }
+}
+
+/// Lane-local buffers of the encoder, reused across calls (grown, never shrunk).
+public final class EncoderWorkspace {
+    var hidden = Scratch(), embedded = Scratch(), a = Scratch(), b = Scratch()
+    var qk = Scratch(), v = Scratch(), v1 = Scratch(), attn = Scratch(), proj = Scratch()
+    var up = Scratch(), act = Scratch()
+    var attention = AttentionScratch()
+    var longRotary: [Double: RotaryTable] = [:]
+    public init() {}
+}
+
+/// The output of an encoder pass: rows of the packed batch.
+public struct EncoderOutput: Sendable {
+    /// [total tokens, hidden] last layer output (the reference's `last_hidden_state`, unpadded).
+    public var lastHiddenState: Tensor
+    /// hidden_states.0 (embedding output) … hidden_states.<num_layers>, each [total tokens, hidden], when asked for.
+    public var hiddenStates: [Tensor]?
+}
+
+/// The NorBERT 4 encoder: embedding and layers, weights shared read-only by every lane.
+/// Ported from the reference `Embedding`, `Layer`, `SelfAttention` and `FeedForward` (eager path)
+/// of LTG's modeling_gptbert.py; see Tests/Fixtures/norbert4-tiny/README.md for the semantics.
+public final class Encoder: Sendable {
+    public let config: NorBERTConfig
+    /// LayerNorm(word_embedding[v]) × (word_scale + 1) for every token id v: the whole embedding
+    /// module depends on weights only, so it is a table lookup at run time.
+    let embeddingTable: FloatBuffer
+    public let layers: [LayerWeights]
+    let rotaryLocal: RotaryTable
+    let rotaryGlobal: RotaryTable
+    let eps: Float
+
+    public init(_ source: any WeightSource, config c: NorBERTConfig) throws {
+        config = c
+        eps = Float(c.layerNormEps)
+        let h = c.hiddenSize
+        let words = try source.floats("embedding.word_embedding.weight", shape: [c.vocabSize, h])
+        let gain = try source.floats("embedding.word_scale", shape: [h]).map { $0 + 1 }
+        let table = FloatBuffer(count: c.vocabSize * h)
+        words.withUnsafeBufferPointer { w in
+            gain.withUnsafeBufferPointer { g in
+                for t in 0..<c.vocabSize {
+                    Vector.normalizeRow(table.pointer + t * h, w.baseAddress! + t * h, cols: h, eps: Float(c.layerNormEps), gain: nil)
+                    for j in 0..<h { table.pointer[t * h + j] *= g[j] }
+                }
+            }
+        }
+        embeddingTable = table
+        layers = try (0..<c.numLayers).map { try LayerWeights(source, config: c, index: $0) }
+        let positions = min(max(c.maxSequenceLength, 1), 1 << 16)
+        rotaryLocal = RotaryTable(theta: 10_000, headDim: c.queryKeyHeadSize, positions: positions)
+        rotaryGlobal = RotaryTable(theta: 160_000, headDim: c.queryKeyHeadSize, positions: positions)
+    }
+
+    /// Bytes of float32 weights held (shared by all lanes).
+    public var byteCount: Int { embeddingTable.byteCount + layers.reduce(0) { $0 + $1.byteCount } }
+
+    /// Checks every id is inside the vocabulary.
+    public func validate(_ batch: PackedBatch) throws {
+        let v = Int32(config.vocabSize)
+        if let bad = batch.tokens.first(where: { $0 < 0 || $0 >= v }) {
+            throw NorBERTError.invalidInput("token id \(bad) is outside the vocabulary (0..<\(v))")
+        }
+        for s in 0..<batch.count where batch.length(s) == 0 {
+            throw NorBERTError.invalidInput("sequence \(s) is empty")
+        }
+    }
+
+    /// Runs the encoder over a packed batch. `causal` selects the causal LM's window rule;
+    /// `caches` (one per sequence) continues sequences whose earlier tokens were already run.
+    public func forward(_ batch: PackedBatch, causal: Bool = false, hiddenStates: Bool = false,
+                        caches: [KVCache]? = nil, workspace ws: EncoderWorkspace) throws -> EncoderOutput {
+        try validate(batch)
+        if let caches, caches.count != batch.count {
+            throw NorBERTError.invalidInput("\(caches.count) caches for \(batch.count) sequences")
+        }
+        let n = batch.totalTokens, h = config.hiddenSize
+        let hid = ws.hidden.reserve(n * h), emb = ws.embedded.reserve(n * h)
+        for (row, id) in batch.tokens.enumerated() {
+            (emb + row * h).update(from: embeddingTable.pointer + Int(id) * h, count: h)
+        }
+        hid.update(from: emb, count: n * h)
+        var states: [Tensor]? = hiddenStates ? [Tensor(shape: [n, h], storage: Array(UnsafeBufferPointer(start: hid, count: n * h)))] : nil
+        for layer in layers {
+            runLayer(layer, batch: batch, causal: causal, caches: caches, ws: ws)
+            states?.append(Tensor(shape: [n, h], storage: Array(UnsafeBufferPointer(start: ws.hidden.pointer, count: n * h))))
+        }
+        if let caches { for (s, cache) in caches.enumerated() { cache.length += batch.length(s) } }
+        let last = Tensor(shape: [n, h], storage: Array(UnsafeBufferPointer(start: ws.hidden.pointer, count: n * h)))
+        return EncoderOutput(lastHiddenState: last, hiddenStates: states)
+    }
+
+    func rotary(for layer: LayerWeights, positions: Int, ws: EncoderWorkspace) -> RotaryTable {
+        let table = layer.isGlobal ? rotaryGlobal : rotaryLocal
+        if positions <= table.count { return table }
+        if let long = ws.longRotary[table.theta], long.count >= positions { return long }
+        let long = RotaryTable(theta: table.theta, headDim: config.queryKeyHeadSize, positions: max(positions, table.count * 2))
+        ws.longRotary[table.theta] = long
+        return long
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import SafeTensors
+import Tensors
+
+/// A loaded checkpoint: config, shared encoder and (optionally) a head.
+public final class NorBERTModel: Sendable {
+    public let config: NorBERTConfig
+    public let encoder: Encoder
+    public let kind: HeadKind
+    public let head: ClassifierHead?
+
+    /// Builds a model from any weight source. `kind` defaults to config.json `architectures`.
+    public init(config: NorBERTConfig, weights: any WeightSource, kind: HeadKind? = nil) throws {
+        self.config = config
+        let resolved = try kind ?? NorBERTModel.kind(from: config)
+        self.kind = resolved
+        encoder = try Encoder(weights, config: config)
+        switch resolved {
+        case .base: head = nil
+        case .maskedLM, .causalLM: head = try ClassifierHead(weights, config: config, languageModel: true)
+        default: head = try ClassifierHead(weights, config: config, languageModel: false)
+        }
+    }
+
+    /// Loads a Hugging Face checkpoint folder (config.json + model.safetensors or a sharded index).
+    public convenience init(directory: String, kind: HeadKind? = nil) throws {
+        let config = try NorBERTConfig.load(directory: directory)
+        let checkpoint: Checkpoint
+        do {
+            checkpoint = try Checkpoint.open(directory: directory)
+        } catch let error as SafeTensorsError {
+            throw NorBERTError.checkpoint(message: error.description)
+        }
+        try self.init(config: config, weights: checkpoint, kind: kind)
+    }
+
+    /// The head named by config.json `architectures` (the first one the reference defines).
+    public static func kind(from config: NorBERTConfig) throws -> HeadKind {
+        for name in config.architectures ?? [] {
+            if let kind = HeadKind(architecture: name) { return kind }
+        }
+        let names = (config.architectures ?? []).joined(separator: ", ")
+        throw NorBERTError.unsupportedHead("config.json architectures [\(names)] names no NorBERT 4 class; pass a head explicitly (one of \(HeadKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+    }
+
+    public var isCausal: Bool { kind == .causalLM }
+
+    /// Bytes of float32 weights held in memory.
+    public var byteCount: Int { encoder.byteCount + (head?.byteCount ?? 0) }
+}

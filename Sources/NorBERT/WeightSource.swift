@@ -1,0 +1,53 @@
+import Foundation
+import SafeTensors
+import Tensors
+
+/// Where float32 weights come from: a checkpoint folder, or generated values for benchmarks.
+public protocol WeightSource: Sendable {
+    func contains(_ name: String) -> Bool
+    /// The stored shape, when the source knows it without loading (nil: unknown or absent).
+    func shape(of name: String) -> [Int]?
+    /// The tensor's values as float32, after checking that its shape is `shape`.
+    func floats(_ name: String, shape: [Int]) throws -> [Float]
+}
+
+extension Checkpoint: WeightSource {
+    public func shape(of name: String) -> [Int]? { info(name)?.shape }
+    public func floats(_ name: String, shape: [Int]) throws -> [Float] {
+        do {
+            return try tensor(name, shape: shape).storage
+        } catch let error as SafeTensorsError {
+            throw NorBERTError.checkpoint(message: error.description)
+        }
+    }
+}
+
+/// Deterministic pseudo-random weights (benchmarks and tests of model shapes that have no checkpoint).
+public struct RandomWeights: WeightSource {
+    public let seed: UInt64
+    public init(seed: UInt64 = 42) { self.seed = seed }
+    /// Encoder tensors only: a model built from it has the base head.
+    public func contains(_ name: String) -> Bool { !name.hasPrefix("classifier.") }
+    public func shape(of name: String) -> [Int]? { nil }
+    public func floats(_ name: String, shape: [Int]) throws -> [Float] {
+        let n = shape.reduce(1, *)
+        var state = seed ^ UInt64(truncatingIfNeeded: name.hashValueStable)
+        var out = [Float](repeating: 0, count: n)
+        let amplitude: Float = name.hasSuffix("lambdas") ? 0.5 : (name.contains("scale") ? 0.1 : 0.08)
+        for i in 0..<n {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let u = Float(state >> 40) / Float(1 << 24)
+            out[i] = (u * 2 - 1) * amplitude
+        }
+        return out
+    }
+}
+
+extension String {
+    /// FNV-1a: stable across runs (Swift's hashValue is seeded per process).
+    var hashValueStable: UInt64 {
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        return h
+    }
+}

@@ -1,0 +1,90 @@
+/// Sliding-window attention for one sequence and one head, in query blocks with an online
+/// softmax over key chunks, so memory is O(blockRows × chunkKeys) whatever the length.
+///
+/// Visibility (the reference's eager path): key j is visible from the query at absolute
+/// position p when |p − j| ≤ window (bidirectional) or 0 ≤ p − j ≤ window (causal).
+public struct AttentionScratch {
+    var scores = Scratch()
+    var rowMax = Scratch()
+    var rowSum = Scratch()
+    public init() {}
+}
+
+public enum Attention {
+    public static let blockRows = 64
+    public static let chunkKeys = 1024
+
+    /// out[nq, dv] = softmax_window(scale · q kᵀ) v.
+    /// - q: [nq, d] (row stride ldq); query i sits at absolute position `queryStart + i`.
+    /// - k: [nk, d] (ldk), v: [nk, dv] (ldv); key j sits at absolute position j.
+    /// - out: [nq, dv] (ldo); rows of queries that see no key are zero.
+    public static func windowed(
+        _ out: UnsafeMutablePointer<Float>, ldo: Int,
+        q: UnsafePointer<Float>, ldq: Int,
+        k: UnsafePointer<Float>, ldk: Int,
+        v: UnsafePointer<Float>, ldv: Int,
+        queries nq: Int, queryStart: Int, keys nk: Int,
+        headDim d: Int, valueDim dv: Int,
+        window w: Int, causal: Bool, scale: Float,
+        scratch: inout AttentionScratch
+    ) {
+        let bq = min(blockRows, max(nq, 1))
+        let s = scratch.scores.reserve(bq * chunkKeys)
+        let rowMax = scratch.rowMax.reserve(bq)
+        let rowSum = scratch.rowSum.reserve(bq)
+        let ahead = causal ? 0 : w
+
+        var q0 = 0
+        while q0 < nq {
+            let rows = min(bq, nq - q0)
+            let pFirst = queryStart + q0, pLast = pFirst + rows - 1
+            let lo = max(0, pFirst - w)
+            let hi = min(nk, pLast + ahead + 1)
+            for r in 0..<rows {
+                rowMax[r] = -.infinity
+                rowSum[r] = 0
+                let o = out + (q0 + r) * ldo
+                for c in 0..<dv { o[c] = 0 }
+            }
+            var c0 = lo
+            while c0 < hi {
+                let cols = min(chunkKeys, hi - c0)
+                GEMM.nt(s, ldc: cols, q + q0 * ldq, lda: ldq, k + c0 * ldk, ldb: ldk,
+                        m: rows, n: cols, k: d, alpha: scale)
+                var anyVisible = false
+                for r in 0..<rows {
+                    let p = pFirst + r
+                    let a = max(c0, p - w, 0) - c0
+                    let b = min(c0 + cols, p + ahead + 1, nk) - c0
+                    let row = s + r * cols
+                    if a >= b {
+                        for j in 0..<cols { row[j] = 0 }
+                        continue
+                    }
+                    anyVisible = true
+                    for j in 0..<a { row[j] = 0 }
+                    for j in b..<cols { row[j] = 0 }
+                    let chunkMax = Vector.max(row + a, count: b - a)
+                    let newMax = max(rowMax[r], chunkMax)
+                    let sumChunk = Vector.expShiftedSum(row + a, shift: newMax, count: b - a)
+                    if rowMax[r] != -.infinity && rowMax[r] != newMax {
+                        let c = Vector.exp(rowMax[r] - newMax)
+                        rowSum[r] *= c
+                        Vector.scale(out + (q0 + r) * ldo, by: c, count: dv)
+                    }
+                    rowMax[r] = newMax
+                    rowSum[r] += sumChunk
+                }
+                if anyVisible {
+                    GEMM.nn(out + q0 * ldo, ldc: ldo, s, lda: cols, v + c0 * ldv, ldb: ldv,
+                            m: rows, n: dv, k: cols, beta: 1)
+                }
+                c0 += cols
+            }
+            for r in 0..<rows where rowSum[r] > 0 {
+                Vector.scale(out + (q0 + r) * ldo, by: 1 / rowSum[r], count: dv)
+            }
+            q0 += rows
+        }
+    }
+}
