@@ -1,0 +1,190 @@
+import Dispatch
+import Synchronization
+
+/// A Kafka consumer in a consumer group.
+///
+/// Messages and rebalance events arrive in order on ``events`` (or only messages on
+/// ``messages``). librdkafka's blocking poll runs on a dedicated thread, never on Swift's
+/// cooperative pool; a second thread serves commit results, errors and statistics.
+/// Auto-commit is always off: commit with ``commit(_:timeout:)`` or ``commitAsync(_:completion:)``,
+/// or store offsets with ``storeOffset(_:)`` and let revokes and ``close()`` commit them.
+public final class KafkaConsumer: Sendable {
+    let core: ConsumerCore
+
+    public init(configuration: KafkaConsumerConfiguration) throws {
+        core = try ConsumerCore(configuration: configuration)
+    }
+
+    deinit { core.shutdownDetached() }
+
+    /// Joins the group and starts fetching `topics`.
+    public func subscribe(topics: [String]) throws {
+        try core.subscribe(topics)
+    }
+
+    /// Messages and rebalance events, in order. Iterate from one task only.
+    public var events: KafkaConsumerEvents { KafkaConsumerEvents(buffer: core.buffer) }
+    /// Only the messages (rebalance events acknowledged as they pass). Iterate from one task only.
+    public var messages: KafkaConsumerMessages { KafkaConsumerMessages(buffer: core.buffer) }
+    /// Parsed `statistics.interval.ms` reports (newest kept when nobody reads).
+    public var statistics: AsyncStream<KafkaStatistics> { core.statisticsStream }
+
+    /// Pauses fetching from `partitions` (messages already delivered stay delivered).
+    public func pause(_ partitions: [KafkaTopicPartition]) throws { try core.client.pause(partitions) }
+    public func resume(_ partitions: [KafkaTopicPartition]) throws { try core.client.resume(partitions) }
+
+    /// The current assignment.
+    public func assignment() throws -> [KafkaTopicPartition] { try core.client.assignment().sorted() }
+
+    /// Leaves the group after committing the offsets stored with ``storeOffset(_:)`` and waits
+    /// at most ``KafkaConsumerConfiguration/closeTimeout``. The event sequences end. Throws if
+    /// the final commit failed (the consumer is closed regardless).
+    public func close() async throws {
+        try await core.close(leaveGroup: true)
+    }
+
+    /// Destroys the consumer without committing or leaving the group, as a crashed process
+    /// would: the group notices only after the session timeout.
+    func terminateWithoutLeaving() async {
+        try? await core.close(leaveGroup: false)
+    }
+}
+
+/// The consumer's machinery, shared by its threads (which never retain the public facade).
+final class ConsumerCore: Sendable {
+    enum Phase { case created, running, closing, closed }
+
+    let client: RDKafkaClient
+    let configuration: KafkaConsumerConfiguration
+    let buffer: ConsumerEventBuffer
+    let commits = PromiseRegistry<[KafkaTopicPartitionOffset]>()
+    let pollThread = PollThread()
+    let eventThread = PollThread()
+    let phase = Mutex(Phase.created)
+    let statisticsStream: AsyncStream<KafkaStatistics>
+    let statisticsContinuation: AsyncStream<KafkaStatistics>.Continuation
+
+    init(configuration: KafkaConsumerConfiguration) throws(KafkaError) {
+        var properties = configuration.properties
+        if let autoCommit = properties["enable.auto.commit"], autoCommit != "false" {
+            throw KafkaError.configuration(property: "enable.auto.commit", "enable.auto.commit must stay false: this client commits explicitly")
+        }
+        guard !configuration.groupID.isEmpty else {
+            throw KafkaError.configuration(property: "group.id", "group.id is required")
+        }
+        properties["enable.auto.commit"] = "false"
+        properties["enable.auto.offset.store"] = "false"
+        self.configuration = configuration
+        buffer = ConsumerEventBuffer(capacity: configuration.bufferCapacity)
+        (statisticsStream, statisticsContinuation) = AsyncStream.makeStream(of: KafkaStatistics.self, bufferingPolicy: .bufferingNewest(8))
+        client = try RDKafkaClient(
+            kind: .consumer, properties: properties, logHandler: configuration.logHandler,
+            events: RDKafkaEventMask.error | RDKafkaEventMask.stats | RDKafkaEventMask.offsetCommit, rebalance: true)
+        client.installRebalanceHandler { [weak self, buffer, client, configuration] event in
+            switch event {
+            case .assign(let partitions):
+                buffer.push(.assigned(partitions.sorted()))
+            case .revoke(let partitions, lost: true):
+                buffer.push(.lost(partitions.sorted()))
+            case .revoke(let partitions, lost: false):
+                let closing = self?.phase.withLock { $0 != .running } ?? true
+                if closing {
+                    buffer.push(.revoked(partitions.sorted()))
+                } else {
+                    let ack = DispatchSemaphore(value: 0)
+                    buffer.push(.revoked(partitions.sorted()), ack: ack)
+                    _ = ack.wait(timeout: .now() + .milliseconds(Int(configuration.rebalanceTimeout.milliseconds)))
+                }
+                // Commit what the caller stored for these partitions before releasing them.
+                if case .failure(let error) = client.commitBlocking(nil, timeoutMs: configuration.commitTimeout.milliseconds),
+                   error.code != .noOffset {
+                    buffer.push(.error(error))
+                }
+            case .error(let error):
+                buffer.push(.error(error))
+            }
+        }
+    }
+
+    func subscribe(_ topics: [String]) throws(KafkaError) {
+        let start = try phase.withLock { phase throws(KafkaError) -> Bool in
+            switch phase {
+            case .closing, .closed: throw KafkaError.closed("subscribe")
+            case .running: return false
+            case .created:
+                phase = .running
+                return true
+            }
+        }
+        try client.subscribe(topics)
+        guard start else { return }
+        let pollTimeoutMs: Int32 = 100
+        pollThread.start(name: "kafka-consumer-poll") { [client, buffer, pollThread] in
+            guard buffer.waitForSpace(timeout: .milliseconds(Int64(pollTimeoutMs))) else { return }
+            switch client.consumerPoll(timeoutMs: pollTimeoutMs) {
+            case .message(let message)?: buffer.push(.message(message))
+            case .error(let error)?:
+                if error.isFatal {
+                    buffer.finish(error: error)
+                    pollThread.requestStop()
+                } else {
+                    buffer.push(.error(error))
+                }
+            case nil: break
+            }
+        }
+        eventThread.start(name: "kafka-consumer-events") { [client, buffer, commits, statisticsContinuation] in
+            switch client.pollEvent(timeoutMs: pollTimeoutMs) {
+            case .offsetCommit(let id, let result)?: commits.take(id)?.complete(result)
+            case .statistics(let json)?:
+                if let statistics = KafkaStatistics(json: json) { statisticsContinuation.yield(statistics) }
+            case .error(let error)?:
+                if error.isFatal { buffer.finish(error: error) } else { buffer.push(.error(error)) }
+            default: break
+            }
+        }
+    }
+
+    /// Final commit, leave (or not), stop the threads, destroy.
+    func close(leaveGroup: Bool) async throws(KafkaError) {
+        let proceed = phase.withLock { phase -> Bool in
+            guard phase == .created || phase == .running else { return false }
+            phase = .closing
+            return true
+        }
+        guard proceed else { return }
+        let result: KafkaError? = await runOffPool("kafka-consumer-close") { [self] in closeBlocking(leaveGroup: leaveGroup) }
+        if let result { throw result }
+    }
+
+    func shutdownDetached() {
+        let proceed = phase.withLock { phase -> Bool in
+            guard phase == .created || phase == .running else { return false }
+            phase = .closing
+            return true
+        }
+        guard proceed else { return }
+        Task.detached { [self] in _ = await runOffPool("kafka-consumer-close") { [self] in closeBlocking(leaveGroup: true) } }
+    }
+
+    private func closeBlocking(leaveGroup: Bool) -> KafkaError? {
+        var failure: KafkaError?
+        buffer.finish()  // releases a revoke waiting for the caller
+        pollThread.stopAndJoin()
+        if leaveGroup {
+            if case .failure(let error) = client.commitBlocking(nil, timeoutMs: configuration.commitTimeout.milliseconds),
+               error.code != .noOffset, error.code != .state {
+                failure = error
+            }
+            if !client.closeConsumer(timeoutMs: configuration.closeTimeout.milliseconds), failure == nil {
+                failure = .timedOut("leaving the consumer group")
+            }
+        }
+        eventThread.stopAndJoin()
+        for pending in commits.takeAll() { pending.complete(.failure(.closed("commit"))) }
+        client.destroy(leaveGroup: leaveGroup)
+        statisticsContinuation.finish()
+        phase.withLock { $0 = .closed }
+        return failure
+    }
+}

@@ -1,0 +1,123 @@
+import CRdKafka
+
+/// The producer-side librdkafka calls.
+extension RDKafkaClient {
+    /// Enqueues a message; its delivery report carries `id`. Copies key, value and headers.
+    func produce(_ message: KafkaProducerMessage, id: UInt) throws(KafkaError) {
+        // Header names and values live in one scratch buffer for the duration of the call.
+        var scratch: [UInt8] = []
+        var headerSlices: [(name: Int, value: Int?, size: Int)] = []
+        for header in message.headers {
+            let nameOffset = scratch.count
+            scratch.append(contentsOf: header.name.utf8)
+            scratch.append(0)
+            if let value = header.value {
+                headerSlices.append((nameOffset, scratch.count, value.count))
+                scratch.append(contentsOf: value)
+            } else {
+                headerSlices.append((nameOffset, nil, 0))
+            }
+        }
+        scratch.append(0)
+        let code: rd_kafka_resp_err_t? = message.topic.withCString { topic in
+            withOptionalBytes(message.key) { key in
+                withOptionalBytes(message.value) { value in
+                    scratch.withUnsafeBytes { scratchBytes in
+                        guard let base = scratchBytes.baseAddress else { return nil }
+                        var values: [rd_kafka_vu_t] = []
+                        values.reserveCapacity(6 + headerSlices.count)
+                        var vu = rd_kafka_vu_t()
+                        vu.vtype = RD_KAFKA_VTYPE_TOPIC
+                        vu.u.cstr = topic
+                        values.append(vu)
+                        vu = rd_kafka_vu_t()
+                        vu.vtype = RD_KAFKA_VTYPE_PARTITION
+                        vu.u.i32 = message.partition ?? RD_KAFKA_PARTITION_UA
+                        values.append(vu)
+                        if let key {
+                            vu = rd_kafka_vu_t()
+                            vu.vtype = RD_KAFKA_VTYPE_KEY
+                            vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress)
+                            vu.u.mem.size = key.count
+                            values.append(vu)
+                        }
+                        if let value {
+                            vu = rd_kafka_vu_t()
+                            vu.vtype = RD_KAFKA_VTYPE_VALUE
+                            vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
+                            vu.u.mem.size = value.count
+                            values.append(vu)
+                        }
+                        for slice in headerSlices {
+                            vu = rd_kafka_vu_t()
+                            vu.vtype = RD_KAFKA_VTYPE_HEADER
+                            vu.u.header.name = (base + slice.name).assumingMemoryBound(to: CChar.self)
+                            vu.u.header.val = slice.value.map { base + $0 }
+                            vu.u.header.size = slice.value == nil ? -1 : slice.size
+                            values.append(vu)
+                        }
+                        vu = rd_kafka_vu_t()
+                        vu.vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                        vu.u.i = RD_KAFKA_MSG_F_COPY
+                        values.append(vu)
+                        vu = rd_kafka_vu_t()
+                        vu.vtype = RD_KAFKA_VTYPE_OPAQUE
+                        vu.u.ptr = UnsafeMutableRawPointer(bitPattern: id)
+                        values.append(vu)
+                        guard let error = rd_kafka_produceva(handle, values, values.count) else { return RD_KAFKA_RESP_ERR_NO_ERROR }
+                        let code = rd_kafka_error_code(error)
+                        rd_kafka_error_destroy(error)
+                        return code
+                    }
+                }
+            }
+        }
+        guard let code else { throw KafkaError(code: .fail, message: "produce: no buffer") }
+        try rdCheck(code, handle: handle, "produce to \(message.topic)")
+    }
+
+    /// Blocks up to `timeoutMs` until every message is resolved (the event thread serves the
+    /// delivery reports meanwhile).
+    func flush(timeoutMs: Int32) -> rd_kafka_resp_err_t { rd_kafka_flush(handle, timeoutMs) }
+
+    /// Fails queued and in-flight messages (their delivery reports say `_PURGE_*`).
+    func purge() {
+        _ = rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+    }
+
+    // MARK: Transactions (blocking: call off the cooperative pool)
+
+    func initTransactions(timeoutMs: Int32) throws(KafkaError) {
+        try rdCheck(rd_kafka_init_transactions(handle, timeoutMs), "init transactions")
+    }
+    func beginTransaction() throws(KafkaError) {
+        try rdCheck(rd_kafka_begin_transaction(handle), "begin transaction")
+    }
+    func commitTransaction(timeoutMs: Int32) throws(KafkaError) {
+        try rdCheck(rd_kafka_commit_transaction(handle, timeoutMs), "commit transaction")
+    }
+    func abortTransaction(timeoutMs: Int32) throws(KafkaError) {
+        try rdCheck(rd_kafka_abort_transaction(handle, timeoutMs), "abort transaction")
+    }
+    func sendOffsetsToTransaction(_ offsets: [KafkaTopicPartitionOffset], consumer: RDKafkaClient, timeoutMs: Int32) throws(KafkaError) {
+        guard let metadata = consumer.groupMetadata() else {
+            throw KafkaError.state("send offsets to transaction: the consumer has no group metadata")
+        }
+        defer { rd_kafka_consumer_group_metadata_destroy(metadata) }
+        try RDKafkaTopicPartitionList.with(offsets) { list throws(KafkaError) in
+            try rdCheck(rd_kafka_send_offsets_to_transaction(handle, list, metadata, timeoutMs), "send offsets to transaction")
+        }
+    }
+}
+
+private func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+    guard let bytes else { return body(nil) }
+    return bytes.withUnsafeBytes { buffer in
+        // An empty array may have no base address; librdkafka needs a non-null pointer for an
+        // empty (not absent) key or value.
+        if buffer.baseAddress == nil {
+            return withUnsafeBytes(of: UInt8(0)) { one in body(UnsafeRawBufferPointer(rebasing: one[0..<0])) }
+        }
+        return body(buffer)
+    }
+}
