@@ -41,10 +41,12 @@ func makeCluster(brokers: Int = 1, topics: [String: Int]) throws -> KafkaMockClu
     return cluster
 }
 
-func consumerConfiguration(_ bootstrap: String, group: String) -> KafkaConsumerConfiguration {
+/// The mock group coordinator waits up to (session timeout - 1 s) for members to rejoin, so a
+/// short session keeps rebalances quick; the kill test uses the realistic 6 s.
+func consumerConfiguration(_ bootstrap: String, group: String, session: Duration = .seconds(3)) -> KafkaConsumerConfiguration {
     var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupID: group)
     configuration.logHandler = quietLog
-    configuration.sessionTimeout = .seconds(6)
+    configuration.sessionTimeout = session
     configuration.heartbeatInterval = .milliseconds(500)
     configuration.properties["topic.metadata.refresh.interval.ms"] = "1000"
     configuration.properties["fetch.wait.max.ms"] = "50"
