@@ -66,6 +66,7 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let concurrentTransactions = Code(rawValue: 51)
         public static let kafkaStorageError = Code(rawValue: 56)
         public static let fencedInstanceID = Code(rawValue: 82)
+        public static let invalidRecord = Code(rawValue: 87)
     }
 
     public var code: Code
