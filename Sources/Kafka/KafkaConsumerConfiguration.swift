@@ -4,7 +4,7 @@
 /// Auto-commit is always off (`enable.auto.commit=false`, `enable.auto.offset.store=false`):
 /// offsets are committed only by explicit calls (and by ``KafkaConsumer/close()`` and
 /// completed revokes, for offsets stored with ``KafkaConsumer/storeOffset(_:)``).
-public struct KafkaConsumerConfiguration: Sendable, CustomStringConvertible {
+public struct KafkaConsumerConfiguration: Sendable, CustomStringConvertible, CustomReflectable {
     public enum OffsetReset: String, Sendable { case earliest, latest, error }
 
     /// librdkafka properties, passed through. The typed fields below read and write this set.
@@ -80,11 +80,14 @@ public struct KafkaConsumerConfiguration: Sendable, CustomStringConvertible {
     public var description: String {
         "KafkaConsumerConfiguration(\(properties), bufferCapacity: \(bufferCapacity))"
     }
+    public var customMirror: Mirror {
+        Mirror(self, children: ["properties": properties, "bufferCapacity": bufferCapacity], displayStyle: .struct)
+    }
 }
 
 /// Configuration of a ``KafkaProducer``: typed fields over pass-through librdkafka properties.
 /// Idempotence is on by default (`enable.idempotence=true`).
-public struct KafkaProducerConfiguration: Sendable, CustomStringConvertible {
+public struct KafkaProducerConfiguration: Sendable, CustomStringConvertible, CustomReflectable {
     public var properties: KafkaProperties
 
     /// Upper bound on messages sent but not yet resolved; ``KafkaProducer/send(_:)`` waits
@@ -143,6 +146,9 @@ public struct KafkaProducerConfiguration: Sendable, CustomStringConvertible {
 
     public var description: String {
         "KafkaProducerConfiguration(\(properties), maxInFlightMessages: \(maxInFlightMessages))"
+    }
+    public var customMirror: Mirror {
+        Mirror(self, children: ["properties": properties, "maxInFlightMessages": maxInFlightMessages], displayStyle: .struct)
     }
 }
 

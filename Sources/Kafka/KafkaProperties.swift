@@ -57,14 +57,18 @@ public struct KafkaProperties: Sendable, Hashable, CustomStringConvertible, Cust
         return out
     }
 
+    /// Display value of a property: secrets as `[redacted]`, and any secret value that was
+    /// copied into another property's value scrubbed too.
+    private func shown(_ name: String, _ value: String) -> String {
+        KafkaProperties.isSecret(name) ? "[redacted]" : redactingSecrets(in: value)
+    }
+
     public var description: String {
-        "[" + sortedPairs.map { "\($0.0)=\(KafkaProperties.displayValue(name: $0.0, value: $0.1))" }
-            .joined(separator: ", ") + "]"
+        "[" + sortedPairs.map { "\($0.0)=\(shown($0.0, $0.1))" }.joined(separator: ", ") + "]"
     }
     public var debugDescription: String { description }
     public var customMirror: Mirror {
-        Mirror(self, children: sortedPairs.map { (label: $0.0, value: KafkaProperties.displayValue(name: $0.0, value: $0.1) as Any) },
-               displayStyle: .dictionary)
+        Mirror(self, children: sortedPairs.map { (label: $0.0, value: shown($0.0, $0.1) as Any) }, displayStyle: .dictionary)
     }
 }
 
