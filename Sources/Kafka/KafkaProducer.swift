@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// A send that librdkafka accepted; ``result`` resolves to the broker's acknowledgement or
@@ -130,13 +131,26 @@ final class ProducerCore: Sendable {
     func flush(timeout: Duration) async throws(KafkaError) {
         let client = self.client
         let ms = timeout.milliseconds
-        let remaining: Int32 = await runOffPool("kafka-producer-flush") {
-            _ = client.flush(timeoutMs: ms)
-            return client.outQueueLength
+        let deliveries = self.deliveries
+        let remaining: Int = await runOffPool("kafka-producer-flush") {
+            ProducerCore.drain(client, deliveries, deadline: .now + .milliseconds(Int64(ms)))
         }
         if remaining > 0 {
             throw KafkaError(code: .timedOut, message: "flush timed out with \(remaining) messages or requests outstanding", isRetriable: true)
         }
+    }
+
+    /// Flushes until every send is resolved (delivered or failed) or `deadline`; returns how
+    /// many are still unresolved. Waits on our own deliveries rather than `rd_kafka_outq_len`,
+    /// which also counts protocol requests (e.g. producer-id renewal waiting on a reconnect).
+    static func drain(_ client: RDKafkaClient, _ deliveries: PromiseRegistry<KafkaDeliveryReport>, deadline: ContinuousClock.Instant) -> Int {
+        while deliveries.count > 0 {
+            let left = deadline - .now
+            guard left > .zero else { break }
+            // rd_kafka_flush sends lingering batches at once; the event thread resolves reports.
+            _ = client.flush(timeoutMs: min(left, .milliseconds(50)).milliseconds)
+        }
+        return deliveries.count
     }
 
     func close(timeout: Duration) async throws(KafkaError) {
@@ -164,8 +178,7 @@ final class ProducerCore: Sendable {
 
     /// Returns how many messages were still unresolved at the deadline.
     private func closeBlocking(timeoutMs: Int32) -> Int {
-        _ = client.flush(timeoutMs: timeoutMs)
-        let unresolved = deliveries.count
+        let unresolved = ProducerCore.drain(client, deliveries, deadline: .now + .milliseconds(Int64(timeoutMs)))
         if unresolved > 0 {
             client.purge()
             _ = client.flush(timeoutMs: 1_000)  // serves the purge reports

@@ -90,7 +90,9 @@ struct FaultTests {
         }
         #expect(error.code == .messageTimedOut)
         #expect(error.isRetriable)
-        #expect(took < .seconds(6), "took \(took)")
+        // librdkafka scans for expired messages about once a second, from broker threads that
+        // may sit in reconnect backoff: measured 2.5-8 s for a 2 s timeout on 2 busy cores.
+        #expect(took >= .milliseconds(1900) && took < .seconds(12), "took \(took)")
 
         // flush with a deadline returns at the deadline.
         _ = try await producer.enqueue(KafkaProducerMessage(topic: topic, key: "k", value: "v"))
