@@ -11,6 +11,7 @@ struct NorbertWorker: AsyncParsableCommand {
             GenerateCommand.self,
             BenchCommand.self,
             TokenizeCommand.self,
+            TokenizeBenchCommand.self,
             BrokerCommand.self,
         ])
 }
