@@ -16,6 +16,8 @@ public struct Regex: Sendable {
     public let pattern: String
     let insts: [Inst]
     let classes: [CharClass]
+    /// All classes' BMP bitmaps, 1024 words each, so the matcher never copies a `CharClass`.
+    let bitmaps: [UInt64]
     /// Maximum backtracking steps per match attempt (like Oniguruma's retry limit).
     static let stepLimit = 20_000_000
 
@@ -30,8 +32,14 @@ public struct Regex: Sendable {
         self.pattern = pattern
         self.insts = c.insts
         var cls = c.classes
-        for k in cls.indices { cls[k].finalize() }
+        var flat: [UInt64] = []
+        flat.reserveCapacity(cls.count * 1024)
+        for k in cls.indices {
+            cls[k].finalize()
+            flat.append(contentsOf: cls[k].bitmap)
+        }
         self.classes = cls
+        self.bitmaps = flat
     }
 
     /// Escapes a literal string as a pattern.
@@ -90,26 +98,29 @@ public struct Regex: Sendable {
         let n = s.count
         var steps = 0
         return insts.withUnsafeBufferPointer { prog -> Int? in
-            classes.withUnsafeBufferPointer { cls -> Int? in
+            bitmaps.withUnsafeBufferPointer { bm -> Int? in
+                @inline(__always) func hit(_ c: Int32, _ v: UInt32) -> Bool {
+                    if v < 0x10000 { return bm[Int(c) << 10 | Int(v >> 6)] & (1 << UInt64(v & 63)) != 0 }
+                    return classes[Int(c)].slowMatches(v)
+                }
                 while true {
                     var ok = true
                     switch prog[pc] {
                     case .cls(let c):
-                        if pos < n && cls[Int(c)].matches(s[pos]) { pos += 1; pc += 1 } else { ok = false }
+                        if pos < n && hit(c, s[pos]) { pos += 1; pc += 1 } else { ok = false }
                     case .rep(let c, let minC, let maxC, let mode):
-                        let k = cls[Int(c)]
                         let limit = maxC < 0 ? n : min(n, pos + Int(maxC))
                         let minEnd = pos + Int(minC)
                         if minEnd > n { ok = false; break }
                         if mode == 1 {
                             var p = pos
-                            while p < minEnd { if !k.matches(s[p]) { break }; p += 1 }
+                            while p < minEnd { if !hit(c, s[p]) { break }; p += 1 }
                             if p < minEnd { ok = false; break }
                             if p < limit { stack.append(Frame(pc: Int32(pc), pos: Int32(p), aux: Int32(limit), kind: 2)) }
                             pos = p; pc += 1
                         } else {
                             var p = pos
-                            while p < limit && k.matches(s[p]) { p += 1 }
+                            while p < limit && hit(c, s[p]) { p += 1 }
                             if p < minEnd { ok = false; break }
                             if mode == 0 && p > minEnd { stack.append(Frame(pc: Int32(pc), pos: Int32(p), aux: Int32(minEnd), kind: 1)) }
                             pos = p; pc += 1
@@ -151,7 +162,7 @@ public struct Regex: Sendable {
                             pc = Int(f.pc) + 1; pos = p; resumed = true
                         default:
                             let p = Int(f.pos)
-                            guard case .rep(let c, _, _, _) = prog[Int(f.pc)], p < Int(f.aux), cls[Int(c)].matches(s[p]) else { continue }
+                            guard case .rep(let c, _, _, _) = prog[Int(f.pc)], p < Int(f.aux), hit(c, s[p]) else { continue }
                             if p + 1 < Int(f.aux) { stack.append(Frame(pc: f.pc, pos: Int32(p + 1), aux: f.aux, kind: 2)) }
                             pc = Int(f.pc) + 1; pos = p + 1; resumed = true
                         }
