@@ -19,8 +19,10 @@ let package = Package(
             name: "CRdKafka", pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]),
 
+        // Element-wise kernels in C (AVX2/FMA chosen at run time), always optimised: Tensors' hot loops.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // float32 storage and kernels (GEMM through OpenBLAS).
-        .target(name: "Tensors", dependencies: ["COpenBLAS"]),
+        .target(name: "Tensors", dependencies: ["COpenBLAS", "CKernels"]),
         // Memory-mapped safetensors checkpoints (single file and sharded).
         .target(name: "SafeTensors", dependencies: ["Tensors"]),
         // tokenizer.json pipelines (normalizers, pre-tokenizers, models, post-processors, decoders).

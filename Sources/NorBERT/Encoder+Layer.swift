@@ -68,13 +68,9 @@ extension Encoder {
             let rope = rotary(for: L, positions: past + len, ws: ws)
             for t in 0..<len {
                 let row = qk + (start + t) * qkw
-                for head in 0..<nh {
-                    let q = row + head * dqk, k = row + nh * dqk + head * dqk
-                    Vector.normalizeRow(q, q, cols: dqk, eps: eps, gain: L.qGain.pointer + head * dqk)
-                    Vector.normalizeRow(k, k, cols: dqk, eps: eps, gain: L.kGain.pointer + head * dqk)
-                    rope.rotate(q, position: past + t)
-                    rope.rotate(k, position: past + t)
-                }
+                let (cos, sin) = rope.tables(position: past + t)
+                Vector.headNormRope(row, heads: nh, headDim: dqk, gain: L.qGain.pointer, cos: cos, sin: sin, eps: eps)
+                Vector.headNormRope(row + nh * dqk, heads: nh, headDim: dqk, gain: L.kGain.pointer, cos: cos, sin: sin, eps: eps)
             }
             if let cache = caches?[s] {
                 cache.ensure(past + len)
@@ -113,15 +109,12 @@ extension Encoder {
         Vector.layerNorm(a, ldo: h, a, ldx: h, rows: n, cols: h, eps: eps)
         let up = ws.up.reserve(n * 2 * inter), act = ws.act.reserve(n * inter)
         GEMM.nt(up, ldc: 2 * inter, a, lda: h, L.wup.pointer, ldb: h, m: n, n: 2 * inter, k: h)
-        for r in 0..<n {
-            Vector.geglu(act + r * inter, up + r * 2 * inter, up + r * 2 * inter + inter, count: inter)
-        }
+        Vector.geglu(act, up: up, rows: n, inter: inter)
         Vector.layerNorm(act, ldo: inter, act, ldx: inter, rows: n, cols: inter, eps: eps)
         GEMM.nt(b, ldc: h, act, lda: inter, L.wdown.pointer, ldb: inter, m: n, n: h, k: inter)
 
         // New state: softplus(l4)((1-l5) h + l5 e) + attention output + MLP output.
         Vector.scaledMix(hid, L.resS, L.resA, hid, L.resB, emb, count: n * h)
-        Vector.add(hid, proj, count: n * h)
-        Vector.add(hid, b, count: n * h)
+        Vector.add(hid, proj, b, count: n * h)
     }
 }

@@ -59,13 +59,9 @@ public final class Encoder: Sendable {
         let words = try source.floats("embedding.word_embedding.weight", shape: [c.vocabSize, h])
         let gain = try source.floats("embedding.word_scale", shape: [h]).map { $0 + 1 }
         let table = FloatBuffer(count: c.vocabSize * h)
-        words.withUnsafeBufferPointer { w in
-            gain.withUnsafeBufferPointer { g in
-                for t in 0..<c.vocabSize {
-                    Vector.normalizeRow(table.pointer + t * h, w.baseAddress! + t * h, cols: h, eps: Float(c.layerNormEps), gain: nil)
-                    for j in 0..<h { table.pointer[t * h + j] *= g[j] }
-                }
-            }
+        table.pointer.update(from: words, count: words.count)
+        gain.withUnsafeBufferPointer { g in
+            Vector.layerNorm(table.pointer, ldo: h, table.pointer, ldx: h, rows: c.vocabSize, cols: h, eps: Float(c.layerNormEps), gain: g.baseAddress)
         }
         embeddingTable = table
         layers = try (0..<c.numLayers).map { try LayerWeights(source, config: c, index: $0) }

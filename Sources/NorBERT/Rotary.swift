@@ -31,14 +31,9 @@ public final class RotaryTable: Sendable {
         }
     }
 
-    /// Rotates one head vector x[d] in place for position p (rotate-half pairs (j, j + d/2)).
+    /// cos and sin [d/2] of position p.
     @inline(__always)
-    func rotate(_ x: UnsafeMutablePointer<Float>, position p: Int) {
-        let c = cos.pointer + p * half, s = sin.pointer + p * half
-        for j in 0..<half {
-            let x1 = x[j], x2 = x[j + half]
-            x[j] = x1 * c[j] - x2 * s[j]
-            x[j + half] = x2 * c[j] + x1 * s[j]
-        }
+    func tables(position p: Int) -> (UnsafePointer<Float>, UnsafePointer<Float>) {
+        (UnsafePointer(cos.pointer + p * half), UnsafePointer(sin.pointer + p * half))
     }
 }

@@ -55,25 +55,11 @@ public enum Attention {
                 for r in 0..<rows {
                     let p = pFirst + r
                     let a = max(c0, p - w, 0) - c0
-                    let b = min(c0 + cols, p + ahead + 1, nk) - c0
-                    let row = s + r * cols
-                    if a >= b {
-                        for j in 0..<cols { row[j] = 0 }
-                        continue
-                    }
-                    anyVisible = true
-                    for j in 0..<a { row[j] = 0 }
-                    for j in b..<cols { row[j] = 0 }
-                    let chunkMax = Vector.max(row + a, count: b - a)
-                    let newMax = max(rowMax[r], chunkMax)
-                    let sumChunk = Vector.expShiftedSum(row + a, shift: newMax, count: b - a)
-                    if rowMax[r] != -.infinity && rowMax[r] != newMax {
-                        let c = Vector.exp(rowMax[r] - newMax)
-                        rowSum[r] *= c
-                        Vector.scale(out + (q0 + r) * ldo, by: c, count: dv)
-                    }
-                    rowMax[r] = newMax
-                    rowSum[r] += sumChunk
+                    let b = max(min(c0 + cols, p + ahead + 1, nk) - c0, a)
+                    if a < b { anyVisible = true }
+                    let factor = Vector.softmaxChunkRow(s + r * cols, cols: cols, visible: a, b,
+                                                        rowMax: rowMax + r, rowSum: rowSum + r)
+                    if factor != 1 && factor != 0 { Vector.scale(out + (q0 + r) * ldo, by: factor, count: dv) }
                 }
                 if anyVisible {
                     GEMM.nn(out + q0 * ldo, ldc: ldo, s, lda: cols, v + c0 * ldv, ldb: ldv,
