@@ -22,7 +22,8 @@ final class BPEModel: TokenModel {
 
     struct Cached: Sendable {
         var ids: [Int32]
-        var bounds: [Int32]  // start of each token, plus the end
+        var starts: [Int32]
+        var ends: [Int32]
     }
 
     let vocab: [VocabKey: Int32]
@@ -117,7 +118,7 @@ final class BPEModel: TokenModel {
 
     private func emit(_ w: Cached, into out: inout [Token]) {
         for k in 0..<w.ids.count {
-            out.append(Token(id: w.ids[k], start: w.bounds[k], end: w.bounds[k + 1], value: nil))
+            out.append(Token(id: w.ids[k], start: w.starts[k], end: w.ends[k], value: nil))
         }
     }
 
@@ -173,14 +174,13 @@ final class BPEModel: TokenModel {
         if let u = unk { add(u.0, u.1, u.2) }
         if !syms.isEmpty { syms[syms.count - 1].next = -1 }
         mergeAll(&syms)
-        var ids: [Int32] = []
-        var bounds: [Int32] = []
+        var ids: [Int32] = [], starts: [Int32] = [], ends: [Int32] = []
         for s in syms where s.alive {
             ids.append(s.id)
-            bounds.append(s.start)
+            starts.append(s.start)
+            ends.append(s.end)
         }
-        if let last = syms.last(where: { $0.alive }) { bounds.append(last.end) } else { bounds.append(0) }
-        return Cached(ids: ids, bounds: bounds)
+        return Cached(ids: ids, starts: starts, ends: ends)
     }
 
     @inline(__always)

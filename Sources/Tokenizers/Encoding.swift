@@ -29,12 +29,13 @@ public struct Encoding: Sendable, Equatable {
 
     /// 0 or 1 for the sequence each token belongs to; nil for inserted special tokens and padding.
     public var sequenceIds: [Int?] {
-        var out = [Int?](repeating: nil, count: ids.count)
-        if sequenceRanges.isEmpty {
-            return [Int?](repeating: 0, count: ids.count)
-        }
-        for (seq, r) in sequenceRanges.sorted(by: { $0.key < $1.key }) {
-            for k in r where k >= 0 && k < out.count { out[k] = seq }
+        // As the library: sequences 0..<n (n = number of ranges, at least 1); a missing id
+        // covers the whole encoding.
+        let n = ids.count
+        var out = [Int?](repeating: nil, count: n)
+        for seq in 0..<max(1, sequenceRanges.count) {
+            let r = sequenceRanges[seq] ?? 0..<n
+            for k in r where k >= 0 && k < n { out[k] = seq }
         }
         return out
     }
