@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "NorBERTTests", dependencies: ["NorBERT", "SafeTensors"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
-        .testTarget(name: "CLITests", dependencies: ["SafeTensors"]),
+        .testTarget(name: "CLITests", dependencies: ["SafeTensors", "Tensors"]),
     ],
     swiftLanguageModes: [.v6]
 )
