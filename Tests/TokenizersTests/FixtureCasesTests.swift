@@ -39,6 +39,19 @@ struct FixtureCasesTests {
     @Test("BERT-style WordPiece: all 209 cases")
     func wordPieceCases() throws { try FixtureCasesTests.check("tokenizer-wordpiece", expectedCount: 209) }
 
+    /// Extra configurations generated with the library by scripts/gen-tokenizer-extra-fixtures.py:
+    /// NFD/NFKD/NFC, Lowercase, StripAccents, Strip, Replace, Prepend, Whitespace, WhitespaceSplit,
+    /// Digits, Punctuation, Split behaviours, Metaspace, ByteLevel with regex, Unigram, BPE with
+    /// prefix/suffix/fuse_unk/byte_fallback, Bert/Roberta/ByteLevel processors, string templates,
+    /// and the WordPiece/Metaspace/ByteFallback/Fuse/Strip/Replace/BPEDecoder decoders.
+    @Test("Extra generated configurations", arguments: [
+        "bpe-byte-fallback", "bpe-prefix-suffix-fuse-unk", "bytelevel-postprocessor", "bytelevel-roberta",
+        "unigram-metaspace", "wordpiece-nfd-lowercase-bertprocessing", "wordpiece-splits-template-string",
+    ])
+    func extraConfigurations(_ name: String) throws {
+        try FixtureCasesTests.check("tokenizer-extra/" + name, expectedCount: 831)
+    }
+
     @Test("The JSON-lines runner gives the same objects as text")
     func lineRunner() throws {
         let tokenizer = try Tokenizer(directory: TokenizerFixtures.directory("tokenizer"))
