@@ -29,13 +29,15 @@ let package = Package(
         .target(name: "Tokenizers"),
         // NorBERT 4 config, encoder, heads and generation.
         .target(name: "NorBERT", dependencies: ["Tensors", "SafeTensors"]),
+        // Text in, answers out: task pipelines over Tokenizers and NorBERT (shared by `infer` and the worker).
+        .target(name: "Pipelines", dependencies: ["Tokenizers", "NorBERT"]),
         // Swift over librdkafka.
         .target(name: "Kafka", dependencies: ["CRdKafka"]),
 
         .executableTarget(
             name: "norbert-worker",
             dependencies: [
-                "Tensors", "SafeTensors", "Tokenizers", "NorBERT", "Kafka",
+                "Tensors", "SafeTensors", "Tokenizers", "NorBERT", "Pipelines", "Kafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -43,6 +45,7 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], resources: []),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "NorBERTTests", dependencies: ["NorBERT", "SafeTensors"]),
+        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "NorBERT", "Tokenizers"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "CLITests", dependencies: ["SafeTensors", "Tensors"]),
     ],

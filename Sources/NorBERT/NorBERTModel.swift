@@ -10,11 +10,15 @@ public final class NorBERTModel: Sendable {
     public let head: ClassifierHead?
 
     /// Builds a model from any weight source. `kind` defaults to config.json `architectures`.
-    public init(config: NorBERTConfig, weights: any WeightSource, kind: HeadKind? = nil) throws {
+    public convenience init(config: NorBERTConfig, weights: any WeightSource, kind: HeadKind? = nil) throws {
+        try self.init(config: config, encoder: Encoder(weights, config: config), weights: weights, kind: kind)
+    }
+
+    init(config: NorBERTConfig, encoder: Encoder, weights: any WeightSource, kind: HeadKind?) throws {
         self.config = config
         let resolved = try kind ?? NorBERTModel.kind(from: config)
         self.kind = resolved
-        encoder = try Encoder(weights, config: config)
+        self.encoder = encoder
         switch resolved {
         case .base: head = nil
         case .maskedLM, .causalLM: head = try ClassifierHead(weights, config: config, languageModel: true)
@@ -25,13 +29,16 @@ public final class NorBERTModel: Sendable {
     /// Loads a Hugging Face checkpoint folder (config.json + model.safetensors or a sharded index).
     public convenience init(directory: String, kind: HeadKind? = nil) throws {
         let config = try NorBERTConfig.load(directory: directory)
-        let checkpoint: Checkpoint
+        try self.init(config: config, weights: try NorBERTModel.openCheckpoint(directory: directory), kind: kind)
+    }
+
+    /// Opens a checkpoint folder's weights, with errors as `NorBERTError.checkpoint`.
+    public static func openCheckpoint(directory: String) throws -> Checkpoint {
         do {
-            checkpoint = try Checkpoint.open(directory: directory)
+            return try Checkpoint.open(directory: directory)
         } catch let error as SafeTensorsError {
             throw NorBERTError.checkpoint(message: error.description)
         }
-        try self.init(config: config, weights: checkpoint, kind: kind)
     }
 
     /// The head named by config.json `architectures` (the first one the reference defines).

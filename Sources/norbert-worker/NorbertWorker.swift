@@ -13,5 +13,6 @@ struct NorbertWorker: AsyncParsableCommand {
             TokenizeCommand.self,
             TokenizeBenchCommand.self,
             BrokerCommand.self,
+            InferCommand.self,
         ])
 }
