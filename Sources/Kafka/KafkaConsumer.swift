@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Synchronization
 
 /// A Kafka consumer in a consumer group.
@@ -95,9 +96,9 @@ final class ConsumerCore: Sendable {
                     buffer.push(.revoked(partitions.sorted()), ack: ack)
                     _ = ack.wait(timeout: .now() + .milliseconds(Int(configuration.rebalanceTimeout.milliseconds)))
                 }
-                // Commit what the caller stored for these partitions before releasing them.
-                if case .failure(let error) = client.commitBlocking(nil, timeoutMs: configuration.commitTimeout.milliseconds),
-                   error.code != .noOffset {
+                // Commit what the caller stored for these partitions before releasing them;
+                // retry transient refusals (e.g. REBALANCE_IN_PROGRESS) until the deadline.
+                if let error = ConsumerCore.commitStoredBlocking(client, deadline: .now + configuration.commitTimeout) {
                     buffer.push(.error(error))
                 }
             case .error(let error):
@@ -167,13 +168,30 @@ final class ConsumerCore: Sendable {
         Task.detached { [self] in _ = await runOffPool("kafka-consumer-close") { [self] in closeBlocking(leaveGroup: true) } }
     }
 
+    /// Commits the stored offsets of the current assignment, retrying retriable refusals until
+    /// `deadline`. Returns the last error (nil on success or when nothing was stored).
+    static func commitStoredBlocking(_ client: RDKafkaClient, deadline: ContinuousClock.Instant) -> KafkaError? {
+        var backoff = Duration.milliseconds(50)
+        while true {
+            let left = deadline - .now
+            guard left > .zero else { return .timedOut("offset commit") }
+            switch client.commitBlocking(nil, timeoutMs: left.milliseconds) {
+            case .success: return nil
+            case .failure(let error) where error.code == .noOffset: return nil
+            case .failure(let error) where error.isRetriable && !error.isFatal && deadline - .now > backoff:
+                Thread.sleep(forTimeInterval: Double(backoff.milliseconds) / 1000)
+                backoff = min(backoff * 2, .milliseconds(500))
+            case .failure(let error): return error
+            }
+        }
+    }
+
     private func closeBlocking(leaveGroup: Bool) -> KafkaError? {
         var failure: KafkaError?
         buffer.finish()  // releases a revoke waiting for the caller
         pollThread.stopAndJoin()
         if leaveGroup {
-            if case .failure(let error) = client.commitBlocking(nil, timeoutMs: configuration.commitTimeout.milliseconds),
-               error.code != .noOffset, error.code != .state {
+            if let error = ConsumerCore.commitStoredBlocking(client, deadline: .now + configuration.commitTimeout), error.code != .state {
                 failure = error
             }
             if !client.closeConsumer(timeoutMs: configuration.closeTimeout.milliseconds), failure == nil {

@@ -35,7 +35,7 @@ struct GroupTests {
 
         let all = a.snapshot.messages + b.snapshot.messages
         let positions = all.map { "\($0.partition)@\($0.offset)" }
-        #expect(all.count == 500, "read \(all.count)")
+        #expect(all.count == 500, "read \(all.count); a errors \(a.snapshot.errors), b errors \(b.snapshot.errors); a revokes \(a.snapshot.revokes.map(\.partitions)); b first offsets \(Dictionary(grouping: b.snapshot.messages, by: \.partition).mapValues { $0.first?.offset ?? -1 })")
         #expect(Set(positions).count == positions.count, "something was read twice")
         try await b.close()
 
