@@ -231,6 +231,9 @@ public struct PaddingParams: Sendable, Equatable {
 enum TruncationLogic {
     /// The library's `truncate_encodings`.
     static func truncate(_ encoding: inout Encoding, _ pair: inout Encoding?, _ p: TruncationParams) throws(TokenizerError) {
+        guard p.maxLength >= 0, p.stride >= 0 else {
+            throw .truncation("max_length and stride must be non-negative")
+        }
         if p.maxLength == 0 {
             try encoding.truncate(maxLength: 0, stride: p.stride, direction: p.direction)
             try pair?.truncate(maxLength: 0, stride: p.stride, direction: p.direction)

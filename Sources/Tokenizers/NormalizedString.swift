@@ -63,7 +63,7 @@ struct NormalizedString: Sendable {
         for (c, change) in dest {
             let a: Span
             if change > 0 {
-                a = offset >= 1 ? align[min(offset - 1, n - 1)] : Span(start: origStart, end: origStart)
+                a = offset >= 1 && n > 0 ? align[min(offset - 1, n - 1)] : Span(start: origStart, end: origStart)
             } else {
                 a = offset < n ? align[offset] : (align.last ?? Span(start: origStart, end: origStart))
                 offset += 1
