@@ -5,6 +5,8 @@ enum RDKafkaTopicPartitionList {
 
     /// A new list (caller destroys it with `rd_kafka_topic_partition_list_destroy`).
     static func make(_ entries: [KafkaTopicPartitionOffset]) -> List {
+        // librdkafka's allocator aborts instead of returning NULL, so this never fails; the
+        // size is clamped and nothing from a message or configuration reaches it.
         let list = rd_kafka_topic_partition_list_new(Int32(clamping: max(1, entries.count)))!
         for entry in entries {
             if let element = rd_kafka_topic_partition_list_add(list, entry.topic, entry.partition) {
