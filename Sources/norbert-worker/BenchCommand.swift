@@ -21,7 +21,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Model sizes to run: xsmall, base (comma-separated).")
     var sizes: String = "xsmall,base"
 
-    @Option(name: .long, help: "Workloads: 32x128, 8x512, 1x4096, mixed (comma-separated).")
+    @Option(name: .long, help: "Workloads: 32x128, 8x512, 1x4096, mixed, or any BxT such as 1x32768 (comma-separated).")
     var workloads: String = "32x128,8x512,1x4096,mixed"
 
     @Option(name: .long, help: "Timed repetitions per figure (the median is printed).")
@@ -30,10 +30,17 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Lanes / BLAS threads for the parallel modes (default: all cores).")
     var lanes: Int?
 
+    @Option(name: .long, help: "Modes to run: one (1 lane), lanes (N lanes), threaded (1 lane, N BLAS threads).")
+    var modes: String = "one,lanes,threaded"
+
     func run() async throws {
         let n = lanes ?? ProcessInfo.processInfo.activeProcessorCount
         guard repeats >= 1, n >= 1 else { throw ValidationError("--repeats and --lanes must be positive") }
         print("cores: \(ProcessInfo.processInfo.activeProcessorCount), lanes: \(n), repeats: \(repeats) (median)")
+        let modeList = Set(modes.split(separator: ",").map(String.init))
+        guard !modeList.isEmpty, modeList.isSubset(of: ["one", "lanes", "threaded"]) else {
+            throw ValidationError("--modes takes one, lanes, threaded")
+        }
         printSgemmRates(threads: n)
         for size in sizes.split(separator: ",").map(String.init) {
             guard let config = Self.config(size) else { throw ValidationError("unknown size '\(size)' (xsmall, base)") }
@@ -44,17 +51,30 @@ struct BenchCommand: AsyncParsableCommand {
             for w in workloads.split(separator: ",").map(String.init) {
                 guard let batch = Self.workload(w) else { throw ValidationError("unknown workload '\(w)'") }
                 let flops = model.encoder.flops(batch)
-                let one = try measure(model, batch, lanes: 1, blasThreads: 1)
-                let many = try measure(model, batch, lanes: n, blasThreads: 1)
-                let threaded = try measure(model, batch, lanes: 1, blasThreads: n)
-                func row(_ seconds: Double, _ copies: Int) -> String {
-                    pad(String(format: "%.0f", Double(batch.totalTokens * copies) / seconds), 16)
-                        + pad(String(format: "%.1f", flops * Double(copies) / seconds / 1e9), 9)
+                func row(_ mode: String, lanes: Int, threads: Int, width: Int) throws -> String {
+                    guard modeList.contains(mode) else { return pad("-", width) + pad("-", 9) }
+                    let seconds = try measure(model, batch, lanes: lanes, blasThreads: threads)
+                    return pad(String(format: "%.0f", Double(batch.totalTokens * lanes) / seconds), width)
+                        + pad(String(format: "%.1f", flops * Double(lanes) / seconds / 1e9), 9)
                 }
-                print(pad(w, 14) + pad("\(batch.totalTokens)", 8) + row(one, 1) + row(many, n) + pad(String(format: "%.0f", Double(batch.totalTokens) / threaded), 19) + String(format: "%.1f", flops / threaded / 1e9))
+                print(pad(w, 14) + pad("\(batch.totalTokens)", 8)
+                      + (try row("one", lanes: 1, threads: 1, width: 16))
+                      + (try row("lanes", lanes: n, threads: 1, width: 16))
+                      + (try row("threaded", lanes: 1, threads: n, width: 19)))
             }
         }
         BLAS.setThreads(1)
+        if let peak = Self.peakResidentMegabytes() { print(String(format: "\npeak resident memory of this process: %.0f MB", peak)) }
+    }
+
+    /// VmHWM from /proc/self/status (Linux), in MB.
+    static func peakResidentMegabytes() -> Double? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kb = line.split(separator: " ").compactMap { Double($0) }.first
+            return kb.map { $0 / 1024 }
+        }
+        return nil
     }
 
     /// Median wall time of `lanes` concurrent copies of one encoder pass.
@@ -117,7 +137,11 @@ struct BenchCommand: AsyncParsableCommand {
         case "8x512": return PackedBatch((0..<8).map { _ in seq(512) })
         case "1x4096": return PackedBatch([seq(4096)])
         case "mixed": return PackedBatch((0..<32).map { _ in seq(16 + next(497)) })
-        default: return nil
+        default:
+            // Any B×T, e.g. 1x16384.
+            let parts = name.split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2, parts[0] >= 1, parts[1] >= 1, parts[0] * parts[1] <= 1 << 22 else { return nil }
+            return PackedBatch((0..<parts[0]).map { _ in seq(parts[1]) })
         }
     }
 
