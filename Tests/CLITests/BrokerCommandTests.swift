@@ -9,7 +9,7 @@ import Testing
 struct BrokerCommandTests {
     @Test("serves, round-trips messages, exits 0 promptly on SIGTERM")
     func serveRoundTripAndTerminate() async throws {
-        let binary = try #require(BrokerBinary.locate(), "norbert-worker binary not found next to the test bundle; build it first (swift build)")
+        let binary = try #require(CLI.binary(), "norbert-worker binary not found next to the test bundle; build it first (swift build)")
         let bootstrapFile = FileManager.default.temporaryDirectory.appendingPathComponent("broker-bootstrap-\(UUID().uuidString).txt")
         defer { try? FileManager.default.removeItem(at: bootstrapFile) }
 
@@ -40,7 +40,7 @@ struct BrokerCommandTests {
 
     @Test("SIGINT also stops it with exit 0")
     func sigint() async throws {
-        let binary = try #require(BrokerBinary.locate())
+        let binary = try #require(CLI.binary())
         let broker = try RunningProcess(binary, ["broker", "--brokers", "1"])
         defer { broker.kill() }
         _ = try await broker.firstStdoutLine(timeout: .seconds(20))
@@ -50,43 +50,12 @@ struct BrokerCommandTests {
 
     @Test("a malformed --topic is rejected")
     func badTopic() async throws {
-        let binary = try #require(BrokerBinary.locate())
+        let binary = try #require(CLI.binary())
         let broker = try RunningProcess(binary, ["broker", "--topic", "t:zero"])
         defer { broker.kill() }
         let status = try await broker.waitForExit(timeout: .seconds(20))
         #expect(status != 0)
         #expect(broker.stderrText().contains("PARTITIONS"))
-    }
-}
-
-/// Finds the built `norbert-worker` executable: `NORBERT_WORKER_BIN`, else next to the running
-/// test bundle in the build products directory (any scratch path), else `.build/debug`.
-enum BrokerBinary {
-    static func locate() -> URL? {
-        let fileManager = FileManager.default
-        if let override = ProcessInfo.processInfo.environment["NORBERT_WORKER_BIN"], fileManager.isExecutableFile(atPath: override) {
-            return URL(fileURLWithPath: override)
-        }
-        var starts: [URL] = []
-        if let exe = try? fileManager.destinationOfSymbolicLink(atPath: "/proc/self/exe") { starts.append(URL(fileURLWithPath: exe)) }
-        starts.append(URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL)
-        if let main = Bundle.main.executableURL { starts.append(main) }
-        starts += Bundle.allBundles.map(\.bundleURL).filter { $0.pathExtension == "xctest" }
-        for start in starts {
-            var directory = start.deletingLastPathComponent()
-            for _ in 0..<5 {
-                let candidate = directory.appendingPathComponent("norbert-worker")
-                var isDirectory: ObjCBool = false
-                if fileManager.fileExists(atPath: candidate.path, isDirectory: &isDirectory), !isDirectory.boolValue,
-                   fileManager.isExecutableFile(atPath: candidate.path) {
-                    return candidate
-                }
-                directory = directory.deletingLastPathComponent()
-            }
-        }
-        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let fallback = packageRoot.appendingPathComponent(".build/debug/norbert-worker")
-        return fileManager.isExecutableFile(atPath: fallback.path) ? fallback : nil
     }
 }
 

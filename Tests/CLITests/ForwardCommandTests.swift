@@ -120,3 +120,33 @@ struct ForwardCommandTests {
         #expect(r.out.trimmingCharacters(in: .whitespacesAndNewlines) == expected)
     }
 }
+
+/// `generate --prompt TEXT`: tokenized, generated and decoded exactly as the id-level commands do it.
+@Suite("norbert-worker generate --prompt")
+struct GeneratePromptTests {
+    @Test func promptTextMatchesIdPipeline() throws {
+        let tiny = CLI.fixtures.appendingPathComponent("norbert4-tiny")
+        let tokenizer = CLI.fixtures.appendingPathComponent("tokenizer").path
+        let model = tiny.appendingPathComponent("causal-lm").path
+        let prompt = "Nå ønsker de seg en ny bolig"
+        func tokenize(_ request: [String: Any]) throws -> [String: Any] {
+            let line = try JSONSerialization.data(withJSONObject: request) + Data("\n".utf8)
+            let r = try CLI.run(["tokenize", "--tokenizer", tokenizer], stdin: line)
+            #expect(r.status == 0, "\(r.err)")
+            return try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
+        }
+        let encoded = try tokenize(["kind": "encode", "input": ["text": prompt, "text_pair": NSNull(), "add_special_tokens": true, "truncation": NSNull(), "padding": NSNull()]])
+        let ids = try #require(encoded["ids"] as? [Int])
+        #expect(ids.first == 1 && ids.count > 3)
+        let byIds = try CLI.run(["generate", "--model", model, "--prompt-ids", ids.map(String.init).joined(separator: ","), "--max-new-tokens", "8"])
+        #expect(byIds.status == 0, "\(byIds.err)")
+        let generated = byIds.out.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",").compactMap { Int($0) }
+        #expect(generated.count == 8)
+        let decoded = try tokenize(["kind": "decode", "input": ["ids": generated, "skip_special_tokens": true]])
+        let byText = try CLI.run(["generate", "--model", model, "--tokenizer", tokenizer, "--prompt", prompt, "--max-new-tokens", "8"])
+        #expect(byText.status == 0, "\(byText.err)")
+        #expect(byText.out.dropLast() == (decoded["text"] as? String ?? "<none>"))
+        let both = try CLI.run(["generate", "--model", model, "--prompt", "x", "--prompt-ids", "1"])
+        #expect(both.status != 0 && both.err.contains("exactly one"))
+    }
+}

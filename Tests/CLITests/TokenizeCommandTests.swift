@@ -5,34 +5,12 @@ import Testing
 /// the copied fixture cases.jsonl on stdin; each output line must equal that case's `expected`.
 @Suite("norbert-worker tokenize", .timeLimit(.minutes(5)))
 struct TokenizeCommandTests {
-    static var fixtures: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures")
-    }
+    static var fixtures: URL { CLI.fixtures }
 
     /// Runs the binary with `stdin` and returns (status, stdout, stderr).
     static func run(_ arguments: [String], stdin: Data) throws -> (Int32, Data, Data) {
-        let binary = try #require(TokenizeCLIBinary.locate(), "norbert-worker binary not found next to the test bundle; build it first (swift build)")
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let inPipe = Pipe(), outPipe = Pipe(), errPipe = Pipe()
-        process.standardInput = inPipe
-        process.standardOutput = outPipe
-        process.standardError = errPipe
-        try process.run()
-        // Drain stdout/stderr concurrently so a full pipe never blocks the child.
-        let outBox = TokenizeOutputBox(), errBox = TokenizeOutputBox()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { outBox.set(outPipe.fileHandleForReading.readDataToEndOfFile()); group.leave() }
-        group.enter()
-        DispatchQueue.global().async { errBox.set(errPipe.fileHandleForReading.readDataToEndOfFile()); group.leave() }
-        inPipe.fileHandleForWriting.write(stdin)
-        try inPipe.fileHandleForWriting.close()
-        process.waitUntilExit()
-        group.wait()
-        return (process.terminationStatus, outBox.get(), errBox.get())
+        let r = try CLI.run(arguments, stdin: stdin)
+        return (r.status, r.stdout, r.stderr)
     }
 
     @Test(arguments: ["tokenizer", "tokenizer-wordpiece"])
@@ -86,49 +64,5 @@ struct TokenizeCommandTests {
         let (status, _, err) = try TokenizeCommandTests.run(["tokenize", "--tokenizer", "/nonexistent-tokenizer-dir"], stdin: Data())
         #expect(status != 0)
         #expect(String(decoding: err, as: UTF8.self).contains("tokenizer.json"))
-    }
-}
-
-final class TokenizeOutputBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
-    func get() -> Data { lock.lock(); defer { lock.unlock() }; return data }
-}
-
-/// Finds the built `norbert-worker`: `NORBERT_WORKER_BIN`, else the build products directory the
-/// test bundle runs from (any scratch path), else `.build*/debug` under the package root.
-enum TokenizeCLIBinary {
-    static func locate() -> URL? {
-        let fm = FileManager.default
-        func ok(_ u: URL) -> Bool {
-            var isDir: ObjCBool = false
-            return fm.fileExists(atPath: u.path, isDirectory: &isDir) && !isDir.boolValue && fm.isExecutableFile(atPath: u.path)
-        }
-        if let env = ProcessInfo.processInfo.environment["NORBERT_WORKER_BIN"], ok(URL(fileURLWithPath: env)) {
-            return URL(fileURLWithPath: env)
-        }
-        var starts: [URL] = []
-        if let exe = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") { starts.append(URL(fileURLWithPath: exe)) }
-        starts.append(URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL)
-        starts.append(Bundle.main.bundleURL)
-        starts += Bundle.allBundles.map(\.bundleURL).filter { $0.pathExtension == "xctest" }
-        for start in starts {
-            var dir = start.deletingLastPathComponent()
-            for _ in 0..<5 {
-                let candidate = dir.appendingPathComponent("norbert-worker")
-                if ok(candidate) { return candidate }
-                dir = dir.deletingLastPathComponent()
-            }
-        }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let entries = (try? fm.contentsOfDirectory(atPath: root.path)) ?? []
-        for name in [".build"] + entries.filter({ $0.hasPrefix(".build") }).sorted() {
-            for config in ["debug", "release"] {
-                let candidate = root.appendingPathComponent(name).appendingPathComponent(config).appendingPathComponent("norbert-worker")
-                if ok(candidate) { return candidate }
-            }
-        }
-        return nil
     }
 }
