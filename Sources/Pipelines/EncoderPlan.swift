@@ -1,0 +1,86 @@
+import NorBERT
+import Tensors
+import Tokenizers
+
+/// What one (request, head) pair needs from the encoder, and how it turns the outputs into a result.
+/// The engine packs the sequences of many plans into shared encoder passes (identical token
+/// sequences of heads on one encoder are run once) and applies each head once per pass.
+protocol EncoderPlan {
+    /// Token id sequences to run (windows, choices, …), special tokens included.
+    var sequences: [[Int]] { get }
+    /// Positions of sequence `i` whose head outputs `finish` needs.
+    func headRows(_ i: Int) -> [Int]
+    /// Whether `finish` needs the last hidden states of every position.
+    var needsHidden: Bool { get }
+    func finish(_ out: PlanOutputs) throws(PipelineError) -> (JSONValue, Usage)
+}
+
+/// The encoder's answer to a plan: per sequence, the head outputs of the rows it asked for
+/// ([rows, width], row-major) and, when asked, the hidden states ([length, hidden]).
+struct PlanOutputs {
+    var logits: [Tensor]
+    var hidden: [Tensor]
+}
+
+/// Counters of one `run` (what the batching did).
+public struct RunStats: Sendable, Equatable {
+    /// Encoder passes run (packed batches).
+    public var encoderPasses = 0
+    /// Distinct sequences run through an encoder.
+    public var encodedSequences = 0
+    /// Tokens run through an encoder (prefill only, not generation steps).
+    public var encodedTokens = 0
+    /// Sequences the plans asked for (before merging identical ones on a shared encoder).
+    public var requestedSequences = 0
+    /// Head applications (one per head per pass).
+    public var headApplications = 0
+    public init() {}
+}
+
+/// The responses of one `run`: per request, one response per head it named (in order).
+public struct BatchResult: Sendable {
+    public var responses: [[PipelineResponse]]
+    public var stats: RunStats
+    /// All responses in request order.
+    public var flat: [PipelineResponse] { responses.flatMap { $0 } }
+}
+
+extension PipelineEngine {
+    /// Checks a tokenized input against the maximum length.
+    func checkLength(_ count: Int, what: String) throws(PipelineError) {
+        if count > maxInputTokens {
+            throw PipelineError(.inputTooLong, "\(what) is \(count) tokens, more than the maximum of \(maxInputTokens)")
+        }
+    }
+
+    /// Encodes without truncation or padding (the tokenizer's own settings are ignored).
+    func encode(_ text: String, pair: String? = nil) throws(PipelineError) -> Encoding {
+        do {
+            return try tokenizer.encode(text, pair: pair, addSpecialTokens: true, truncation: nil, padding: nil)
+        } catch {
+            throw PipelineError(.invalidInput, "cannot tokenize the input: \(error.description)")
+        }
+    }
+}
+
+/// Input field checks shared by the tasks.
+extension PipelineRequest {
+    func requireNonEmpty(_ value: String?, _ name: String, task: PipelineTask) throws(PipelineError) -> String {
+        guard let value else { throw PipelineError(.missingField, "\(task.rawValue) needs field '\(name)'") }
+        guard !value.isEmpty else { throw PipelineError(.emptyInput, "field '\(name)' is empty") }
+        return value
+    }
+
+    /// Rejects input fields the task does not read.
+    func rejectUnused(_ used: Set<String>, task: PipelineTask) throws(PipelineError) {
+        let given: [(String, Bool)] = [("text", text != nil), ("question", question != nil), ("context", context != nil), ("choices", choices != nil)]
+        for (name, present) in given where present && !used.contains(name) {
+            throw PipelineError(.invalidRequest, "field '\(name)' is not used by \(task.rawValue)")
+        }
+    }
+
+    func textInput(for task: PipelineTask) throws(PipelineError) -> String {
+        try rejectUnused(["text"], task: task)
+        return try requireNonEmpty(text, "text", task: task)
+    }
+}

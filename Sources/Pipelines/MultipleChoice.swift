@@ -1,0 +1,45 @@
+import Foundation
+import NorBERT
+import Tokenizers
+
+/// multiple-choice: `<s> question <s> choice` per choice, the head on each choice's first token,
+/// softmax over the choices. Result `{"choice": i, "scores": [...], "logits": [...]}`.
+struct MultipleChoicePlan: EncoderPlan {
+    let sequences: [[Int]]
+    var needsHidden: Bool { false }
+    func headRows(_ i: Int) -> [Int] { [0] }
+
+    init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine) throws(PipelineError) {
+        let task = PipelineTask.multipleChoice
+        try r.rejectUnused(["question", "choices"], task: task)
+        let question = try r.requireNonEmpty(r.question, "question", task: task)
+        guard let choices = r.choices else { throw PipelineError(.missingField, "multiple-choice needs field 'choices'") }
+        guard !choices.isEmpty else { throw PipelineError(.emptyInput, "field 'choices' is empty") }
+        var seqs: [[Int]] = []
+        for (k, choice) in choices.enumerated() {
+            guard !choice.isEmpty else { throw PipelineError(.emptyInput, "choice \(k) is empty") }
+            let e = try engine.encode(question, pair: choice)
+            try engine.checkLength(e.count, what: "the question with choice \(k)")
+            seqs.append(e.ids)
+        }
+        sequences = seqs
+    }
+
+    func finish(_ out: PlanOutputs) throws(PipelineError) -> (JSONValue, Usage) {
+        var logits: [Float] = []
+        for l in out.logits {
+            guard let x = l.storage.first else { throw PipelineError(.internalError, "multiple-choice head returned no value") }
+            logits.append(x)
+        }
+        let m = Double(logits.max() ?? 0)
+        let e = logits.map { Foundation.exp(Double($0) - m) }
+        let sum = e.reduce(0, +)
+        let scores = e.map { $0 / sum }
+        let result: JSONValue = .object([
+            ("choice", .int(Scores.argmax(logits))),
+            ("scores", .array(scores.map(JSONValue.double))),
+            ("logits", .array(logits.map { .double(Double($0)) })),
+        ])
+        return (result, Usage(inputTokens: sequences.reduce(0) { $0 + $1.count }, windows: sequences.count))
+    }
+}

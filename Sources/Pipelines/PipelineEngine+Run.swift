@@ -1,0 +1,200 @@
+import NorBERT
+import Tensors
+import Tokenizers
+
+extension PipelineEngine {
+    /// Decodes request lines and runs them as one batch; a line that does not decode gets an
+    /// error response in its place. Responses come in line order (several for a `heads` request).
+    public func respond(toLines lines: [[UInt8]], workspace: EncoderWorkspace, onToken: TokenHandler? = nil) -> BatchResult {
+        var requests: [PipelineRequest] = []
+        var slots: [Int?] = []
+        var failures: [Int: PipelineResponse] = [:]
+        for (k, line) in lines.enumerated() {
+            switch PipelineRequest.decode(line) {
+            case .success(let r):
+                slots.append(requests.count)
+                requests.append(r)
+            case .failure(let f):
+                slots.append(nil)
+                failures[k] = PipelineResponse.failure(id: f.id, task: f.task.flatMap(PipelineTask.init(rawValue:)), f.error)
+            }
+        }
+        let ran = run(requests, workspace: workspace, onToken: onToken)
+        var out: [[PipelineResponse]] = []
+        for (k, slot) in slots.enumerated() {
+            if let slot { out.append(ran.responses[slot]) } else if let f = failures[k] { out.append([f]) }
+        }
+        return BatchResult(responses: out, stats: ran.stats)
+    }
+
+    /// Runs a batch of requests: every encoder-task sequence of the batch is packed into shared
+    /// encoder passes, text generation runs its requests step by step together.
+    public func run(_ requests: [PipelineRequest], workspace: EncoderWorkspace, onToken: TokenHandler? = nil) -> BatchResult {
+        var responses: [[PipelineResponse?]] = []
+        var plans: [PlanSlot] = []
+        var generations: [GenerationJob] = []
+        for (ri, r) in requests.enumerated() {
+            let pairs: [(LoadedHead, PipelineTask)]
+            do { pairs = try resolve(r) } catch {
+                responses.append([PipelineResponse.failure(id: r.id, task: r.task, head: r.head, error)])
+                continue
+            }
+            responses.append(Array(repeating: nil, count: pairs.count))
+            for (k, (head, task)) in pairs.enumerated() {
+                do {
+                    if task == .textGeneration {
+                        generations.append(try makeGeneration(r, head: head, slot: (ri, k)))
+                    } else {
+                        plans.append(PlanSlot(request: ri, index: k, head: head, task: task, plan: try makePlan(r, head: head, task: task)))
+                    }
+                } catch {
+                    responses[ri][k] = PipelineResponse.failure(id: r.id, task: task, head: head.name, error)
+                }
+            }
+        }
+        var stats = RunStats()
+        let outputs = runEncoderPlans(plans, workspace: workspace, stats: &stats)
+        for (p, slot) in plans.enumerated() {
+            let r = requests[slot.request]
+            let response: PipelineResponse
+            switch outputs[p] {
+            case .failure(let e):
+                response = .failure(id: r.id, task: slot.task, head: slot.head.name, e)
+            case .success(let out):
+                do {
+                    let (result, usage) = try slot.plan.finish(out)
+                    response = PipelineResponse(id: r.id, task: slot.task, head: slot.head.name, outcome: .success(result: result, usage: usage))
+                } catch {
+                    response = .failure(id: r.id, task: slot.task, head: slot.head.name, error)
+                }
+            }
+            responses[slot.request][slot.index] = response
+        }
+        for (job, response) in runGenerations(generations, requests: requests, workspace: workspace, onToken: onToken) {
+            responses[job.slot.request][job.slot.index] = response
+        }
+        let final = responses.enumerated().map { ri, list in
+            list.map { $0 ?? .failure(id: requests[ri].id, PipelineError(.internalError, "no response was produced")) }
+        }
+        return BatchResult(responses: final, stats: stats)
+    }
+
+    func makePlan(_ r: PipelineRequest, head: LoadedHead, task: PipelineTask) throws(PipelineError) -> any EncoderPlan {
+        switch task {
+        case .textClassification: return try TextClassificationPlan(r, head: head, engine: self)
+        case .tokenClassification: return try TokenClassificationPlan(r, head: head, engine: self)
+        case .questionAnswering: return try QuestionAnsweringPlan(r, head: head, engine: self)
+        case .fillMask: return try FillMaskPlan(r, head: head, engine: self)
+        case .multipleChoice: return try MultipleChoicePlan(r, head: head, engine: self)
+        case .featureExtraction: return try FeatureExtractionPlan(r, head: head, engine: self)
+        case .textGeneration: throw PipelineError(.internalError, "text generation has no encoder plan")
+        }
+    }
+
+    /// Runs every plan's sequences: grouped by encoder, identical sequences merged, packed into
+    /// passes of at most `maxTokensPerPass` tokens, each head applied once per pass.
+    func runEncoderPlans(_ plans: [PlanSlot], workspace: EncoderWorkspace, stats: inout RunStats) -> [Result<PlanOutputs, PipelineError>] {
+        var logits: [[Tensor?]] = plans.map { Array(repeating: nil, count: $0.plan.sequences.count) }
+        var hidden: [[Tensor?]] = logits
+        var failed: [PipelineError?] = Array(repeating: nil, count: plans.count)
+        var groups: [Int: [Int]] = [:]
+        var groupOrder: [Int] = []
+        for (p, slot) in plans.enumerated() {
+            let g = slot.head.encoderGroup * 2 + (slot.head.model.isCausal ? 1 : 0)
+            if groups[g] == nil { groupOrder.append(g) }
+            groups[g, default: []].append(p)
+        }
+        for g in groupOrder {
+            let members = groups[g] ?? []
+            guard let encoderModel = members.first.map({ plans[$0].head.model }) else { continue }
+            // Distinct sequences of the group and who asked for them.
+            var index: [[Int]: Int] = [:]
+            var unique: [[Int]] = []
+            var owners: [[(plan: Int, seq: Int)]] = []
+            for p in members {
+                for (s, ids) in plans[p].plan.sequences.enumerated() {
+                    stats.requestedSequences += 1
+                    if let u = index[ids] { owners[u].append((p, s)); continue }
+                    index[ids] = unique.count
+                    unique.append(ids)
+                    owners.append([(p, s)])
+                }
+            }
+            var start = 0
+            while start < unique.count {
+                var end = start, tokens = 0
+                while end < unique.count && (end == start || tokens + unique[end].count <= configuration.maxTokensPerPass) {
+                    tokens += unique[end].count
+                    end += 1
+                }
+                let batch = PackedBatch(Array(unique[start..<end]))
+                let out: EncoderOutput
+                do {
+                    out = try encoderModel.encoder.forward(batch, causal: encoderModel.isCausal, workspace: workspace)
+                } catch {
+                    let e = PipelineError(.internalError, "encoder failed: \(error)")
+                    for u in start..<end { for o in owners[u] { failed[o.plan] = e } }
+                    start = end
+                    continue
+                }
+                stats.encoderPasses += 1
+                stats.encodedSequences += end - start
+                stats.encodedTokens += tokens
+                let h = encoderModel.config.hiddenSize
+                // Per head: all rows its plans need from this pass, applied at once.
+                var perHead: [ObjectIdentifier: (head: LoadedHead, rows: [Int], targets: [(plan: Int, seq: Int, count: Int)])] = [:]
+                var headOrder: [ObjectIdentifier] = []
+                for u in start..<end {
+                    let base = batch.offsets[u - start]
+                    let length = batch.length(u - start)
+                    for o in owners[u] {
+                        let slot = plans[o.plan]
+                        if slot.plan.needsHidden {
+                            let from = base * h, to = (base + length) * h
+                            hidden[o.plan][o.seq] = Tensor(shape: [length, h], storage: Array(out.lastHiddenState.storage[from..<to]))
+                        }
+                        let rows = slot.plan.headRows(o.seq)
+                        guard !rows.isEmpty else { continue }
+                        let key = ObjectIdentifier(slot.head)
+                        if perHead[key] == nil { headOrder.append(key); perHead[key] = (slot.head, [], []) }
+                        perHead[key]?.rows.append(contentsOf: rows.map { base + $0 })
+                        perHead[key]?.targets.append((o.plan, o.seq, rows.count))
+                    }
+                }
+                for key in headOrder {
+                    guard let entry = perHead[key] else { continue }
+                    guard let classifier = entry.head.model.head else {
+                        let e = PipelineError(.internalError, "head '\(entry.head.name)' has no classifier")
+                        for t in entry.targets { failed[t.plan] = e }
+                        continue
+                    }
+                    let applied = classifier.apply(out.lastHiddenState, rows: entry.rows)
+                    stats.headApplications += 1
+                    let w = classifier.outputs
+                    var row = 0
+                    for t in entry.targets {
+                        let slice = Array(applied.storage[(row * w)..<((row + t.count) * w)])
+                        logits[t.plan][t.seq] = Tensor(shape: [t.count, w], storage: slice)
+                        row += t.count
+                    }
+                }
+                start = end
+            }
+        }
+        return plans.indices.map { p in
+            if let e = failed[p] { return .failure(e) }
+            let l = logits[p].map { $0 ?? Tensor(shape: [0, 0], storage: []) }
+            let hs = hidden[p].map { $0 ?? Tensor(shape: [0, 0], storage: []) }
+            return .success(PlanOutputs(logits: l, hidden: hs))
+        }
+    }
+}
+
+/// One (request, head) with an encoder plan.
+struct PlanSlot {
+    var request: Int
+    var index: Int
+    var head: LoadedHead
+    var task: PipelineTask
+    var plan: any EncoderPlan
+}

@@ -1,0 +1,145 @@
+import NorBERT
+import Tokenizers
+
+/// question-answering: (question, context) encoded as a pair, the context split into windows of
+/// `max_seq_len` tokens that share `doc_stride` tokens; per window the start/end probabilities
+/// over the context and both `<s>` tokens, spans that start and end on context tokens (the
+/// corrected rule), answers merged across windows ignoring case, the null answer with
+/// `handle_impossible_answer`. Rules: Tests/Fixtures/pipelines/README.md.
+struct QuestionAnsweringPlan: EncoderPlan {
+    struct Window {
+        var ids: [Int]
+        var sequenceIds: [Int?]
+        var wordIds: [Int?]
+        var offsets: [Offset]
+    }
+
+    let windows: [Window]
+    let context: [Unicode.Scalar]
+    let topK: Int
+    let maxAnswerLen: Int
+    let handleImpossible: Bool
+    let alignToWords: Bool
+    let clsId: Int?
+
+    var sequences: [[Int]] { windows.map(\.ids) }
+    var needsHidden: Bool { false }
+    func headRows(_ i: Int) -> [Int] { Array(0..<windows[i].ids.count) }
+
+    init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine) throws(PipelineError) {
+        let task = PipelineTask.questionAnswering
+        try r.rejectUnused(["question", "context"], task: task)
+        let question = try r.requireNonEmpty(r.question, "question", task: task)
+        let contextText = try r.requireNonEmpty(r.context, "context", task: task)
+        let o = r.options
+        let big = Int(Int32.max)
+        topK = try o.int("top_k", default: 1, in: 1...big)
+        maxAnswerLen = try o.int("max_answer_len", default: 15, in: 1...big)
+        let maxQuestionLen = try o.int("max_question_len", default: 64, in: 1...big)
+        let maxSeqLen = try o.int("max_seq_len", default: min(engine.maxInputTokens, 384), in: 2...engine.maxInputTokens)
+        let docStride = try o.int("doc_stride", default: min(maxSeqLen / 2, 128), in: 0...big)
+        guard docStride <= maxSeqLen else {
+            throw PipelineError(.invalidValue, "option 'doc_stride' (\(docStride)) is larger than 'max_seq_len' (\(maxSeqLen))")
+        }
+        handleImpossible = try o.bool("handle_impossible_answer", default: false)
+        alignToWords = try o.bool("align_to_words", default: true)
+        clsId = engine.tokenizer.specialTokens.clsId ?? head.model.config.bosTokenId
+
+        let whole = try engine.encode(question, pair: contextText)
+        let questionTokens = whole.sequenceIds.filter { $0 == 0 }.count
+        if questionTokens > maxQuestionLen {
+            throw PipelineError(.inputTooLong, "the question is \(questionTokens) tokens, more than max_question_len \(maxQuestionLen)")
+        }
+        try engine.checkLength(whole.count, what: "the question and context")
+        let encoding: Encoding
+        do {
+            encoding = try engine.tokenizer.encode(question, pair: contextText, addSpecialTokens: true,
+                                                   truncation: TruncationParams(maxLength: maxSeqLen, stride: docStride, strategy: .onlySecond),
+                                                   padding: nil)
+        } catch {
+            throw PipelineError(.invalidInput, "cannot split the context into windows of max_seq_len \(maxSeqLen) with doc_stride \(docStride): \(error.description)")
+        }
+        var list: [Window] = []
+        func add(_ e: Encoding) {
+            list.append(Window(ids: e.ids, sequenceIds: e.sequenceIds, wordIds: e.wordIds, offsets: e.offsets))
+            for sub in e.overflowing { add(sub) }
+        }
+        add(encoding)
+        windows = list
+        context = Array(contextText.unicodeScalars)
+    }
+
+    struct Answer {
+        var score: Double
+        var start: Int
+        var end: Int
+        var text: String
+    }
+
+    /// Start and end probabilities of one window: context tokens and `<s>` tokens compete,
+    /// question tokens get -10000.
+    func probabilities(_ w: Window, column: Int, logits: [Float]) -> [Float] {
+        let n = w.ids.count
+        var x = [Float](repeating: -10000, count: n)
+        for t in 0..<n where w.sequenceIds[t] == 1 || w.ids[t] == clsId { x[t] = logits[t * 2 + column] }
+        return Scores.softmax(x)
+    }
+
+    /// Characters of a span: whole words (within this window) or the raw token offsets.
+    func characters(_ w: Window, _ s: Int, _ e: Int) -> (Int, Int) {
+        if alignToWords, let ws = w.wordIds[s], let we = w.wordIds[e] {
+            var a: Int? = nil, b: Int? = nil
+            for t in 0..<w.ids.count where w.sequenceIds[t] == 1 {
+                if w.wordIds[t] == ws && a == nil { a = w.offsets[t].start }
+                if w.wordIds[t] == we { b = w.offsets[t].end }
+            }
+            if let a, let b { return (a, b) }
+        }
+        return (w.offsets[s].start, w.offsets[e].end)
+    }
+
+    func finish(_ out: PlanOutputs) throws(PipelineError) -> (JSONValue, Usage) {
+        var answers: [Answer] = []
+        var seen: [[UInt32]: Int] = [:]
+        var nullScore = Double(1_000_000)
+        let keep = 2 * topK + 10
+        for (k, w) in windows.enumerated() {
+            let n = w.ids.count
+            let logits = out.logits[k].storage
+            guard logits.count == n * 2 else { throw PipelineError(.internalError, "question-answering head returned \(logits.count) values for \(n) tokens") }
+            var pStart = probabilities(w, column: 0, logits: logits)
+            var pEnd = probabilities(w, column: 1, logits: logits)
+            nullScore = min(nullScore, Double(pStart[0] * pEnd[0]))
+            pStart[0] = 0
+            pEnd[0] = 0
+            var spans: [(s: Int, e: Int, score: Float)] = []
+            for s in 0..<n where w.sequenceIds[s] == 1 {
+                for e in s..<min(n, s + maxAnswerLen) where w.sequenceIds[e] == 1 {
+                    let score = pStart[s] * pEnd[e]
+                    if score > 0 { spans.append((s, e, score)) }
+                }
+            }
+            spans.sort { $0.score != $1.score ? $0.score > $1.score : ($0.s, $0.e) < ($1.s, $1.e) }
+            for span in spans.prefix(keep) {
+                let (a0, b0) = characters(w, span.s, span.e)
+                let a = min(max(a0, 0), context.count), b = min(max(b0, a), context.count)
+                let text = String(String.UnicodeScalarView(context[a..<b]))
+                let key = text.lowercased().unicodeScalars.map(\.value)
+                if let i = seen[key] {
+                    answers[i].score += Double(span.score)
+                } else {
+                    seen[key] = answers.count
+                    answers.append(Answer(score: Double(span.score), start: a, end: b, text: text))
+                }
+            }
+        }
+        if handleImpossible { answers.append(Answer(score: nullScore, start: 0, end: 0, text: "")) }
+        let ranked = answers.enumerated().sorted { $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset }
+            .prefix(topK).map(\.element)
+        let json = ranked.map { a -> JSONValue in
+            .object([("score", .double(a.score)), ("start", .int(a.start)), ("end", .int(a.end)), ("answer", .string(a.text))])
+        }
+        let usage = Usage(inputTokens: windows.reduce(0) { $0 + $1.ids.count }, windows: windows.count)
+        return (json.count == 1 ? json[0] : .array(json), usage)
+    }
+}

@@ -1,0 +1,57 @@
+import NorBERT
+import Tokenizers
+
+/// text-classification: the sequence-classification head on token 0 (`<s> text`).
+///
+/// Long texts (option `overflow: window`): each window is classified, the window scores
+/// (after `function_to_apply`; raw logits for `none`) are averaged label by label, and the
+/// labels are ranked by that mean.
+struct TextClassificationPlan: EncoderPlan {
+    let input: LongInput
+    let labels: [String]
+    let function: String
+    let topK: RequestOptions.Presence<Int>
+
+    var sequences: [[Int]] { input.sequences }
+    var needsHidden: Bool { false }
+    func headRows(_ i: Int) -> [Int] { [0] }
+
+    init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine) throws(PipelineError) {
+        let text = try r.textInput(for: .textClassification)
+        let config = head.model.config
+        let outputs = head.model.head?.outputs ?? config.numLabels
+        labels = (0..<outputs).map { config.id2label?[String($0)] ?? "LABEL_\($0)" }
+        let fallback = (config.problemType == "multi_label_classification" || outputs == 1) ? "sigmoid" : "softmax"
+        function = try r.options.choice("function_to_apply", ["softmax", "sigmoid", "none"]) ?? fallback
+        topK = try r.options.int("top_k", in: 1...Int(Int32.max))
+        let (policy, stride) = try r.options.overflow(maxTokens: engine.maxInputTokens)
+        input = try LongInput.split(try engine.encode(text), maxTokens: engine.maxInputTokens, policy: policy, stride: stride, what: "the text")
+    }
+
+    func scores(_ logits: [Float]) -> [Float] {
+        switch function {
+        case "sigmoid": return Scores.sigmoid(logits)
+        case "none": return logits
+        default: return Scores.softmax(logits)
+        }
+    }
+
+    func finish(_ out: PlanOutputs) throws(PipelineError) -> (JSONValue, Usage) {
+        let n = labels.count
+        var mean = [Float](repeating: 0, count: n)
+        for window in out.logits {
+            guard window.storage.count == n else { throw PipelineError(.internalError, "classifier returned \(window.storage.count) values for \(n) labels") }
+            let s = scores(window.storage)
+            for j in 0..<n { mean[j] += s[j] }
+        }
+        if out.logits.count > 1 { mean = mean.map { $0 / Float(out.logits.count) } }
+        func entry(_ j: Int) -> JSONValue { .object([("label", .string(labels[j])), ("score", .double(Double(mean[j])))]) }
+        let result: JSONValue
+        switch topK {
+        case .absent: result = .array([entry(Scores.argmax(mean))])
+        case .null: result = .array(Scores.order(mean).map(entry))
+        case .value(let k): result = .array(Scores.order(mean).prefix(k).map(entry))
+        }
+        return (result, Usage(inputTokens: input.tokenCount, windows: input.sequences.count))
+    }
+}

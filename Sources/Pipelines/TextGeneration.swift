@@ -1,0 +1,133 @@
+import NorBERT
+import Tensors
+import Tokenizers
+
+/// One generated token, reported as soon as it is chosen (for streaming).
+public struct GeneratedToken: Sendable {
+    public var requestID: String
+    public var head: String
+    /// 0-based index among the new tokens.
+    public var index: Int
+    public var tokenId: Int
+    /// Text added since the previous report (empty while a multi-byte character is incomplete).
+    public var text: String
+    public var isLast: Bool
+}
+
+/// Called on the engine's thread for every generated token.
+public typealias TokenHandler = (GeneratedToken) -> Void
+
+/// text-generation with the causal (or masked) LM and its key/value cache. Requests of one batch
+/// on the same model advance together: one packed encoder step per new token.
+struct GenerationJob {
+    var slot: (request: Int, index: Int)
+    var head: LoadedHead
+    var prompt: [Int]
+    var promptText: String
+    var maxNewTokens: Int
+    var sampler: Sampler
+    var stopAtNewline: Bool
+    var returnFullText: Bool
+    var eos: Int?
+}
+
+extension PipelineEngine {
+    func makeGeneration(_ r: PipelineRequest, head: LoadedHead, slot: (Int, Int)) throws(PipelineError) -> GenerationJob {
+        let text = try r.textInput(for: .textGeneration)
+        let o = r.options
+        let e = try encode(text)
+        try checkLength(e.count, what: "the prompt")
+        let maxNew = try o.int("max_new_tokens", default: 20, in: 0...maxInputTokens)
+        if e.count + maxNew > maxInputTokens {
+            throw PipelineError(.inputTooLong, "the prompt (\(e.count) tokens) plus max_new_tokens (\(maxNew)) is more than the maximum of \(maxInputTokens)")
+        }
+        var seed: UInt64
+        if case .value(let s) = try o.int("seed", in: 0...Int(Int64.max)) { seed = UInt64(s) } else { seed = UInt64.random(in: 0...UInt64.max) }
+        if seed == 0 { seed = 0x5EED }
+        let sampler = Sampler(doSample: try o.bool("do_sample", default: false),
+                              temperature: try o.double("temperature", default: 1, in: 1e-6...1e6),
+                              topK: try o.int("top_k", default: 50, in: 0...Int(Int32.max)),
+                              topP: try o.double("top_p", default: 1, in: 1e-9...1),
+                              rng: SplitMix64(seed: seed))
+        return GenerationJob(slot: slot, head: head, prompt: e.ids, promptText: text, maxNewTokens: maxNew, sampler: sampler,
+                             stopAtNewline: try o.bool("stop_at_newline", default: false),
+                             returnFullText: try o.bool("return_full_text", default: true),
+                             eos: tokenizer.specialTokens.eosId ?? head.model.config.eosTokenId)
+    }
+
+    /// Text of the new tokens as transformers gets it: decode(prompt + new) minus decode(prompt).
+    func newText(_ job: GenerationJob, _ generated: [Int]) -> String {
+        let full = tokenizer.decode(job.prompt + generated).unicodeScalars
+        let promptCount = tokenizer.decode(job.prompt).unicodeScalars.count
+        var text = String(String.UnicodeScalarView(full.dropFirst(promptCount)))
+        if job.stopAtNewline, let nl = text.firstIndex(of: "\n") { text = String(text[..<nl]) }
+        return text
+    }
+
+    func runGenerations(_ jobs: [GenerationJob], requests: [PipelineRequest], workspace: EncoderWorkspace,
+                        onToken: TokenHandler?) -> [(GenerationJob, PipelineResponse)] {
+        var order: [ObjectIdentifier] = []
+        var byModel: [ObjectIdentifier: [Int]] = [:]
+        for (k, job) in jobs.enumerated() {
+            let key = ObjectIdentifier(job.head.model)
+            if byModel[key] == nil { order.append(key) }
+            byModel[key, default: []].append(k)
+        }
+        var results: [PipelineResponse?] = Array(repeating: nil, count: jobs.count)
+        var state = jobs
+        for key in order {
+            let members = byModel[key] ?? []
+            guard let model = members.first.map({ jobs[$0].head.model }), let lm = model.head else { continue }
+            let caches = members.map { _ in KVCache(config: model.config) }
+            var generated: [[Int]] = members.map { _ in [] }
+            var emitted: [Int] = members.map { _ in 0 }
+            var done = members.map { jobs[$0].maxNewTokens == 0 }
+            var failure: PipelineError? = nil
+            while failure == nil, done.contains(false) {
+                let active = members.indices.filter { !done[$0] }
+                let feeds = active.map { generated[$0].last.map { [$0] } ?? jobs[members[$0]].prompt }
+                let batch = PackedBatch(feeds)
+                do {
+                    let out = try model.encoder.forward(batch, causal: true, caches: active.map { caches[$0] }, workspace: workspace)
+                    let rows = (0..<batch.count).map { batch.offsets[$0] + batch.length($0) - 1 }
+                    let logits = lm.apply(out.lastHiddenState, rows: rows)
+                    let v = lm.outputs
+                    for (n, m) in active.enumerated() {
+                        let j = members[m]
+                        let token = state[j].sampler.next(Array(logits.storage[(n * v)..<((n + 1) * v)]))
+                        generated[m].append(token)
+                        let isNewline = state[j].stopAtNewline && tokenizer.decode([token], skipSpecialTokens: false).contains("\n")
+                        if token == state[j].eos || isNewline || generated[m].count >= state[j].maxNewTokens { done[m] = true }
+                        if let onToken {
+                            var text = newText(state[j], generated[m])
+                            if !done[m] { while text.unicodeScalars.last == "\u{FFFD}" { text.unicodeScalars.removeLast() } }
+                            let scalars = text.unicodeScalars
+                            let delta = scalars.count > emitted[m] ? String(String.UnicodeScalarView(scalars.dropFirst(emitted[m]))) : ""
+                            emitted[m] = max(emitted[m], scalars.count)
+                            onToken(GeneratedToken(requestID: requests[state[j].slot.request].id, head: state[j].head.name,
+                                                   index: generated[m].count - 1, tokenId: token, text: delta, isLast: done[m]))
+                        }
+                    }
+                } catch {
+                    failure = PipelineError(.internalError, "generation failed: \(error)")
+                }
+            }
+            for (m, j) in members.enumerated() {
+                let job = state[j]
+                let r = requests[job.slot.request]
+                if let failure {
+                    results[j] = .failure(id: r.id, task: .textGeneration, head: job.head.name, failure)
+                    continue
+                }
+                let text = newText(job, generated[m])
+                let result: JSONValue = .array([.object([("generated_text", .string(job.returnFullText ? job.promptText + text : text))])])
+                results[j] = PipelineResponse(id: r.id, task: .textGeneration, head: job.head.name,
+                                              outcome: .success(result: result, usage: Usage(inputTokens: job.prompt.count, generatedTokens: generated[m].count)))
+            }
+        }
+        return jobs.indices.map { j in
+            (jobs[j], results[j] ?? .failure(id: requests[jobs[j].slot.request].id, task: .textGeneration, head: jobs[j].head.name,
+                                              PipelineError(.internalError, "no result")))
+        }
+    }
+}
