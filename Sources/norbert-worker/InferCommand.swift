@@ -1,6 +1,81 @@
 import ArgumentParser
+import Foundation
+import NorBERT
+import Pipelines
+import Tensors
 
 struct InferCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "infer", abstract: "(being built)")
-    func run() async throws { throw ValidationError("infer: not available yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "infer",
+        abstract: "Answer JSON-lines pipeline requests (classification, NER, QA, fill-mask, multiple choice, generation, features).",
+        discussion: """
+        Reads one JSON request per line (stdin, or --input FILE) and writes one JSON response line \
+        per request and head (stdout, or --output FILE), in input order. A line that is not a valid \
+        request gets an error response ({"id": ..., "error": {"code": ..., "message": ...}}) and the \
+        run goes on; blank lines are skipped. Requests waiting in the input are batched: their \
+        sequences share packed encoder passes. Formats: schemas/request.schema.json, \
+        schemas/response.schema.json, schemas/error.schema.json (README: "Pipelines and infer").
+
+          {"id": "1", "task": "text-classification", "text": "Dette var bra!", "options": {"top_k": null}}
+          {"id": "2", "heads": ["sentiment", "ner"], "text": "Kari bor i Tromsø."}
+        """)
+
+    @Option(name: .customLong("head"), help: ArgumentHelp("A head: NAME=DIR, a checkpoint folder (repeatable). Its config.json architectures say which tasks it serves.", valueName: "name=dir"))
+    var heads: [String] = []
+
+    @Option(name: .long, help: "Tokenizer folder (tokenizer.json …). Default: the first head's folder.")
+    var tokenizer: String?
+
+    @Option(name: .long, help: "Read requests from FILE instead of stdin (shows a progress bar on stderr).")
+    var input: String?
+
+    @Option(name: .long, help: "Write responses to FILE instead of stdout.")
+    var output: String?
+
+    @Option(name: .long, help: "Longest input in tokens (default: the tokenizer's model_max_length, else the model's max_sequence_length).")
+    var maxTokens: Int?
+
+    @Option(name: .long, help: "Most requests answered together in one batch.")
+    var batchSize: Int = 64
+
+    @Option(name: .long, help: "OpenBLAS threads.")
+    var threads: Int = 1
+
+    func validate() throws {
+        guard !heads.isEmpty else { throw ValidationError("give at least one --head NAME=DIR") }
+        for h in heads where HeadSpec.parse(h) == nil { throw ValidationError("--head '\(h)' is not NAME=DIR") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        if let m = maxTokens, m < 2 { throw ValidationError("--max-tokens must be at least 2") }
+    }
+
+    func run() async throws {
+        BLAS.setThreads(threads)
+        let engine: PipelineEngine
+        do {
+            engine = try PipelineEngine(heads: heads.compactMap(HeadSpec.parse), tokenizerDirectory: tokenizer,
+                                        configuration: EngineConfiguration(maxInputTokens: maxTokens))
+        } catch {
+            throw CLIError("infer: \(error.description)")
+        }
+        let reader: InferLineReader
+        let writer: InferOutput
+        do {
+            reader = try InferLineReader(path: input)
+            writer = try InferOutput(path: output)
+        } catch {
+            throw CLIError("infer: \(error)")
+        }
+        let progress = input.map { InferProgress(total: InferLineReader.countLines(path: $0)) }
+        reader.start()
+        let workspace = EncoderWorkspace()
+        while let lines = reader.next(max: batchSize) {
+            let result = engine.respond(toLines: lines, workspace: workspace)
+            for response in result.flat { writer.write(response.jsonLine) }
+            writer.flush()
+            let tokens = result.flat.reduce(0) { $0 + ($1.usage.map { $0.inputTokens + ($0.generatedTokens ?? 0) } ?? 0) }
+            progress?.advance(requests: lines.count, tokens: tokens)
+        }
+        progress?.finish()
+        if let failure = reader.failure { throw CLIError("infer: \(failure)") }
+    }
 }
