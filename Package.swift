@@ -9,6 +9,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Worker: lifecycle, logs, metrics, the HTTP probe/metrics port.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System libraries (Debian: libopenblas-dev, librdkafka-dev). Only thin wrapper folders import them.
@@ -33,12 +38,26 @@ let package = Package(
         .target(name: "Pipelines", dependencies: ["Tokenizers", "NorBERT"]),
         // Swift over librdkafka.
         .target(name: "Kafka", dependencies: ["CRdKafka"]),
+        // The Kafka worker: consume, batch, infer on lanes, publish, commit after delivery.
+        .target(
+            name: "Worker",
+            dependencies: [
+                "Kafka",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
 
         .executableTarget(
             name: "norbert-worker",
             dependencies: [
-                "Tensors", "SafeTensors", "Tokenizers", "NorBERT", "Pipelines", "Kafka",
+                "Tensors", "SafeTensors", "Tokenizers", "NorBERT", "Pipelines", "Kafka", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
@@ -47,6 +66,7 @@ let package = Package(
         .testTarget(name: "NorBERTTests", dependencies: ["NorBERT", "SafeTensors"]),
         .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "NorBERT", "Tokenizers"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Kafka"]),
         .testTarget(name: "CLITests", dependencies: ["SafeTensors", "Tensors"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,132 @@
+import Kafka
+
+/// In-flight offsets of one partition, in the order they were received.
+///
+/// Offsets arrive increasing (with possible gaps: compaction, transaction markers). Each is
+/// answered at some later time, in any order. The commit position is `offset + 1` of the last
+/// offset of the longest answered prefix: everything below it has been answered and acknowledged,
+/// so committing it can never skip an unanswered message.
+public struct PartitionOffsets: Sendable, Equatable {
+    /// Received, not yet part of the answered prefix: (offset, answered).
+    private var pending: [(offset: Int64, done: Bool)] = []
+    private var head = 0
+    /// Next offset to commit (nil: nothing answered yet on this assignment).
+    public private(set) var commitPosition: Int64?
+    /// Highest received offset.
+    public private(set) var lastReceived: Int64?
+
+    public init() {}
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.commitPosition == b.commitPosition && a.lastReceived == b.lastReceived
+            && a.pending[a.head...].elementsEqual(b.pending[b.head...]) { $0.offset == $1.offset && $0.done == $1.done }
+    }
+
+    /// Offsets received and not yet answered.
+    public var inFlight: Int { pending[head...].reduce(0) { $0 + ($1.done ? 0 : 1) } }
+    /// Nothing received is waiting for an answer.
+    public var isIdle: Bool { head == pending.count }
+
+    public enum ReceiveOutcome: Sendable, Equatable {
+        case accepted
+        /// At or below an offset already received (a redelivery after a seek): ignore it.
+        case duplicate
+    }
+
+    public mutating func receive(_ offset: Int64) -> ReceiveOutcome {
+        if let lastReceived, offset <= lastReceived { return .duplicate }
+        lastReceived = offset
+        pending.append((offset, false))
+        return .accepted
+    }
+
+    /// Marks `offset` answered and acknowledged. Returns the new commit position when it moved.
+    public mutating func complete(_ offset: Int64) -> Int64? {
+        guard let index = indexOf(offset), !pending[index].done else { return nil }
+        pending[index].done = true
+        guard index == head else { return nil }
+        var last = offset
+        while head < pending.count, pending[head].done {
+            last = pending[head].offset
+            head += 1
+        }
+        if head > 64, head * 2 > pending.count {
+            pending.removeFirst(head)
+            head = 0
+        }
+        commitPosition = last + 1
+        return last + 1
+    }
+
+    private func indexOf(_ offset: Int64) -> Int? {
+        // pending[head...] is sorted by offset: binary search.
+        var low = head, high = pending.count
+        while low < high {
+            let mid = (low + high) / 2
+            if pending[mid].offset < offset { low = mid + 1 } else { high = mid }
+        }
+        return low < pending.count && pending[low].offset == offset ? low : nil
+    }
+}
+
+/// Per-partition offset tracking for every assigned partition, plus what has been committed.
+/// Pure logic: the worker feeds it events and carries out the commits it asks for.
+public struct OffsetTracker: Sendable {
+    public private(set) var partitions: [KafkaTopicPartition: PartitionOffsets] = [:]
+    /// Last commit position handed out for committing, per partition.
+    private var requested: [KafkaTopicPartition: Int64] = [:]
+
+    public init() {}
+
+    public mutating func assign(_ list: [KafkaTopicPartition]) {
+        for partition in list where partitions[partition] == nil { partitions[partition] = PartitionOffsets() }
+    }
+
+    /// Forgets partitions (revoked after the final commit, or lost).
+    public mutating func remove(_ list: [KafkaTopicPartition]) {
+        for partition in list {
+            partitions[partition] = nil
+            requested[partition] = nil
+        }
+    }
+
+    public func owns(_ partition: KafkaTopicPartition) -> Bool { partitions[partition] != nil }
+
+    /// Registers a received message. `false`: not ours (unassigned) or a redelivery: skip it.
+    public mutating func receive(_ partition: KafkaTopicPartition, offset: Int64) -> Bool {
+        guard partitions[partition] != nil else { return false }
+        return partitions[partition]?.receive(offset) == .accepted
+    }
+
+    /// Marks an offset answered and acknowledged; returns the new commit position if it moved.
+    @discardableResult
+    public mutating func complete(_ partition: KafkaTopicPartition, offset: Int64) -> Int64? {
+        partitions[partition]?.complete(offset)
+    }
+
+    /// Commit positions not yet handed out (each ≥ every earlier one), marking them handed out.
+    public mutating func takeCommits(for only: Set<KafkaTopicPartition>? = nil) -> [KafkaTopicPartitionOffset] {
+        var out: [KafkaTopicPartitionOffset] = []
+        for (partition, state) in partitions {
+            if let only, !only.contains(partition) { continue }
+            guard let position = state.commitPosition else { continue }
+            if let done = requested[partition], done >= position { continue }
+            requested[partition] = position
+            out.append(KafkaTopicPartitionOffset(topic: partition.topic, partition: partition.partition, offset: position))
+        }
+        return out.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+    }
+
+    /// A commit that failed: hand its position out again next time.
+    public mutating func commitFailed(_ offsets: [KafkaTopicPartitionOffset]) {
+        for entry in offsets {
+            let partition = entry.topicPartition
+            if let position = entry.offset, requested[partition] == position { requested[partition] = nil }
+        }
+    }
+
+    /// Messages received but not answered, over `only` (default all).
+    public func inFlight(_ only: [KafkaTopicPartition]? = nil) -> Int {
+        (only ?? Array(partitions.keys)).reduce(0) { $0 + (partitions[$1]?.inFlight ?? 0) }
+    }
+}

@@ -1,0 +1,127 @@
+import Kafka
+import Logging
+import ServiceLifecycle
+
+/// The Kafka worker as a swift-service-lifecycle `Service`: consumes the request topics, runs
+/// requests in batches on the backend's lanes, publishes answers and commits only answered,
+/// acknowledged offsets. On graceful shutdown (SIGTERM/SIGINT through the `ServiceGroup`) it
+/// stops fetching, drains within the deadline, commits, leaves the group and returns.
+/// Throws on a fatal Kafka error (after stopping without committing further).
+public final class Worker<Backend: InferenceBackend>: Service {
+    public let configuration: WorkerConfiguration
+    public let backend: Backend
+    public let metrics: WorkerMetrics
+    public let status: WorkerStatus
+    let logger: Logger
+
+    public init(configuration: WorkerConfiguration, backend: Backend, metrics: WorkerMetrics = WorkerMetrics(),
+                status: WorkerStatus = WorkerStatus(), logger: Logger = Logger(label: "norbert-worker")) {
+        self.configuration = configuration
+        self.backend = backend
+        self.metrics = metrics
+        self.status = status
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let lanes = LanePool(backend: backend, lanes: backend.lanes)
+        await lanes.warmUp()
+        status.setWarmed()
+        let consumer = try KafkaConsumer(configuration: configuration.consumerConfiguration())
+        let producer = try KafkaProducer(configuration: configuration.producerConfiguration())
+        let publisher = Publisher(
+            producer: producer, metrics: metrics, logger: logger,
+            backoff: configuration.retryBackoff, maxBackoff: configuration.maxRetryBackoff)
+        let loop = WorkerLoop(
+            configuration: configuration, consumer: consumer, publisher: publisher, lanes: lanes,
+            metrics: metrics, logger: logger, status: status)
+        try consumer.subscribe(topics: configuration.requestTopics)
+        logger.info("worker started", metadata: [
+            "topics": "\(configuration.requestTopics.joined(separator: ","))", "group": "\(configuration.groupID)",
+            "lanes": "\(lanes.count)", "max_batch_tokens": "\(configuration.maxBatchTokens)",
+        ])
+
+        let interval = configuration.commitInterval
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                await loop.commitDue()
+            }
+        }
+        let metrics = self.metrics
+        let statistics = Task {
+            for await report in consumer.statistics { metrics.record(report) }
+        }
+        defer {
+            ticker.cancel()
+            statistics.cancel()
+        }
+
+        let pollError: KafkaError? = await withGracefulShutdownHandler {
+            do {
+                try await self.poll(consumer, loop)
+                return nil
+            } catch let error as KafkaError {
+                return error
+            } catch {
+                return KafkaError(code: .fail, message: "\(error)", isRetriable: false)
+            }
+        } onGracefulShutdown: {
+            Task {
+                await loop.shutdown()
+                try? await consumer.close()
+            }
+        }
+        if let pollError { await loop.fail(pollError) }
+        await loop.shutdown()
+        do { try await consumer.close() } catch { logger.warning("closing the consumer", metadata: ["error": "\(error)"]) }
+        publisher.abandon()
+        try? await producer.flush(timeout: .seconds(5))
+        try? await producer.close(timeout: .seconds(5))
+        if let failure = await loop.failure {
+            throw failure
+        }
+        logger.info("worker stopped")
+    }
+
+    private func poll(_ consumer: KafkaConsumer, _ loop: WorkerLoop<Backend>) async throws {
+        for try await event in consumer.events {
+            switch event {
+            case .message(let message):
+                await loop.receive(message, classify(message))
+            case .assigned(let partitions):
+                await loop.assign(partitions)
+            case .revoked(let partitions):
+                await loop.revoke(partitions)
+            case .lost(let partitions):
+                await loop.lose(partitions)
+            case .error(let error):
+                if Publisher.isFatal(error) { throw error }
+                logger.warning("kafka", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Decodes and validates a message (on the poll task; the backend's `prepare` is cheap).
+    func classify(_ message: KafkaConsumerMessage) -> Classified<Backend.Job> {
+        func reject(_ code: String, _ text: String, replyTo: String?) -> Classified<Backend.Job> {
+            .rejected(RequestRejection(code: code, message: text, response: backend.errorResponse(code: code, message: text)), replyTo: replyTo)
+        }
+        let replyTo: String?
+        switch MessageRouting.replyTo(message.headers) {
+        case .none: replyTo = nil
+        case .topic(let topic): replyTo = topic
+        case .invalid(let why): return reject("invalid_reply_to", why, replyTo: nil)
+        }
+        guard let value = message.value else {
+            return reject("empty_message", "the message has no value (a tombstone); expected a JSON request", replyTo: replyTo)
+        }
+        guard value.count <= configuration.maxMessageBytes else {
+            return reject("message_too_large", "the message value is \(value.count) bytes; at most \(configuration.maxMessageBytes) are accepted", replyTo: replyTo)
+        }
+        switch backend.prepare(value) {
+        case .success(let prepared): return .job(prepared, replyTo: replyTo)
+        case .failure(let rejection): return .rejected(rejection, replyTo: replyTo)
+        }
+    }
+}

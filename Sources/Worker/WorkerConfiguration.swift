@@ -1,0 +1,77 @@
+import Kafka
+
+/// Everything the worker loop needs (the `serve` command resolves it from flags, environment
+/// and a config file; see ``ServeSettings``).
+public struct WorkerConfiguration: Sendable {
+    public var bootstrapServers: String
+    public var groupID: String
+    public var requestTopics: [String]
+    public var resultsTopic: String
+    public var deadLetterTopic: String
+    /// Static membership (`group.instance.id`).
+    public var instanceID: String?
+    /// librdkafka properties applied to every client (consumer and producer).
+    public var kafka: [String: String]
+    public var maxBatchTokens: Int
+    public var maxWait: Duration
+    /// Fetching pauses when queued (not yet running) tokens pass this; resumes below half.
+    public var maxQueuedTokens: Int
+    /// Largest request message value accepted (bytes); larger ones are dead-lettered.
+    public var maxMessageBytes: Int
+    /// Deadline for finishing in-flight work on revoke and shutdown.
+    public var drainTimeout: Duration
+    /// How often answered offsets are committed.
+    public var commitInterval: Duration
+    /// Backoff of retried produce errors: first delay and cap.
+    public var retryBackoff: Duration
+    public var maxRetryBackoff: Duration
+
+    public init(
+        bootstrapServers: String, groupID: String = "norbert-worker", requestTopics: [String] = ["norbert-requests"],
+        resultsTopic: String = "norbert-results", deadLetterTopic: String = "norbert-dead-letters",
+        instanceID: String? = nil, kafka: [String: String] = [:], maxBatchTokens: Int = 8192,
+        maxWait: Duration = .milliseconds(5), maxQueuedTokens: Int? = nil, maxMessageBytes: Int = 1 << 20,
+        drainTimeout: Duration = .seconds(20), commitInterval: Duration = .milliseconds(200),
+        retryBackoff: Duration = .milliseconds(100), maxRetryBackoff: Duration = .seconds(10)
+    ) {
+        self.bootstrapServers = bootstrapServers
+        self.groupID = groupID
+        self.requestTopics = requestTopics
+        self.resultsTopic = resultsTopic
+        self.deadLetterTopic = deadLetterTopic
+        self.instanceID = instanceID
+        self.kafka = kafka
+        self.maxBatchTokens = maxBatchTokens
+        self.maxWait = maxWait
+        self.maxQueuedTokens = maxQueuedTokens ?? max(4 * maxBatchTokens, 32_768)
+        self.maxMessageBytes = maxMessageBytes
+        self.drainTimeout = drainTimeout
+        self.commitInterval = commitInterval
+        self.retryBackoff = retryBackoff
+        self.maxRetryBackoff = maxRetryBackoff
+    }
+
+    func consumerConfiguration() -> KafkaConsumerConfiguration {
+        var config = KafkaConsumerConfiguration(bootstrapServers: bootstrapServers, groupID: groupID)
+        config.autoOffsetReset = .earliest
+        config.statisticsInterval = .seconds(5)
+        config.rebalanceTimeout = drainTimeout + .seconds(10)
+        config.clientID = "norbert-worker"
+        // Every --kafka property goes to every client; librdkafka ignores what does not apply.
+        config.properties.merge(KafkaProperties(kafka))
+        // Set after the pass-through: these are the worker's own choices.
+        config.properties["bootstrap.servers"] = bootstrapServers
+        config.groupID = groupID
+        if let instanceID { config.groupInstanceID = instanceID }
+        return config
+    }
+
+    func producerConfiguration() -> KafkaProducerConfiguration {
+        var config = KafkaProducerConfiguration(bootstrapServers: bootstrapServers)
+        config.linger = .milliseconds(2)
+        config.clientID = "norbert-worker"
+        config.properties.merge(KafkaProperties(kafka))
+        config.properties["bootstrap.servers"] = bootstrapServers
+        return config
+    }
+}

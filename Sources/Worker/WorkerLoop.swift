@@ -1,0 +1,336 @@
+import Kafka
+import Logging
+
+/// A request between receipt and its acknowledged answer.
+struct PendingRequest<Job: Sendable>: Batchable {
+    var message: KafkaConsumerMessage
+    var generation: UInt64
+    var replyTo: String?
+    var received: ContinuousClock.Instant
+    var job: Job
+    var tokens: Int
+    var encoderKey: Int
+    var task: String
+    var head: String
+    var partition: KafkaTopicPartition { message.topicPartition }
+}
+
+/// What the poll task made of a message before handing it to the loop.
+enum Classified<Job: Sendable>: Sendable {
+    case job(PreparedJob<Job>, replyTo: String?)
+    case rejected(RequestRejection, replyTo: String?)
+}
+
+/// The worker's state: offsets in flight, the batcher, flow control, lanes. Messages, rebalance
+/// events, finished batches and acknowledged answers all pass through here, one at a time.
+actor WorkerLoop<Backend: InferenceBackend> {
+    let configuration: WorkerConfiguration
+    let consumer: KafkaConsumer
+    let publisher: Publisher
+    let lanes: LanePool<Backend>
+    let metrics: WorkerMetrics
+    let logger: Logger
+    let status: WorkerStatus
+
+    private var tracker = OffsetTracker()
+    private var batcher: Batcher<PendingRequest<Backend.Job>>
+    private var flow: FlowControl
+    private var generations: [KafkaTopicPartition: UInt64] = [:]
+    private var nextGeneration: UInt64 = 0
+    private var idleLanes: [Int]
+    private var wakeAt: ContinuousClock.Instant?
+    private var wakeTask: Task<Void, Never>?
+    private var draining = 0
+    private(set) var stopping = false
+    private(set) var failure: KafkaError?
+    private var shutdownTask: Task<Void, Never>?
+
+    init(configuration: WorkerConfiguration, consumer: KafkaConsumer, publisher: Publisher, lanes: LanePool<Backend>,
+         metrics: WorkerMetrics, logger: Logger, status: WorkerStatus) {
+        self.configuration = configuration
+        self.consumer = consumer
+        self.publisher = publisher
+        self.lanes = lanes
+        self.metrics = metrics
+        self.logger = logger
+        self.status = status
+        batcher = Batcher(maxBatchTokens: configuration.maxBatchTokens, maxWait: configuration.maxWait)
+        flow = FlowControl(maxQueuedTokens: configuration.maxQueuedTokens)
+        idleLanes = Array((0..<lanes.count).reversed())
+    }
+
+    // MARK: Rebalances
+
+    func assign(_ partitions: [KafkaTopicPartition]) {
+        for partition in partitions {
+            nextGeneration += 1
+            generations[partition] = nextGeneration
+        }
+        tracker.assign(partitions)
+        if flow.paused || stopping { pause(partitions) }
+        logger.info("partitions assigned", metadata: ["partitions": "\(partitions.map(\.description).joined(separator: " "))"])
+        publishAssignment()
+    }
+
+    /// Stops taking the partitions' messages, finishes their in-flight work within the drain
+    /// deadline, commits, and forgets them (the revoke completes when this returns).
+    func revoke(_ partitions: [KafkaTopicPartition]) async {
+        let set = Set(partitions)
+        draining += 1
+        pump()
+        let deadline = ContinuousClock.now + configuration.drainTimeout
+        while tracker.inFlight(partitions) > 0, ContinuousClock.now < deadline, failure == nil {
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        draining -= 1
+        let left = tracker.inFlight(partitions)
+        await commitNow(set)
+        drop(partitions)
+        logger.info("partitions revoked", metadata: [
+            "partitions": "\(partitions.map(\.description).joined(separator: " "))", "unfinished": "\(left)",
+        ])
+    }
+
+    /// Lost partitions: another member may own them already; drop their work, commit nothing.
+    func lose(_ partitions: [KafkaTopicPartition]) {
+        let left = tracker.inFlight(partitions)
+        drop(partitions)
+        logger.warning("partitions lost; in-flight work dropped without committing", metadata: [
+            "partitions": "\(partitions.map(\.description).joined(separator: " "))", "dropped": "\(left)",
+        ])
+    }
+
+    private func drop(_ partitions: [KafkaTopicPartition]) {
+        let set = Set(partitions)
+        for partition in partitions { generations[partition] = nil }
+        tracker.remove(partitions)
+        _ = batcher.remove { set.contains($0.partition) }
+        updateFlow()
+        publishAssignment()
+    }
+
+    private func publishAssignment() {
+        let count = generations.count
+        metrics.assignedPartitions.set(Double(count))
+        status.setAssigned(count)
+        metrics.inFlight.set(Double(tracker.inFlight()))
+    }
+
+    // MARK: Messages
+
+    func receive(_ message: KafkaConsumerMessage, _ classified: Classified<Backend.Job>) {
+        let partition = message.topicPartition
+        guard !stopping, let generation = generations[partition], tracker.receive(partition, offset: message.offset) else { return }
+        metrics.inFlight.set(Double(tracker.inFlight()))
+        let now = ContinuousClock.now
+        switch classified {
+        case .job(let prepared, let replyTo):
+            let request = PendingRequest(
+                message: message, generation: generation, replyTo: replyTo, received: now, job: prepared.job,
+                tokens: prepared.tokens, encoderKey: prepared.encoderKey, task: prepared.task, head: prepared.head)
+            batcher.enqueue(request, now: now)
+            pump()
+        case .rejected(let rejection, let replyTo):
+            let answer = Answer(message: message, generation: generation, replyTo: replyTo, received: now)
+            let responses = [BackendResponse(value: rejection.response, rejection: rejection, outcome: rejection.code, task: rejection.task, head: rejection.head)]
+            startPublishing(answer, responses)
+        }
+    }
+
+    // MARK: Batches
+
+    private func pump() {
+        while let lane = idleLanes.popLast() {
+            switch batcher.next(now: .now, flush: draining > 0 || stopping) {
+            case .batch(let entries):
+                dispatch(entries, lane: lane)
+            case .wait(let until):
+                idleLanes.append(lane)
+                scheduleWake(at: until)
+                updateFlow()
+                return
+            case .empty:
+                idleLanes.append(lane)
+                updateFlow()
+                return
+            }
+        }
+        updateFlow()
+    }
+
+    private func dispatch(_ entries: [Batcher<PendingRequest<Backend.Job>>.Entry], lane: Int) {
+        let now = ContinuousClock.now
+        let requests = entries.map(\.item)
+        let tokens = requests.reduce(0) { $0 + $1.tokens }
+        metrics.batchTokens.record(Double(tokens))
+        metrics.batchRequests.record(Double(requests.count))
+        for entry in entries { metrics.queueLatency.record(now - entry.enqueued) }
+        let jobs = requests.map(\.job)
+        let lanes = self.lanes
+        Task {
+            let results = await lanes.run(jobs, lane: lane)
+            self.finished(lane: lane, requests: requests, results: results, started: now, tokens: tokens)
+        }
+    }
+
+    private func finished(lane: Int, requests: [PendingRequest<Backend.Job>], results: [[BackendResponse]], started: ContinuousClock.Instant, tokens: Int) {
+        metrics.inferenceLatency.record(.now - started)
+        metrics.countTokens(tokens)
+        idleLanes.append(lane)
+        for (request, responses) in zip(requests, results) {
+            guard generations[request.partition] == request.generation else { continue }  // revoked or lost meanwhile
+            let answer = Answer(message: request.message, generation: request.generation, replyTo: request.replyTo, received: request.received)
+            startPublishing(answer, responses)
+        }
+        pump()
+    }
+
+    private func scheduleWake(at instant: ContinuousClock.Instant) {
+        if let wakeAt, wakeAt <= instant { return }
+        wakeTask?.cancel()
+        wakeAt = instant
+        wakeTask = Task {
+            try? await Task.sleep(until: instant)
+            guard !Task.isCancelled else { return }
+            self.wake()
+        }
+    }
+
+    private func wake() {
+        wakeAt = nil
+        wakeTask = nil
+        pump()
+    }
+
+    private func updateFlow() {
+        let queued = batcher.queuedTokens
+        metrics.queuedTokens.set(Double(queued))
+        switch flow.update(queuedTokens: queued) {
+        case .pause?:
+            metrics.pauses.increment()
+            metrics.paused.set(Double(1))
+            pause(Array(generations.keys))
+            logger.info("fetching paused", metadata: ["queued_tokens": "\(queued)"])
+        case .resume?:
+            metrics.paused.set(Double(0))
+            guard !stopping else { return }
+            do { try consumer.resume(Array(generations.keys)) } catch { logger.warning("resume failed", metadata: ["error": "\(error)"]) }
+            logger.info("fetching resumed", metadata: ["queued_tokens": "\(queued)"])
+        case nil:
+            break
+        }
+    }
+
+    private func pause(_ partitions: [KafkaTopicPartition]) {
+        guard !partitions.isEmpty else { return }
+        do { try consumer.pause(partitions) } catch { logger.warning("pause failed", metadata: ["error": "\(error)"]) }
+    }
+
+    // MARK: Answers and offsets
+
+    private func startPublishing(_ answer: Answer, _ responses: [BackendResponse]) {
+        let backend = lanes.backend
+        let router = AnswerRouter(
+            configuration: configuration, publisher: publisher, metrics: metrics, logger: logger,
+            errorResponse: { backend.errorResponse(code: $0, message: $1) })
+        Task {
+            switch await router.publish(answer, responses) {
+            case .delivered: self.answered(answer)
+            case .fatal(let error): self.fail(error)
+            case .abandoned, .rejected: break
+            }
+        }
+    }
+
+    private func answered(_ answer: Answer) {
+        let partition = answer.message.topicPartition
+        guard generations[partition] == answer.generation else { return }
+        tracker.complete(partition, offset: answer.message.offset)
+        metrics.endToEndLatency.record(.now - answer.received)
+        metrics.inFlight.set(Double(tracker.inFlight()))
+    }
+
+    /// Starts an asynchronous commit of every position that moved (called periodically).
+    func commitDue() {
+        guard failure == nil else { return }
+        let offsets = tracker.takeCommits()
+        guard !offsets.isEmpty else { return }
+        consumer.commitAsync(offsets) { result in
+            Task { await self.commitFinished(offsets, result) }
+        }
+    }
+
+    private func commitFinished(_ offsets: [KafkaTopicPartitionOffset], _ result: Result<[KafkaTopicPartitionOffset], KafkaError>) {
+        switch result {
+        case .success: metrics.commits.increment()
+        case .failure(let error):
+            metrics.commitFailures.increment()
+            tracker.commitFailed(offsets)
+            logger.debug("commit failed; retried next time", metadata: ["error": "\(error.code.name)"])
+        }
+    }
+
+    /// Commits the answered positions of `partitions` (all when nil) and waits for the result.
+    /// They are also stored, so the consumer's own revoke/close commit retries them.
+    private func commitNow(_ partitions: Set<KafkaTopicPartition>?) async {
+        guard failure == nil else { return }
+        let offsets = tracker.partitions.compactMap { partition, state -> KafkaTopicPartitionOffset? in
+            guard partitions?.contains(partition) ?? true, let position = state.commitPosition else { return nil }
+            return KafkaTopicPartitionOffset(topic: partition.topic, partition: partition.partition, offset: position)
+        }
+        guard !offsets.isEmpty else { return }
+        try? consumer.storeOffsets(offsets)
+        do {
+            try await consumer.commit(offsets)
+            metrics.commits.increment()
+        } catch {
+            metrics.commitFailures.increment()
+            logger.warning("commit failed (the consumer retries the stored offsets)", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: Shutdown and failure
+
+    /// Stops fetching, finishes in-flight work within the drain deadline and commits.
+    func shutdown() async {
+        if let shutdownTask { return await shutdownTask.value }
+        let task = Task { await self.drainAll() }
+        shutdownTask = task
+        await task.value
+    }
+
+    private func drainAll() async {
+        stopping = true
+        status.setStopping()
+        pause(Array(generations.keys))
+        pump()
+        let deadline = ContinuousClock.now + configuration.drainTimeout
+        while tracker.inFlight() > 0, ContinuousClock.now < deadline, failure == nil {
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        let left = tracker.inFlight()
+        await commitNow(nil)
+        publisher.abandon()
+        logger.info("drained", metadata: ["unfinished": "\(left)"])
+    }
+
+    /// A fatal error: stop without committing anything further.
+    func fail(_ error: KafkaError) {
+        guard failure == nil else { return }
+        failure = error
+        stopping = true
+        status.setStopping()
+        publisher.abandon()
+        logger.critical("fatal error; stopping without committing further", metadata: ["error": "\(error)"])
+        let consumer = self.consumer
+        Task { try? await consumer.close() }
+    }
+}
+
+/// Identifies the request an answer belongs to.
+struct Answer: Sendable {
+    var message: KafkaConsumerMessage
+    var generation: UInt64
+    var replyTo: String?
+    var received: ContinuousClock.Instant
+}

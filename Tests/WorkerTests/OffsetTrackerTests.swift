@@ -1,0 +1,177 @@
+import Kafka
+import Testing
+@testable import Worker
+
+@Suite("Offset tracker")
+struct OffsetTrackerTests {
+    @Test("commit position is offset+1 of the highest contiguous answered offset")
+    func contiguousPrefix() {
+        var p = PartitionOffsets()
+        for o in 10...14 { #expect(p.receive(Int64(o)) == .accepted) }
+        #expect(p.complete(12) == nil)
+        #expect(p.commitPosition == nil)
+        #expect(p.complete(10) == 11)
+        #expect(p.complete(11) == 13)
+        #expect(p.complete(14) == nil)
+        #expect(p.commitPosition == 13)
+        #expect(p.complete(13) == 15)
+        #expect(p.isIdle)
+        #expect(p.inFlight == 0)
+    }
+
+    @Test("gaps in offsets (compaction, transaction markers) do not block the prefix")
+    func gaps() {
+        var p = PartitionOffsets()
+        for o: Int64 in [3, 7, 8, 20] { _ = p.receive(o) }
+        #expect(p.complete(7) == nil)
+        #expect(p.complete(3) == 8)
+        #expect(p.complete(20) == nil)
+        #expect(p.complete(8) == 21)
+    }
+
+    @Test("redeliveries, unknown and repeated completions are ignored")
+    func duplicates() {
+        var p = PartitionOffsets()
+        _ = p.receive(5)
+        #expect(p.receive(5) == .duplicate)
+        #expect(p.receive(4) == .duplicate)
+        #expect(p.complete(6) == nil)
+        #expect(p.complete(5) == 6)
+        #expect(p.complete(5) == nil)
+        #expect(p.commitPosition == 6)
+    }
+
+    /// Exhaustive over every completion order of n offsets (n ≤ 6: 720 orders each) and
+    /// randomized over long runs: the commit position never passes an unanswered offset and
+    /// always equals the answered prefix.
+    @Test("never passes an unanswered offset, in every completion order", arguments: 1...6)
+    func everyOrder(n: Int) {
+        let offsets = (0..<n).map { Int64($0 * 2 + 100) }  // with gaps
+        for order in permutations(Array(0..<n)) {
+            var p = PartitionOffsets()
+            for o in offsets { _ = p.receive(o) }
+            var answered = Set<Int>()
+            var last: Int64?
+            for index in order {
+                answered.insert(index)
+                let moved = p.complete(offsets[index])
+                var prefix = 0
+                while prefix < n, answered.contains(prefix) { prefix += 1 }
+                let expected: Int64? = prefix == 0 ? nil : offsets[prefix - 1] + 1
+                #expect(p.commitPosition == expected)
+                if let moved { #expect(moved == expected); #expect(moved > (last ?? .min)) }
+                if let position = p.commitPosition {
+                    for (k, o) in offsets.enumerated() where o < position { #expect(answered.contains(k)) }
+                }
+                last = p.commitPosition ?? last
+            }
+            #expect(p.commitPosition == offsets[n - 1] + 1)
+        }
+    }
+
+    @Test("randomized long runs with interleaved receives and completions")
+    func randomized() {
+        var rng = SplitMix(seed: 7)
+        for _ in 0..<50 {
+            var p = PartitionOffsets()
+            var next: Int64 = 0
+            var open: [Int64] = []
+            var answered = Set<Int64>()
+            var received: [Int64] = []
+            for _ in 0..<2000 {
+                if open.isEmpty || rng.next() % 3 != 0 {
+                    next += Int64(1 + rng.next() % 3)
+                    _ = p.receive(next)
+                    open.append(next)
+                    received.append(next)
+                } else {
+                    let o = open.remove(at: Int(rng.next() % UInt64(open.count)))
+                    answered.insert(o)
+                    _ = p.complete(o)
+                    if let position = p.commitPosition {
+                        #expect(received.filter { $0 < position }.allSatisfy(answered.contains))
+                        let firstOpen = received.first { !answered.contains($0) }
+                        if let firstOpen { #expect(position <= firstOpen) }
+                    }
+                }
+            }
+            #expect(p.inFlight == open.count)
+        }
+    }
+
+    @Test("tracker hands out each moved position once, re-offers failed commits, forgets removed partitions")
+    func tracker() {
+        let a = KafkaTopicPartition(topic: "t", partition: 0), b = KafkaTopicPartition(topic: "t", partition: 1)
+        var t = OffsetTracker()
+        let r1 = t.receive(a, offset: 0)
+        #expect(!r1)  // not assigned
+        t.assign([a, b])
+        let r2 = t.receive(a, offset: 0)
+        #expect(r2)
+        let r3 = t.receive(a, offset: 1)
+        #expect(r3)
+        let r4 = t.receive(b, offset: 5)
+        #expect(r4)
+        let r5 = t.takeCommits().isEmpty
+        #expect(r5)
+        t.complete(a, offset: 0)
+        let first = t.takeCommits()
+        #expect(first == [KafkaTopicPartitionOffset(topic: "t", partition: 0, offset: 1)])
+        let r6 = t.takeCommits().isEmpty
+        #expect(r6)
+        t.commitFailed(first)
+        let r7 = t.takeCommits()
+        #expect(r7 == first)
+        t.complete(b, offset: 5)
+        t.complete(a, offset: 1)
+        let r8 = t.takeCommits(for: [b])
+        #expect(r8 == [KafkaTopicPartitionOffset(topic: "t", partition: 1, offset: 6)])
+        #expect(t.inFlight() == 0)
+        let r9 = t.takeCommits()
+        #expect(r9 == [KafkaTopicPartitionOffset(topic: "t", partition: 0, offset: 2)])
+        let r10 = t.receive(a, offset: 2)
+        #expect(r10)
+        #expect(t.inFlight([a]) == 1)
+        t.remove([a])
+        #expect(!t.owns(a))
+        let stale = t.complete(a, offset: 2)
+        #expect(stale == nil)
+        t.assign([a])
+        #expect(t.partitions[a]?.commitPosition == nil)
+        #expect(t.inFlight() == 0)
+    }
+
+    @Test("compacts its storage on long runs")
+    func longRun() {
+        var p = PartitionOffsets()
+        for o in 0..<100_000 {
+            _ = p.receive(Int64(o))
+            if o >= 10 { _ = p.complete(Int64(o - 10)) }
+        }
+        #expect(p.inFlight == 10)
+        #expect(p.commitPosition == 99_990)
+    }
+}
+
+func permutations(_ items: [Int]) -> [[Int]] {
+    guard items.count > 1 else { return [items] }
+    var out: [[Int]] = []
+    for (i, x) in items.enumerated() {
+        var rest = items
+        rest.remove(at: i)
+        for p in permutations(rest) { out.append([x] + p) }
+    }
+    return out
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
