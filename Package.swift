@@ -42,7 +42,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "Kafka",
+                "Kafka", "Pipelines", "NorBERT", "Tokenizers", "Tensors",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "NorBERTTests", dependencies: ["NorBERT", "SafeTensors"]),
         .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "NorBERT", "Tokenizers"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Kafka"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Kafka", "Pipelines"]),
         .testTarget(name: "CLITests", dependencies: ["SafeTensors", "Tensors"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,117 @@
+import NorBERT
+import Pipelines
+import Synchronization
+import Tensors
+import Tokenizers
+
+/// The production ``InferenceBackend``: requests and responses of schemas/ (the same as
+/// `infer`), run by a `PipelineEngine` over heads that share encoders. One `EncoderWorkspace`
+/// per lane; OpenBLAS is set to one thread (lanes give the parallelism).
+public final class PipelinesBackend: InferenceBackend {
+    public struct Job: Sendable {
+        var request: PipelineRequest
+        var task: String
+        var head: String
+    }
+
+    public let engine: PipelineEngine
+    public let lanes: Int
+    private let workspaces: [LaneWorkspace]
+
+    public init(engine: PipelineEngine, lanes: Int) {
+        self.engine = engine
+        self.lanes = max(1, lanes)
+        workspaces = (0..<max(1, lanes)).map { _ in LaneWorkspace() }
+        BLAS.setThreads(1)
+    }
+
+    public func prepare(_ value: [UInt8]) -> Result<PreparedJob<Job>, RequestRejection> {
+        let request: PipelineRequest
+        switch PipelineRequest.decode(value) {
+        case .success(let decoded): request = decoded
+        case .failure(let failure):
+            let response = PipelineResponse.failure(id: failure.id, task: failure.task.flatMap(PipelineTask.init(rawValue:)), failure.error)
+            return .failure(rejection(failure.error, response: response, task: failure.task ?? "unknown", head: "none"))
+        }
+        let named = request.heads ?? request.head.map { [$0] } ?? []
+        for name in named where engine.head(named: name) == nil {
+            let error = PipelineError(.unknownHead, "unknown head '\(name.prefix(100))' (configured: \(engine.heads.map(\.name).joined(separator: ", ")))")
+            return .failure(rejection(error, response: .failure(id: request.id, task: request.task, head: request.head, error),
+                                      task: request.task?.rawValue ?? "unknown", head: "none"))
+        }
+        let heads = named.isEmpty ? engine.heads.filter { head in request.task.map(head.serves) ?? false }.prefix(1).map(\.name) : named
+        let encoderKey = heads.first.flatMap { engine.head(named: $0)?.encoderGroup } ?? -1
+        let task = request.task?.rawValue ?? "heads"
+        let head = heads.isEmpty ? "none" : heads.joined(separator: "+")
+        return .success(PreparedJob(
+            job: Job(request: request, task: task, head: head), tokens: Self.estimateTokens(request, heads: max(1, heads.count), limit: engine.maxInputTokens),
+            encoderKey: encoderKey, task: task, head: head))
+    }
+
+    /// Tokens a request will cost, estimated from its text (about 4 bytes a token, plus special
+    /// tokens): good enough for packing and flow control, without tokenizing twice.
+    static func estimateTokens(_ request: PipelineRequest, heads: Int, limit: Int) -> Int {
+        var bytes = (request.text?.utf8.count ?? 0) + (request.question?.utf8.count ?? 0) + (request.context?.utf8.count ?? 0)
+        var sequences = 1
+        if let choices = request.choices {
+            sequences = max(1, choices.count)
+            bytes = bytes * sequences + choices.reduce(0) { $0 + $1.utf8.count }
+        }
+        let perHead = bytes / 4 + 3 * sequences
+        return max(1, min(perHead, max(limit, 1) * 64)) * heads
+    }
+
+    public func run(_ batch: [Job], lane: Int) -> [[BackendResponse]] {
+        let workspace = workspaces[lane % workspaces.count]
+        let result = workspace.withWorkspace { engine.run(batch.map(\.request), workspace: $0) }
+        return zip(batch, result.responses).map { job, responses in
+            let rejection = responses.compactMap { response -> RequestRejection? in
+                guard let error = response.error, error.code != .internalError else { return nil }
+                return RequestRejection(code: error.code.rawValue, message: error.message, response: Array(response.jsonLine.utf8), task: job.task, head: response.head ?? job.head)
+            }.first
+            return responses.enumerated().map { index, response in
+                let last = index == responses.count - 1
+                return BackendResponse(
+                    value: Array(response.jsonLine.utf8), isFinal: last, rejection: last ? rejection : nil,
+                    outcome: response.error?.code.rawValue ?? "ok", task: response.task?.rawValue ?? job.task, head: response.head ?? job.head)
+            }
+        }
+    }
+
+    public func warmUp(lane: Int) {
+        var lines: [[UInt8]] = []
+        for head in engine.heads {
+            let task = head.tasks.first ?? .featureExtraction
+            let body: String
+            switch task {
+            case .questionAnswering: body = #""question": "Hvem?", "context": "Per kom.""#
+            case .multipleChoice: body = #""question": "Hva?", "choices": ["Ja", "Nei"]"#
+            case .textGeneration: body = #""text": "Hei", "options": {"max_new_tokens": 1}"#
+            default: body = #""text": "Hei på deg.""#
+            }
+            lines.append(Array(#"{"id": "warm-up", "task": "\#(task.rawValue)", "head": "\#(head.name)", \#(body)}"#.utf8))
+        }
+        let workspace = workspaces[lane % workspaces.count]
+        _ = workspace.withWorkspace { engine.respond(toLines: lines, workspace: $0) }
+    }
+
+    public func errorResponse(code: String, message: String) -> [UInt8] {
+        let error = JSONValue.object([("code", .string(code)), ("message", .string(message))])
+        return Array(JSONValue.object([("id", .null), ("error", error)]).jsonText.utf8)
+    }
+
+    private func rejection(_ error: PipelineError, response: PipelineResponse, task: String, head: String) -> RequestRejection {
+        RequestRejection(code: error.code.rawValue, message: error.message, response: Array(response.jsonLine.utf8), task: task, head: head)
+    }
+}
+
+/// A lane's encoder workspace. `EncoderWorkspace` is a plain (non-Sendable) buffer class; every
+/// use goes through the lock, so at most one batch touches it at a time (in practice only the
+/// lane's own queue does, so the lock is never contended).
+final class LaneWorkspace: @unchecked Sendable {
+    private let lock = Mutex(())
+    private let workspace = EncoderWorkspace()
+    func withWorkspace<T>(_ body: (EncoderWorkspace) -> T) -> T {
+        lock.withLock { _ in body(workspace) }
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Kafka
+import Pipelines
+import Testing
+import Tokenizers
+
+enum WorkerFixtures {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static func tiny(_ name: String) -> String { root.appendingPathComponent("Tests/Fixtures/norbert4-tiny/\(name)").path }
+
+    static let heads: [HeadSpec] = [
+        HeadSpec(name: "sentiment", directory: tiny("sequence-classification")),
+        HeadSpec(name: "ner", directory: tiny("token-classification")),
+        HeadSpec(name: "qa", directory: tiny("question-answering")),
+        HeadSpec(name: "mlm", directory: tiny("mlm")),
+        HeadSpec(name: "mc", directory: tiny("multiple-choice")),
+        HeadSpec(name: "causal", directory: tiny("causal-lm")),
+        HeadSpec(name: "base", directory: tiny("base")),
+    ]
+    static let engine: PipelineEngine? = try? PipelineEngine(
+        heads: heads, tokenizerDirectory: root.appendingPathComponent("Tests/Fixtures/tokenizer").path)
+
+    static func lines(_ name: String) throws -> [String] {
+        try String(contentsOf: root.appendingPathComponent("schemas/examples/\(name)"), encoding: .utf8)
+            .split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+    }
+    static func exampleRequests() throws -> [String] { try lines("requests.jsonl") }
+    static func badRequests() throws -> [String] { try lines("bad-requests.jsonl") }
+
+    static func replacingID(_ line: String, with id: String) -> String {
+        guard case .object(var pairs)? = try? JSONValue.parse(Array(line.utf8), context: "t") else { return line }
+        pairs = pairs.map { $0.0 == "id" ? ("id", .string(id)) : $0 }
+        return JSONValue.object(pairs).jsonText
+    }
+
+    /// Responses a valid request gets: one per head named in `heads`, else one.
+    static func responseCount(_ line: String) -> Int {
+        guard let json = try? JSONValue.parse(Array(line.utf8), context: "t"), let heads = json["heads"]?.arrayValue else { return 1 }
+        return heads.count
+    }
+
+    static func produce(_ messages: [KafkaProducerMessage], servers: String) async throws {
+        let producer = try KafkaProducer(configuration: .init(bootstrapServers: servers))
+        var pending: [KafkaPendingDelivery] = []
+        for message in messages { pending.append(try await producer.enqueue(message)) }
+        for delivery in pending { _ = try await delivery.get() }
+        try await producer.close(timeout: .seconds(10))
+    }
+
+    /// Reads `count` messages of `topic` from the beginning (fresh group); fails after `timeout`.
+    static func consume(_ topic: String, servers: String, count: Int, timeout: Duration = .seconds(60)) async throws -> [KafkaConsumerMessage] {
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: servers, groupID: "reader-\(UUID().uuidString)")
+        configuration.autoOffsetReset = .earliest
+        let consumer = try KafkaConsumer(configuration: configuration)
+        try consumer.subscribe(topics: [topic])
+        let reader = Task { () throws -> [KafkaConsumerMessage] in
+            var out: [KafkaConsumerMessage] = []
+            guard count > 0 else { return out }
+            for try await message in consumer.messages {
+                out.append(message)
+                if out.count >= count { break }
+            }
+            return out
+        }
+        let watchdog = Task {
+            try await Task.sleep(for: timeout)
+            reader.cancel()
+            try? await consumer.close()
+        }
+        defer { watchdog.cancel() }
+        let out = try await reader.value
+        try? await consumer.close()
+        try #require(out.count == count, "read \(out.count) of \(count) messages from \(topic)")
+        return out
+    }
+
+    /// Polls the group's committed offsets until their sum reaches `total` (or 20 s); returns the sum.
+    static func waitForCommitted(group: String, topic: String, partitions: Int32, servers: String, total: Int) async throws -> Int {
+        let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: servers, groupID: group))
+        defer { Task { try? await probe.close() } }
+        let list = (0..<partitions).map { KafkaTopicPartition(topic: topic, partition: $0) }
+        var sum = 0
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            let committed = try await probe.committed(list)
+            sum = committed.reduce(0) { $0 + Int($1.offset ?? 0) }
+            if sum >= total { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return sum
+    }
+}
