@@ -34,6 +34,9 @@ public final class KVCache {
 }
 
 extension Encoder {
+    /// Rows per MLP block (bounds the GeGLU scratch; large enough for full-rate GEMMs).
+    static let mlpRowBlock = 2048
+
     /// One reference `Layer.forward` over every packed row (in place on ws.hidden).
     func runLayer(_ L: LayerWeights, batch: PackedBatch, causal: Bool, caches: [KVCache]?, ws: EncoderWorkspace) {
         let c = config
@@ -106,12 +109,20 @@ extension Encoder {
         // MLP input: softplus(l2)((1-l3) h + l3 e) + attention output.
         Vector.scaledMix(a, L.mlpS, L.mlpA, hid, L.mlpB, emb, count: n * h)
         Vector.add(a, proj, count: n * h)
-        Vector.layerNorm(a, ldo: h, a, ldx: h, rows: n, cols: h, eps: eps)
-        let up = ws.up.reserve(n * 2 * inter), act = ws.act.reserve(n * inter)
-        GEMM.nt(up, ldc: 2 * inter, a, lda: h, L.wup.pointer, ldb: h, m: n, n: 2 * inter, k: h)
-        Vector.geglu(act, up: up, rows: n, inter: inter)
-        Vector.layerNorm(act, ldo: inter, act, ldx: inter, rows: n, cols: inter, eps: eps)
-        GEMM.nt(b, ldc: h, act, lda: inter, L.wdown.pointer, ldb: inter, m: n, n: h, k: inter)
+        // The MLP runs over row blocks so its [rows, 2·intermediate] scratch stays bounded.
+        let block = min(n, Self.mlpRowBlock)
+        let up = ws.up.reserve(block * 2 * inter), act = ws.act.reserve(block * inter)
+        var r0 = 0
+        while r0 < n {
+            let rows = min(block, n - r0)
+            let x = a + r0 * h
+            Vector.layerNorm(x, ldo: h, x, ldx: h, rows: rows, cols: h, eps: eps)
+            GEMM.nt(up, ldc: 2 * inter, x, lda: h, L.wup.pointer, ldb: h, m: rows, n: 2 * inter, k: h)
+            Vector.geglu(act, up: up, rows: rows, inter: inter)
+            Vector.layerNorm(act, ldo: inter, act, ldx: inter, rows: rows, cols: inter, eps: eps)
+            GEMM.nt(b + r0 * h, ldc: h, act, lda: inter, L.wdown.pointer, ldb: inter, m: rows, n: h, k: inter)
+            r0 += rows
+        }
 
         // New state: softplus(l4)((1-l5) h + l5 e) + attention output + MLP output.
         Vector.scaledMix(hid, L.resS, L.resA, hid, L.resB, emb, count: n * h)

@@ -143,4 +143,30 @@ import Testing
         print("cached vs full causal logits: max |Δ| = \(maxDiff)")
         #expect(maxDiff < 1e-4)
     }
+
+    /// Packing is exact: each sequence of a large packed batch (more rows than one MLP block, lengths
+    /// past every window) gives what it gives alone; long_300 rows keep matching the reference.
+    @Test func packedBatchEqualsSequencesAlone() throws {
+        let file = try Fixtures.caseFile("long_300")
+        let ids = try file.int64s("input_ids").map(Int.init)
+        let sequences = (0..<9).map { k in Array(ids[(k * 7)..<(300 - k * 3)]) } + [ids]
+        let model = try NorBERTModel(directory: Fixtures.folder("base"))
+        let batch = PackedBatch(sequences)
+        #expect(batch.totalTokens > 2048)
+        let packed = try model.run(batch, workspace: EncoderWorkspace())["last_hidden_state"]
+        var worst: Float = 0
+        for (s, seq) in sequences.enumerated() {
+            let alone = try model.run(PackedBatch([seq]), workspace: EncoderWorkspace())["last_hidden_state"]
+            for i in 0..<(seq.count * 64) {
+                worst = max(worst, abs((packed?.storage[batch.offsets[s] * 64 + i] ?? .nan) - (alone?.storage[i] ?? .nan)))
+            }
+        }
+        print("packed vs alone: max |Δ| = \(worst)")
+        #expect(worst < 1e-5)
+        let expected = try file.floats("base.last_hidden_state")
+        let last = batch.offsets[sequences.count - 1]
+        var ref: Float = 0
+        for i in 0..<(300 * 64) { ref = max(ref, abs(expected[i] - (packed?.storage[last * 64 + i] ?? .nan))) }
+        #expect(ref <= Fixtures.tolerance("base.last_hidden_state"), "\(ref)")
+    }
 }
