@@ -37,7 +37,7 @@ extension PipelineEngine {
         let o = r.options
         let e = try encode(text)
         try checkLength(e.count, what: "the prompt")
-        let maxNew = try o.int("max_new_tokens", default: 20, in: 0...maxInputTokens)
+        let maxNew = try o.int("max_new_tokens", default: 20, in: 0...Int(Int32.max))
         if e.count + maxNew > maxInputTokens {
             throw PipelineError(.inputTooLong, "the prompt (\(e.count) tokens) plus max_new_tokens (\(maxNew)) is more than the maximum of \(maxInputTokens)")
         }

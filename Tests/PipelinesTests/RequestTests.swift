@@ -1,0 +1,92 @@
+import NorBERT
+@testable import Pipelines
+import Testing
+import Tokenizers
+
+/// Request decoding and head resolution: every bad input becomes a typed error.
+@Suite("Pipelines: requests")
+struct RequestTests {
+    func decodeError(_ line: String) -> PipelineError.Code? {
+        if case .failure(let f) = PipelineRequest.decode(line) { return f.error.code }
+        return nil
+    }
+
+    func runError(_ line: String, engine: PipelineEngine) -> PipelineError.Code? {
+        engine.respond(toLines: [Array(line.utf8)], workspace: EncoderWorkspace()).flat.first?.error?.code
+    }
+
+    @Test func decodingKeepsAbsentAndNullApart() throws {
+        let absent = try PipelineRequest.decode(#"{"id": "a", "task": "text-classification", "text": "x"}"#).get()
+        let null = try PipelineRequest.decode(#"{"id": "a", "task": "text-classification", "text": "x", "options": {"top_k": null}}"#).get()
+        let two = try PipelineRequest.decode(#"{"id": "a", "task": "text-classification", "text": "x", "options": {"top_k": 2}}"#).get()
+        guard case .absent = try absent.options.int("top_k", in: 1...10) else { Issue.record("absent"); return }
+        guard case .null = try null.options.int("top_k", in: 1...10) else { Issue.record("null"); return }
+        guard case .value(2) = try two.options.int("top_k", in: 1...10) else { Issue.record("2"); return }
+        let engine = try #require(PipelineFixtures.engine)
+        let results = engine.run([absent, null, two], workspace: EncoderWorkspace()).flat.map { $0.result?.arrayValue?.count }
+        #expect(results == [1, 3, 2])
+    }
+
+    @Test func malformedRequests() {
+        #expect(decodeError("not json") == .invalidJSON)
+        #expect(decodeError("") == .invalidJSON)
+        #expect(decodeError("[1]") == .invalidRequest)
+        #expect(decodeError(#"{"task": "fill-mask", "text": "x"}"#) == .missingField)
+        #expect(decodeError(#"{"id": 7, "task": "fill-mask", "text": "x"}"#) == .wrongType)
+        #expect(decodeError(#"{"id": "a", "text": "x"}"#) == .missingField)
+        #expect(decodeError(#"{"id": "a", "task": "translation", "text": "x"}"#) == .unknownTask)
+        #expect(decodeError(#"{"id": "a", "task": "fill-mask", "txt": "x"}"#) == .invalidRequest)
+        #expect(decodeError(#"{"id": "a", "task": "fill-mask", "text": ["x"]}"#) == .wrongType)
+        #expect(decodeError(#"{"id": "a", "task": "multiple-choice", "question": "q", "choices": [1, 2]}"#) == .wrongType)
+        #expect(decodeError(#"{"id": "a", "task": "fill-mask", "text": "x", "options": []}"#) == .wrongType)
+        #expect(decodeError(#"{"id": "a", "task": "fill-mask", "text": "x", "options": {"topk": 3}}"#) == .invalidRequest)
+        #expect(decodeError(#"{"id": "a", "head": "x", "heads": ["y"], "task": "fill-mask", "text": "x"}"#) == .invalidRequest)
+        #expect(decodeError(#"{"id": "a", "heads": [], "text": "x"}"#) == .invalidValue)
+        #expect(decodeError(#"{"id": "a", "heads": ["x", "x"], "text": "x"}"#) == .invalidValue)
+        if case .failure(let f) = PipelineRequest.decode(#"{"id": "keep", "task": 3}"#) {
+            #expect(f.id == "keep" && f.error.code == .wrongType)
+        } else {
+            Issue.record("expected a failure")
+        }
+    }
+
+    @Test func badRequestsAgainstTheEngine() throws {
+        let engine = try #require(PipelineFixtures.engine)
+        #expect(runError(#"{"id": "a", "task": "text-classification", "head": "nope", "text": "x"}"#, engine: engine) == .unknownHead)
+        #expect(runError(#"{"id": "a", "task": "text-classification", "head": "ner", "text": "x"}"#, engine: engine) == .unsupportedTask)
+        #expect(runError(#"{"id": "a", "task": "text-generation", "text": "x"}"#, engine: engine) == .invalidRequest)
+        #expect(runError(#"{"id": "a", "task": "text-classification", "text": ""}"#, engine: engine) == .emptyInput)
+        #expect(runError(#"{"id": "a", "task": "text-classification", "question": "x"}"#, engine: engine) == .invalidRequest)
+        #expect(runError(#"{"id": "a", "task": "text-classification", "text": "x", "options": {"top_k": 0}}"#, engine: engine) == .invalidValue)
+        #expect(runError(#"{"id": "a", "task": "text-classification", "text": "x", "options": {"top_k": 1.5}}"#, engine: engine) == .wrongType)
+        #expect(runError(#"{"id": "a", "task": "text-classification", "text": "x", "options": {"function_to_apply": "relu"}}"#, engine: engine) == .invalidValue)
+        #expect(runError(#"{"id": "a", "task": "token-classification", "text": "x", "options": {"aggregation_strategy": 1}}"#, engine: engine) == .wrongType)
+        #expect(runError(#"{"id": "a", "task": "question-answering", "question": "q"}"#, engine: engine) == .missingField)
+        #expect(runError(#"{"id": "a", "task": "question-answering", "question": "q", "context": "c", "options": {"max_seq_len": 16, "doc_stride": 17}}"#, engine: engine) == .invalidValue)
+        #expect(runError(#"{"id": "a", "task": "question-answering", "question": "a b c d e f", "context": "c", "options": {"max_question_len": 3}}"#, engine: engine) == .inputTooLong)
+        #expect(runError(#"{"id": "a", "task": "question-answering", "question": "a b c d e f g h i j k l m n", "context": "c", "options": {"max_seq_len": 8}}"#, engine: engine) == .invalidInput)
+        #expect(runError(#"{"id": "a", "task": "fill-mask", "text": "no mask"}"#, engine: engine) == .invalidInput)
+        #expect(runError(#"{"id": "a", "task": "fill-mask", "text": "a <mask>", "options": {"targets": 3}}"#, engine: engine) == .wrongType)
+        #expect(runError(#"{"id": "a", "task": "multiple-choice", "question": "q", "choices": []}"#, engine: engine) == .emptyInput)
+        #expect(runError(#"{"id": "a", "task": "multiple-choice", "question": "q", "choices": ["a", ""]}"#, engine: engine) == .emptyInput)
+        #expect(runError(#"{"id": "a", "task": "text-generation", "head": "causal", "text": "x", "options": {"temperature": 0}}"#, engine: engine) == .invalidValue)
+        #expect(runError(#"{"id": "a", "task": "feature-extraction", "text": "x", "options": {"pooling": "max"}}"#, engine: engine) == .invalidValue)
+        #expect(runError(#"{"id": "a", "heads": ["sentiment", "nope"], "text": "x"}"#, engine: engine) == .unknownHead)
+        #expect(runError(#"{"id": "a", "task": "fill-mask", "heads": ["mlm", "sentiment"], "text": "a <mask>"}"#, engine: engine) == .unsupportedTask)
+    }
+
+    @Test func overTheLimit() throws {
+        let small = try PipelineEngine(heads: PipelineFixtures.headSpecs, tokenizerDirectory: PipelineFixtures.tokenizerDirectory,
+                                       configuration: EngineConfiguration(maxInputTokens: 16))
+        let long = String(repeating: "ord ", count: 40)
+        for task in ["text-classification", "token-classification", "feature-extraction"] {
+            #expect(runError(#"{"id": "a", "task": "\#(task)", "text": "\#(long)"}"#, engine: small) == .inputTooLong)
+        }
+        #expect(runError(#"{"id": "a", "task": "fill-mask", "text": "\#(long) <mask>"}"#, engine: small) == .inputTooLong)
+        #expect(runError(#"{"id": "a", "task": "text-generation", "head": "causal", "text": "ord ord ord", "options": {"max_new_tokens": 20}}"#, engine: small) == .inputTooLong)
+        #expect(runError(#"{"id": "a", "task": "multiple-choice", "question": "\#(long)", "choices": ["a"]}"#, engine: small) == .inputTooLong)
+        #expect(runError(#"{"id": "a", "task": "text-classification", "text": "\#(long)", "options": {"overflow": "window", "stride": 15}}"#, engine: small) == .invalidValue)
+        #expect(small.maxInputTokens == 16)
+        #expect(PipelineFixtures.engine?.maxInputTokens == 16384)
+    }
+}
