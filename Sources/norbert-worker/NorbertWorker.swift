@@ -14,5 +14,6 @@ struct NorbertWorker: AsyncParsableCommand {
             TokenizeBenchCommand.self,
             BrokerCommand.self,
             InferCommand.self,
+            ServeCommand.self,
         ])
 }
