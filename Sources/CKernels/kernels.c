@@ -30,7 +30,7 @@ int nb_kernels_vectorized(void) { return vectorized(); }
 
 static inline float exp_scalar(float x) {
     if (x < -87.33654f) x = -87.33654f;
-    if (x > 88.72283f) x = 88.72283f;
+    if (x > 88.37626f) x = 88.37626f;
     return expf(x);
 }
 
@@ -43,7 +43,7 @@ static inline float gelu_scalar(float x) {
 // ---------------------------------------------------------------- AVX2 + FMA paths
 
 NB_AVX2 static inline __m256 exp8(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33654f)), _mm256_set1_ps(88.72283f));
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33654f)), _mm256_set1_ps(88.37626f));
     __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.442695040888963f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);

@@ -5,7 +5,7 @@ public enum Vector {
     /// True when the AVX2/FMA code paths run on this CPU.
     public static var isVectorized: Bool { nb_kernels_vectorized() != 0 }
 
-    /// out[i] = e^x[i], x clamped to [-87.3, 88.7].
+    /// out[i] = e^x[i], x clamped to [-87.34, 88.38].
     public static func exp(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int) {
         nb_exp(out, x, n)
     }

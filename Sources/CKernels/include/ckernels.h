@@ -8,7 +8,7 @@
 /// 1 when the AVX2+FMA paths are in use.
 int nb_kernels_vectorized(void);
 
-/// out[i] = exp(x[i]) (clamped to the float range; e^-87.3 stands in for 0).
+/// out[i] = exp(x[i]), x clamped to [-87.34, 88.38] (e^-87.3 stands in for 0; the top keeps 2^n finite).
 void nb_exp(float *out, const float *x, size_t n);
 
 /// Non-affine LayerNorm of `rows` rows of `cols` values, optionally times gain[cols]; in place allowed.
