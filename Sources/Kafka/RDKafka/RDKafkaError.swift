@@ -15,7 +15,7 @@ extension KafkaError {
     /// From a bare `rd_kafka_resp_err_t`; `_FATAL` is resolved to the underlying fatal error
     /// when `handle` is given.
     init(rd code: rd_kafka_resp_err_t, message: String? = nil, handle: OpaquePointer? = nil) {
-        if code == RD_KAFKA_RESP_ERR__FATAL, let handle, let fatal = KafkaError.fatalError(of: handle) {
+        if code == RD_KAFKA_RESP_ERR__FATAL, let handle, let fatal = KafkaError.fatalCause(of: handle) {
             self = fatal
             return
         }
@@ -36,7 +36,7 @@ extension KafkaError {
     }
 
     /// The instance's fatal error, if one was raised.
-    static func fatalError(of handle: OpaquePointer) -> KafkaError? {
+    static func fatalCause(of handle: OpaquePointer) -> KafkaError? {
         var buffer = [CChar](repeating: 0, count: 512)
         let code = rd_kafka_fatal_error(handle, &buffer, buffer.count)
         guard code != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
