@@ -58,8 +58,7 @@ struct FillMaskPlan: EncoderPlan {
         var perMask: [JSONValue] = []
         for (j, position) in maskPositions.enumerated() {
             let probs = Scores.softmax(logits.storage[(j * v)..<((j + 1) * v)])
-            let candidates = targets ?? Array(0..<v)
-            let ranked = candidates.sorted { probs[$0] != probs[$1] ? probs[$0] > probs[$1] : $0 < $1 }.prefix(topK)
+            let ranked = Scores.top(topK, of: probs, among: targets ?? Array(0..<v))
             perMask.append(.array(ranked.map { token in
                 var filled = ids
                 filled[position] = token

@@ -111,7 +111,14 @@ extension PipelineEngine {
             var index: [[Int]: Int] = [:]
             var unique: [[Int]] = []
             var owners: [[(plan: Int, seq: Int)]] = []
+            let vocab = encoderModel.config.vocabSize
             for p in members {
+                // A sequence the encoder would reject fails its own request, not the whole pass.
+                if let bad = plans[p].plan.sequences.first(where: { $0.isEmpty || $0.contains { $0 < 0 || $0 >= vocab } }) {
+                    failed[p] = bad.isEmpty ? PipelineError(.emptyInput, "the input gives no tokens")
+                        : PipelineError(.invalidInput, "the tokenizer gave a token id outside the model's vocabulary of \(vocab)")
+                    continue
+                }
                 for (s, ids) in plans[p].plan.sequences.enumerated() {
                     stats.requestedSequences += 1
                     if let u = index[ids] { owners[u].append((p, s)); continue }

@@ -26,4 +26,27 @@ enum Scores {
     static func order(_ x: [Float]) -> [Int] {
         x.indices.sorted { x[$0] != x[$1] ? x[$0] > x[$1] : $0 < $1 }
     }
+
+    /// The `k` largest of `x` at `candidates`, largest first (lower index first on ties), without
+    /// sorting the whole vocabulary.
+    static func top(_ k: Int, of x: [Float], among candidates: [Int]) -> [Int] {
+        guard k > 0 else { return [] }
+        if k >= candidates.count {
+            return candidates.sorted { x[$0] != x[$1] ? x[$0] > x[$1] : $0 < $1 }
+        }
+        func before(_ a: Int, _ b: Int) -> Bool { x[a] != x[b] ? x[a] > x[b] : a < b }
+        var best: [Int] = []
+        best.reserveCapacity(k + 1)
+        for i in candidates {
+            if best.count == k, let last = best.last, !before(i, last) { continue }
+            var lo = 0, hi = best.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if before(best[mid], i) { lo = mid + 1 } else { hi = mid }
+            }
+            best.insert(i, at: lo)
+            if best.count > k { best.removeLast() }
+        }
+        return best
+    }
 }

@@ -37,6 +37,10 @@ extension PipelineEngine {
         let o = r.options
         let e = try encode(text)
         try checkLength(e.count, what: "the prompt")
+        guard !e.ids.isEmpty else { throw PipelineError(.emptyInput, "the prompt gives no tokens") }
+        guard e.ids.allSatisfy({ $0 >= 0 && $0 < head.model.config.vocabSize }) else {
+            throw PipelineError(.invalidInput, "the tokenizer gave a token id outside the model's vocabulary")
+        }
         let maxNew = try o.int("max_new_tokens", default: 20, in: 0...Int(Int32.max))
         if e.count + maxNew > maxInputTokens {
             throw PipelineError(.inputTooLong, "the prompt (\(e.count) tokens) plus max_new_tokens (\(maxNew)) is more than the maximum of \(maxInputTokens)")
