@@ -5,6 +5,7 @@ import Kafka
 import Logging
 import Pipelines
 import ServiceLifecycle
+import Synchronization
 import Worker
 
 /// `norbert-worker serve`: the Kafka worker.
@@ -95,7 +96,13 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = try resolveSettings()
         let logger = ServeLogging.bootstrap(format: settings.logFormat, level: settings.logLevel)
+        // SIGTERM/SIGINT while the heads load: nothing to drain yet, so exit 0 once loaded.
+        let early = EarlySignals()
         let engine = try await ServeEngine.load(settings)
+        if early.finish() {
+            logger.notice("stopped by a signal during start-up")
+            return
+        }
         logger.info("heads loaded", metadata: [
             "heads": "\(engine.heads.map { "\($0.name)(encoder \($0.encoderGroup))" }.joined(separator: " "))",
             "max_input_tokens": "\(engine.maxInputTokens)",
@@ -173,4 +180,31 @@ enum ServeLogging {
         logger.logLevel = logLevel
         return logger
     }
+}
+
+/// Remembers SIGTERM/SIGINT until the service group takes the signals over.
+final class EarlySignals {
+    private let sources: [any DispatchSourceSignal]
+    private let fired = SignalFlag()
+
+    init() {
+        let fired = self.fired
+        sources = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { fired.value.withLock { $0 = true } }
+            source.resume()
+            return source
+        }
+    }
+
+    /// Stops listening; true when a signal came.
+    func finish() -> Bool {
+        for source in sources { source.cancel() }
+        return fired.value.withLock { $0 }
+    }
+}
+
+final class SignalFlag: Sendable {
+    let value = Mutex(false)
 }
