@@ -152,4 +152,30 @@ struct ServeProcessTests {
         #expect(status == 0, "exit \(status): \(second.stderr.suffix(3000))")
         await results.close()
     }
+
+    @Test("two, then three workers in one group; one leaves mid-run: no request lost")
+    func group() async throws {
+        let (broker, servers) = try await startBroker()
+        defer { broker.kill9() }
+        let produced = try await produce(800, bad: 0, servers: servers)
+        let results = try TopicReader(topic: "res", servers: servers)
+        let group = "group-\(UUID().uuidString.prefix(8))"
+        let a = try ChildProcess(serveArguments(servers, group: group, instance: "a") + ["--max-batch-tokens", "256"])
+        defer { a.kill9() }
+        let b = try ChildProcess(serveArguments(servers, group: group, instance: "b") + ["--max-batch-tokens", "256"])
+        defer { b.kill9() }
+        try await results.waitUntil(timeout: .seconds(90)) { Self.finals($0).count >= 100 }
+        let c = try ChildProcess(serveArguments(servers, group: group, instance: "c") + ["--max-batch-tokens", "256"])
+        defer { c.kill9() }
+        try await c.waitFor("partitions assigned", inStderr: true, timeout: .seconds(60))
+        a.signal(SIGTERM)
+        let status = try await a.waitForExit(timeout: .seconds(40))
+        #expect(status == 0, "exit \(status): \(a.stderr.suffix(2000))")
+        try await results.waitUntil(timeout: .seconds(120)) { Set(Self.finals($0).keys).isSuperset(of: produced.good) }
+        let servedBy = [b, c].filter { $0.stderr.contains("partitions assigned") }.count
+        #expect(servedBy == 2)
+        for worker in [b, c] { worker.signal(SIGTERM) }
+        for worker in [b, c] { #expect(try await worker.waitForExit(timeout: .seconds(40)) == 0) }
+        await results.close()
+    }
 }
