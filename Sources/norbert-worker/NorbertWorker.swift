@@ -15,5 +15,6 @@ struct NorbertWorker: AsyncParsableCommand {
             BrokerCommand.self,
             InferCommand.self,
             ServeCommand.self,
+            DemoCommand.self,
         ])
 }
