@@ -20,7 +20,8 @@ struct ServeCommand: AsyncParsableCommand {
             "--"), then defaults. Without --bootstrap-servers an embedded dev broker is started and \
             its address printed. SIGTERM/SIGINT: stop fetching, drain, commit, leave, exit 0. \
             Formats: schemas/; README "Worker (serve)".
-            """)
+            """,
+        subcommands: [ServeBenchCommand.self])
 
     @Option(name: .customLong("head"), help: ArgumentHelp("A head NAME=DIR (checkpoint folder); repeatable.", valueName: "name=dir"))
     var heads: [String] = []
