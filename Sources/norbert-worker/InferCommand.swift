@@ -70,9 +70,12 @@ struct InferCommand: AsyncParsableCommand {
         let workspace = EncoderWorkspace()
         while let lines = reader.next(max: batchSize) {
             let result = engine.respond(toLines: lines, workspace: workspace)
-            for response in result.flat { writer.write(response.jsonLine) }
+            var tokens = 0
+            for response in result.flat {
+                writer.write(response.jsonLine)
+                if let usage = response.usage { tokens += usage.inputTokens + (usage.generatedTokens ?? 0) }
+            }
             writer.flush()
-            let tokens = result.flat.reduce(0) { $0 + ($1.usage.map { $0.inputTokens + ($0.generatedTokens ?? 0) } ?? 0) }
             progress?.advance(requests: lines.count, tokens: tokens)
         }
         progress?.finish()
