@@ -45,12 +45,15 @@ struct QuestionAnsweringPlan: EncoderPlan {
         alignToWords = try o.bool("align_to_words", default: true)
         clsId = engine.tokenizer.specialTokens.clsId ?? head.model.config.bosTokenId
 
-        let whole = try engine.encode(question, pair: contextText)
-        let questionTokens = whole.sequenceIds.filter { $0 == 0 }.count
+        let questionTokens: Int
+        do {
+            questionTokens = try engine.tokenizer.encode(question, pair: nil, addSpecialTokens: false, truncation: nil, padding: nil).count
+        } catch {
+            throw PipelineError(.invalidInput, "cannot tokenize the question: \(error.description)")
+        }
         if questionTokens > maxQuestionLen {
             throw PipelineError(.inputTooLong, "the question is \(questionTokens) tokens, more than max_question_len \(maxQuestionLen)")
         }
-        try engine.checkLength(whole.count, what: "the question and context")
         let encoding: Encoding
         do {
             encoding = try engine.tokenizer.encode(question, pair: contextText, addSpecialTokens: true,
@@ -65,8 +68,21 @@ struct QuestionAnsweringPlan: EncoderPlan {
             for sub in e.overflowing { add(sub) }
         }
         add(encoding)
+        // Length of the whole pair without windows: consecutive windows share `doc_stride`
+        // context tokens, so the context has sum(window context tokens) - stride * (windows - 1).
+        let contextTokens = list.reduce(0) { $0 + $1.sequenceIds.filter { $0 == 1 }.count } - docStride * (list.count - 1)
+        let first = list.first.map { $0.ids.count - $0.sequenceIds.filter { $0 == 1 }.count } ?? 0
+        try engine.checkLength(first + contextTokens, what: "the question and context")
         windows = list
         context = Array(contextText.unicodeScalars)
+    }
+
+    struct Span {
+        var s: Int
+        var e: Int
+        var score: Float
+        /// Higher score first; earlier start, then earlier end, on ties.
+        func precedes(_ o: Span) -> Bool { score != o.score ? score > o.score : (s, e) < (o.s, o.e) }
     }
 
     struct Answer {
@@ -112,15 +128,24 @@ struct QuestionAnsweringPlan: EncoderPlan {
             nullScore = min(nullScore, Double(pStart[0] * pEnd[0]))
             pStart[0] = 0
             pEnd[0] = 0
-            var spans: [(s: Int, e: Int, score: Float)] = []
+            // The `keep` best allowed spans, best first (a bounded insertion list, no full sort).
+            var spans: [Span] = []
+            spans.reserveCapacity(min(keep, 4096) + 1)
             for s in 0..<n where w.sequenceIds[s] == 1 {
                 for e in s..<min(n, s + maxAnswerLen) where w.sequenceIds[e] == 1 {
-                    let score = pStart[s] * pEnd[e]
-                    if score > 0 { spans.append((s, e, score)) }
+                    let span = Span(s: s, e: e, score: pStart[s] * pEnd[e])
+                    guard span.score > 0 else { continue }
+                    if spans.count == keep, let last = spans.last, !span.precedes(last) { continue }
+                    var lo = 0, hi = spans.count
+                    while lo < hi {
+                        let mid = (lo + hi) / 2
+                        if spans[mid].precedes(span) { lo = mid + 1 } else { hi = mid }
+                    }
+                    spans.insert(span, at: lo)
+                    if spans.count > keep { spans.removeLast() }
                 }
             }
-            spans.sort { $0.score != $1.score ? $0.score > $1.score : ($0.s, $0.e) < ($1.s, $1.e) }
-            for span in spans.prefix(keep) {
+            for span in spans {
                 let (a0, b0) = characters(w, span.s, span.e)
                 let a = min(max(a0, 0), context.count), b = min(max(b0, a), context.count)
                 let text = String(String.UnicodeScalarView(context[a..<b]))

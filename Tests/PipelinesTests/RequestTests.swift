@@ -86,6 +86,10 @@ struct RequestTests {
         #expect(runError(#"{"id": "a", "task": "text-generation", "head": "causal", "text": "ord ord ord", "options": {"max_new_tokens": 20}}"#, engine: small) == .inputTooLong)
         #expect(runError(#"{"id": "a", "task": "multiple-choice", "question": "\#(long)", "choices": ["a"]}"#, engine: small) == .inputTooLong)
         #expect(runError(#"{"id": "a", "task": "text-classification", "text": "\#(long)", "options": {"overflow": "window", "stride": 15}}"#, engine: small) == .invalidValue)
+        #expect(runError(#"{"id": "a", "task": "question-answering", "question": "q", "context": "\#(long)", "options": {"max_seq_len": 16, "doc_stride": 4}}"#, engine: small) == .inputTooLong)
+        let fits = small.respond(toLines: [Array(#"{"id": "a", "task": "question-answering", "question": "q", "context": "ord ord ord ord ord", "options": {"max_seq_len": 8, "doc_stride": 2}}"#.utf8)],
+                                 workspace: EncoderWorkspace()).flat[0]
+        #expect(fits.error == nil && (fits.usage?.windows ?? 0) > 1, "\(fits.error?.description ?? "")")
         #expect(small.maxInputTokens == 16)
         #expect(PipelineFixtures.engine?.maxInputTokens == 16384)
     }
