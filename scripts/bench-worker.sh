@@ -50,7 +50,7 @@ for LANES in 1 2; do
   PIDS+=($SERVE)
   for _ in $(seq 300); do grep -q "partitions assigned" "$WORK/serve-$LANES.err" && break; sleep 0.1; done
   printf "serve x%s    " "$LANES"
-  "$BIN" serve bench --bootstrap-servers "$SERVERS" --input "$WORK/requests.jsonl" --count "$COUNT" \
-    --requests "req-$LANES" --results "res-$LANES"
+  "$BIN" serve bench --broker "$SERVERS" --file "$WORK/requests.jsonl" --count "$COUNT" \
+    --to "req-$LANES" --from "res-$LANES"
   kill -TERM "$SERVE"; wait "$SERVE" || true
 done

@@ -5,18 +5,19 @@ import Synchronization
 import Tokenizers
 
 /// `norbert-worker serve bench` (hidden): the client side of scripts/bench-worker.sh. Produces
-/// the requests of a JSON-lines file (ids made unique, send time in a header) and reads the
+/// the requests of a JSON-lines file (ids made unique, send time in the echoed correlation-id header) and reads the
 /// answers until every request has its final one; prints requests/s, tokens/s and latency.
 struct ServeBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure a running worker through the broker.", shouldDisplay: false)
 
-    @Option var bootstrapServers: String
-    @Option(help: "JSON-lines requests, cycled to --count.") var input: String
+    // Names differ from serve's own options (a parent's option names would capture them).
+    @Option(name: .customLong("broker")) var bootstrapServers: String
+    @Option(name: .customLong("file"), help: "JSON-lines requests, cycled to --count.") var input: String
     @Option var count: Int = 5000
-    @Option var requests: String = "norbert-requests"
-    @Option var results: String = "norbert-results"
-    @Option(help: "Seconds the whole run may take.") var timeout: Int = 600
+    @Option(name: .customLong("to")) var requests: String = "norbert-requests"
+    @Option(name: .customLong("from")) var results: String = "norbert-results"
+    @Option(name: .customLong("within"), help: "Seconds the whole run may take.") var timeout: Int = 600
 
     func run() async throws {
         let lines = try String(contentsOfFile: input, encoding: .utf8).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
@@ -34,7 +35,7 @@ struct ServeBenchCommand: AsyncParsableCommand {
                     continue
                 }
                 guard m.headerValues("norbert-final").first == .some(Array("true".utf8)),
-                      let sentBytes = m.headerValues("bench-sent-ns").first ?? nil,
+                      let sentBytes = m.headerValues("correlation-id").first ?? nil,
                       let sent = UInt64(String(decoding: sentBytes, as: UTF8.self)) else { continue }
                 let tokens = (try? JSONValue.parse(m.value ?? [], context: "r"))?["usage"]?["input_tokens"]?.intValue ?? 0
                 if collected.add(latencyNs: DispatchTime.now().uptimeNanoseconds - sent, tokens: tokens) >= expected { return }
@@ -53,7 +54,7 @@ struct ServeBenchCommand: AsyncParsableCommand {
             }
             _ = try await producer.enqueue(KafkaProducerMessage(
                 topic: requests, key: "b\(index)", value: line,
-                headers: [KafkaHeader(name: "bench-sent-ns", string: String(DispatchTime.now().uptimeNanoseconds))]))
+                headers: [KafkaHeader(name: "correlation-id", string: String(DispatchTime.now().uptimeNanoseconds))]))
         }
         try await producer.flush(timeout: .seconds(60))
         let watchdog = Task { try await Task.sleep(until: deadline); reader.cancel(); try? await consumer.close() }

@@ -1,0 +1,118 @@
+import Foundation
+import Kafka
+import Logging
+import ServiceLifecycle
+import Testing
+@testable import Worker
+
+/// 50 kinds of bad input: each gets a dead letter (original bytes, source coordinates, error
+/// code) and an error response, and the worker keeps serving the good requests around them.
+@Suite("Bad input", .serialized, .timeLimit(.minutes(3)))
+struct BadInputTests {
+    static let badValues: [[UInt8]] = {
+        var values: [String] = [
+            "", " ", "not json", "{", "}", "[]", "[1,2]", "null", "true", "42", "\"a string\"", "{\"id\": \"x\"", "{'id': 'x'}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"a\",}",
+            "{\"task\": \"text-classification\", \"text\": \"a\"}",
+            "{\"id\": 5, \"task\": \"text-classification\", \"text\": \"a\"}",
+            "{\"id\": \"x\", \"text\": \"a\"}",
+            "{\"id\": \"x\", \"task\": \"summarization\", \"text\": \"a\"}",
+            "{\"id\": \"x\", \"task\": 7, \"text\": \"a\"}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": 42}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": [\"a\"]}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"\"}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"a\", \"extra\": 1}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"a\", \"options\": 3}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"a\", \"options\": {\"nope\": 1}}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"a\", \"options\": {\"top_k\": \"two\"}}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"a\", \"options\": {\"top_k\": -1}}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"a\", \"options\": {\"function_to_apply\": \"cube\"}}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"head\": \"nope\", \"text\": \"a\"}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"head\": \"ner\", \"text\": \"a\"}",
+            "{\"id\": \"x\", \"heads\": [], \"text\": \"a\"}",
+            "{\"id\": \"x\", \"heads\": [\"sentiment\", \"sentiment\"], \"text\": \"a\"}",
+            "{\"id\": \"x\", \"heads\": [\"nope\"], \"text\": \"a\"}",
+            "{\"id\": \"x\", \"heads\": \"sentiment\", \"text\": \"a\"}",
+            "{\"id\": \"x\", \"head\": \"sentiment\", \"heads\": [\"ner\"], \"task\": \"text-classification\", \"text\": \"a\"}",
+            "{\"id\": \"x\", \"task\": \"question-answering\", \"question\": \"Hvem?\"}",
+            "{\"id\": \"x\", \"task\": \"question-answering\", \"context\": \"Per.\"}",
+            "{\"id\": \"x\", \"task\": \"question-answering\", \"question\": \"\", \"context\": \"Per.\"}",
+            "{\"id\": \"x\", \"task\": \"fill-mask\", \"text\": \"ingen maske\"}",
+            "{\"id\": \"x\", \"task\": \"multiple-choice\", \"question\": \"Hva?\"}",
+            "{\"id\": \"x\", \"task\": \"multiple-choice\", \"question\": \"Hva?\", \"choices\": [1, 2]}",
+            "{\"id\": \"x\", \"task\": \"text-generation\", \"head\": \"causal\", \"text\": \"a\", \"options\": {\"max_new_tokens\": \"many\"}}",
+            "{\"id\": \"x\", \"task\": \"text-generation\", \"head\": \"causal\", \"text\": \"a\", \"options\": {\"temperature\": \"hot\"}}",
+            "{\"id\": \"x\", \"task\": \"feature-extraction\", \"text\": \"a\", \"options\": {\"pooling\": \"median\"}}",
+            "{\"id\": \"x\", \"task\": \"token-classification\", \"text\": \"a\", \"options\": {\"aggregation_strategy\": \"all\"}}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"a\", \"question\": \"b\"}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"a\", \"options\": {\"overflow\": \"sideways\"}}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"a\"} trailing",
+            "{\"id\": [\"x\"], \"task\": \"text-classification\", \"text\": \"a\"}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"a\", \"options\": {\"top_k\": 1.5}}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"a\\q\"}",
+            "{\"id\": null, \"task\": \"text-classification\", \"text\": \"a\"}",
+            "{\"id\": \"x\", \"task\": null, \"text\": \"a\"}",
+            "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": null}",
+        ]
+        var out = values.map { Array($0.utf8) }
+        out.append([0xFF, 0xFE, 0x00])                                            // not UTF-8
+        out.append(Array("{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"".utf8) + [0xC3, 0x28] + Array("\"}".utf8))
+        out.append(Array(repeating: UInt8(ascii: "{"), count: 100_000))            // deep nesting, oversize for this worker
+        out.append(Array(repeating: UInt8(ascii: "a"), count: 70_000))             // oversize
+        return out
+    }()
+
+    @Test("50 kinds of bad input each give a dead letter and an error response; good requests keep flowing")
+    func fiftyKinds() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        defer { cluster.shutdown() }
+        for (topic, partitions) in [("req", 2), ("res", 1), ("dlq", 1)] { try cluster.createTopic(topic, partitions: partitions) }
+        let servers = cluster.bootstrapServers
+        var messages: [KafkaProducerMessage] = []
+        var badKeys = Set<String>()
+        for (index, value) in Self.badValues.enumerated() {
+            badKeys.insert("bad-\(index)")
+            messages.append(KafkaProducerMessage(topic: "req", partition: Int32(index % 2), key: Array("bad-\(index)".utf8), value: value))
+            messages.append(KafkaProducerMessage(topic: "req", partition: Int32(index % 2), key: Array("good-\(index)".utf8),
+                                                 value: Array("{\"id\": \"g\(index)\", \"task\": \"text-classification\", \"text\": \"Hei \(index)\"}".utf8)))
+        }
+        badKeys.insert("tombstone")
+        messages.append(KafkaProducerMessage(topic: "req", partition: 0, key: Array("tombstone".utf8), value: nil))
+        badKeys.insert("bad-reply-to")
+        messages.append(KafkaProducerMessage(topic: "req", partition: 1, key: Array("bad-reply-to".utf8),
+                                             value: Array("{\"id\": \"r\", \"task\": \"text-classification\", \"text\": \"a\"}".utf8),
+                                             headers: [KafkaHeader(name: "reply-to", string: "a/b")]))
+        #expect(badKeys.count >= 50)
+        try await WorkerFixtures.produce(messages, servers: servers)
+
+        let engine = try #require(WorkerFixtures.engine)
+        var configuration = WorkerConfiguration(bootstrapServers: servers, groupID: "bad-\(UUID().uuidString)", requestTopics: ["req"],
+                                                resultsTopic: "res", deadLetterTopic: "dlq", maxMessageBytes: 64 * 1024)
+        configuration.maxBatchTokens = 512
+        let worker = Worker(configuration: configuration, backend: PipelinesBackend(engine: engine, lanes: 1), logger: Logger(label: "test"))
+        let group = ServiceGroup(configuration: .init(services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: Logger(label: "test")))
+        let running = Task { try await group.run() }
+
+        let results = try await WorkerFixtures.consume("res", servers: servers, count: messages.count)
+        let letters = try await WorkerFixtures.consume("dlq", servers: servers, count: badKeys.count)
+        let key = { (m: KafkaConsumerMessage) in String(decoding: m.key ?? [], as: UTF8.self) }
+        #expect(Set(letters.map(key)) == badKeys)
+        for letter in letters {
+            let original = messages.first { $0.key == letter.key }
+            #expect(letter.value == original?.value, "dead letter \(key(letter)) changed the value")
+            #expect(letter.headerValues("norbert-source-topic") == [Array("req".utf8)])
+            #expect((letter.headerValues("norbert-error-code").first ?? nil)?.isEmpty == false)
+            #expect((letter.headerValues("norbert-error-message").first ?? nil)?.isEmpty == false)
+            let partition = String(decoding: (letter.headerValues("norbert-source-partition").first ?? nil) ?? [], as: UTF8.self)
+            #expect(partition == String(original?.partition ?? -1))
+        }
+        for result in results {
+            let text = String(decoding: result.value ?? [], as: UTF8.self)
+            if badKeys.contains(key(result)) { #expect(text.contains("\"error\""), "\(key(result)): \(text.prefix(200))") }
+            else { #expect(text.contains("\"result\""), "\(key(result)): \(text.prefix(200))") }
+        }
+        #expect(Set(results.map(key)).count == messages.count)
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+}
