@@ -34,7 +34,7 @@ public struct RequestFailure: Error, Sendable {
 
 extension PipelineRequest {
     /// Largest request line accepted (bytes).
-    public static let maxLineBytes = 64 << 20
+    public static let maxLineBytes = 16 << 20
 
     /// Decodes one JSON request (UTF-8 bytes of one line).
     public static func decode(_ bytes: [UInt8]) -> Result<PipelineRequest, RequestFailure> {

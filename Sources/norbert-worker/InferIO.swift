@@ -1,4 +1,5 @@
 import Foundation
+import Pipelines
 
 /// Reads request lines on a background thread so that the lines already waiting can be answered
 /// as one batch while a slow producer keeps the pipe open (no waiting for a full batch).
@@ -29,6 +30,8 @@ final class InferLineReader: @unchecked Sendable {
 
     private func readAll() {
         var pending: [UInt8] = []
+        var skipping = false
+        let limit = PipelineRequest.maxLineBytes
         func emit(_ line: ArraySlice<UInt8>) {
             var l = line
             if l.last == 0x0D { l = l.dropLast() }
@@ -47,13 +50,29 @@ final class InferLineReader: @unchecked Sendable {
                 condition.lock(); self.error = "\(error)"; condition.unlock()
                 break
             }
-            pending.append(contentsOf: chunk)
+            var bytes = chunk[...]
+            if skipping {
+                // Rest of an over-long line (already answered with an error): drop it.
+                guard let nl = bytes.firstIndex(of: 0x0A) else { continue }
+                bytes = bytes[(nl + 1)...]
+                skipping = false
+            }
+            // Only the new bytes are searched for line ends.
+            var scanFrom = pending.count
+            pending.append(contentsOf: bytes)
             var start = 0
-            while let nl = pending[start...].firstIndex(of: 0x0A) {
+            while let nl = pending[scanFrom...].firstIndex(of: 0x0A) {
                 emit(pending[start..<nl])
                 start = nl + 1
+                scanFrom = start
             }
             pending.removeFirst(start)
+            if pending.count > limit {
+                // Bounded memory: the request decoder rejects a line this long.
+                emit(pending.prefix(limit + 1))
+                pending.removeAll(keepingCapacity: false)
+                skipping = true
+            }
         }
         if !pending.isEmpty { emit(pending[...]) }
         condition.lock()
