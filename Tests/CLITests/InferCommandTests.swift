@@ -120,6 +120,19 @@ struct InferCommandTests {
         #expect(out.allSatisfy { $0["result"] != nil })
     }
 
+    @Test func overLongLineIsAnsweredAndSkipped() throws {
+        var input = Data(#"{"id": "huge", "task": "text-classification", "text": ""#.utf8)
+        input.append(Data(repeating: UInt8(ascii: "x"), count: (16 << 20) + 10))
+        input.append(Data("\"}\n".utf8))
+        input.append(Data((try Self.line(["id": "after", "task": "text-classification", "text": "Hei"]) + "\n").utf8))
+        let r = try CLI.run(Self.arguments(), stdin: input)
+        #expect(r.status == 0, "\(r.err)")
+        let out = try Self.responses(r.out)
+        #expect(out.count == 2)
+        #expect((out.first?["error"] as? [String: Any])?["code"] as? String == "invalid_request")
+        #expect(out.last?["id"] as? String == "after" && out.last?["result"] != nil)
+    }
+
     @Test func badSetupFails() throws {
         let r = try CLI.run(["infer", "--head", "x=/nonexistent/folder"])
         #expect(r.status != 0)
