@@ -10,7 +10,7 @@
    must get results, bad lines errors, one line per request and head, in order).
 
 Usage: python3 scripts/validate-schemas.py [--binary .build/debug/norbert-worker] [--skip-infer]
-Needs the Python package `jsonschema` (4.18 or later).
+Needs the Python package `jsonschema` (pip, or Debian's python3-jsonschema).
 """
 import argparse
 import json
@@ -19,7 +19,11 @@ import subprocess
 import sys
 
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+
+try:  # jsonschema >= 4.18
+    from referencing import Registry, Resource
+except ImportError:  # older jsonschema (Debian 12 ships 4.10): RefResolver with a store
+    Registry = None
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMAS = os.path.join(ROOT, "schemas")
@@ -50,8 +54,13 @@ def main():
         with open(os.path.join(SCHEMAS, name + ".schema.json"), encoding="utf-8") as f:
             schemas[name] = json.load(f)
         Draft202012Validator.check_schema(schemas[name])
-    registry = Registry().with_resources([(s["$id"], Resource.from_contents(s)) for s in schemas.values()])
-    validators = {n: Draft202012Validator(s, registry=registry) for n, s in schemas.items()}
+    if Registry is not None:
+        registry = Registry().with_resources([(s["$id"], Resource.from_contents(s)) for s in schemas.values()])
+        validators = {n: Draft202012Validator(s, registry=registry) for n, s in schemas.items()}
+    else:
+        from jsonschema import RefResolver
+        store = {s["$id"]: s for s in schemas.values()}
+        validators = {n: Draft202012Validator(s, resolver=RefResolver(s["$id"], s, store=store)) for n, s in schemas.items()}
 
     def check(kind, value, where):
         errors = sorted(validators[kind].iter_errors(value), key=lambda e: list(e.path))
