@@ -60,14 +60,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
+        // Helpers shared by the test targets (child processes of the built binary, fixture paths).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], resources: []),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "NorBERTTests", dependencies: ["NorBERT", "SafeTensors"]),
         .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "NorBERT", "Tokenizers"]),
-        .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Kafka", "Pipelines"]),
-        .testTarget(name: "CLITests", dependencies: ["SafeTensors", "Tensors"]),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Kafka", "Pipelines", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["SafeTensors", "Tensors", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

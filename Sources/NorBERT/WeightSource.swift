@@ -30,16 +30,9 @@ public struct RandomWeights: WeightSource {
     public func contains(_ name: String) -> Bool { !name.hasPrefix("classifier.") }
     public func shape(of name: String) -> [Int]? { nil }
     public func floats(_ name: String, shape: [Int]) throws -> [Float] {
-        let n = shape.reduce(1, *)
-        var state = seed ^ UInt64(truncatingIfNeeded: name.hashValueStable)
-        var out = [Float](repeating: 0, count: n)
+        var rng = SplitMix64(seed: seed ^ name.hashValueStable)
         let amplitude: Float = name.hasSuffix("lambdas") ? 0.5 : (name.contains("scale") ? 0.1 : 0.08)
-        for i in 0..<n {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            let u = Float(state >> 40) / Float(1 << 24)
-            out[i] = (u * 2 - 1) * amplitude
-        }
-        return out
+        return (0..<shape.reduce(1, *)).map { _ in rng.symmetricUnit() * amplitude }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 import Tokenizers
 
 /// Deterministic Norwegian-like text for the tokenizer benchmark.
@@ -23,18 +24,6 @@ enum BenchCorpus {
 
     static let punctuation = [".", ".", ".", ",", ",", "!", "?", ":", ";", " –", " —", "…"]
 
-    struct SplitMix64 {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
-    }
-
     /// Sentences from the fixture cases (texts between 20 and 2,000 characters, deduplicated).
     static func fixtureSentences(_ path: String) -> [String] {
         guard let data = FileManager.default.contents(atPath: path) else { return [] }
@@ -55,7 +44,7 @@ enum BenchCorpus {
     }
 
     static func generate(casesFile: String, bytes: Int, seed: UInt64) -> [String] {
-        var rng = SplitMix64(state: seed)
+        var rng = SplitMix64(seed: seed)
         var sentences = fixtureSentences(casesFile)
         // Fisher–Yates with the fixed seed.
         if sentences.count > 1 {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 @testable import Kafka
 
 /// Where the tests' broker lives: librdkafka's mock cluster in this process, or the built
@@ -23,7 +24,7 @@ final class TestBroker: Sendable {
             process = nil
             bootstrapServers = cluster.bootstrapServers
         case .separateProcess:
-            guard let binary = BrokerBinary.locate() else { throw TimeoutError(what: "norbert-worker binary not found next to the test bundle") }
+            guard let binary = NorbertBinary.locate() else { throw TimeoutError(what: "norbert-worker binary not found next to the test bundle") }
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("kafka-tests-bootstrap-\(UUID().uuidString)")
             let process = Process()
             process.executableURL = binary
@@ -72,30 +73,3 @@ final class TestBroker: Sendable {
     deinit { stop() }
 }
 
-/// The built `norbert-worker`: `NORBERT_WORKER_BIN`, else next to the test bundle.
-enum BrokerBinary {
-    static func locate() -> URL? {
-        let fileManager = FileManager.default
-        if let override = ProcessInfo.processInfo.environment["NORBERT_WORKER_BIN"], fileManager.isExecutableFile(atPath: override) {
-            return URL(fileURLWithPath: override)
-        }
-        var starts: [URL] = []
-        if let exe = try? fileManager.destinationOfSymbolicLink(atPath: "/proc/self/exe") { starts.append(URL(fileURLWithPath: exe)) }
-        starts.append(URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL)
-        if let main = Bundle.main.executableURL { starts.append(main) }
-        starts += Bundle.allBundles.map(\.bundleURL).filter { $0.pathExtension == "xctest" }
-        for start in starts {
-            var directory = start.deletingLastPathComponent()
-            for _ in 0..<5 {
-                let candidate = directory.appendingPathComponent("norbert-worker")
-                var isDirectory: ObjCBool = false
-                if fileManager.fileExists(atPath: candidate.path, isDirectory: &isDirectory), !isDirectory.boolValue,
-                   fileManager.isExecutableFile(atPath: candidate.path) {
-                    return candidate
-                }
-                directory = directory.deletingLastPathComponent()
-            }
-        }
-        return nil
-    }
-}

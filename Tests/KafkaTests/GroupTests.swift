@@ -14,10 +14,14 @@ struct GroupTests {
 
         // a joins alone and takes all 4; b joins and a must give 2 up (cooperative: only those 2
         // are revoked). a holds the revoke for 1 s (its drain); b gets them only afterwards.
-        let a = try GroupMember("a", configuration: consumerConfiguration(cluster.bootstrapServers, group: group), topics: [topic], revokeDelay: .seconds(1))
+        // Session 6 s: the mock waits session − 1 s for members to rejoin a rebalance; with 3 s, a's
+        // 1 s drain plus a loaded CI machine could overrun it, a would leave the generation and its
+        // revoke commit fail with ILLEGAL_GENERATION (as a real broker would do past the timeout).
+        let session = Duration.seconds(6)
+        let a = try GroupMember("a", configuration: consumerConfiguration(cluster.bootstrapServers, group: group, session: session), topics: [topic], revokeDelay: .seconds(1))
         try await eventually(.seconds(20), "a owns all 4") { a.assignment == partitions(topic, 4) }
         try await eventually(.seconds(20), "a read 200") { a.messageCount >= 200 }
-        let b = try GroupMember("b", configuration: consumerConfiguration(cluster.bootstrapServers, group: group), topics: [topic])
+        let b = try GroupMember("b", configuration: consumerConfiguration(cluster.bootstrapServers, group: group, session: session), topics: [topic])
         try await eventually(.seconds(30), "a 2/2 split") {
             a.assignment.count == 2 && b.assignment.count == 2 && a.assignment.union(b.assignment) == partitions(topic, 4)
         }
@@ -43,8 +47,8 @@ struct GroupTests {
         let committedBefore = try await readCommitted(cluster, group: group, topic: topic)
         #expect(committedBefore == [125, 125, 125, 125])
         try await produce(producer, topic: topic, count: 40, partitions: 4, prefix: "c")
-        let c = try GroupMember("c", configuration: consumerConfiguration(cluster.bootstrapServers, group: group), topics: [topic])
-        try await eventually(.seconds(20), "40 new messages") { c.messageCount >= 40 }
+        let c = try GroupMember("c", configuration: consumerConfiguration(cluster.bootstrapServers, group: group, session: session), topics: [topic])
+        try await eventually(.seconds(30), "40 new messages") { c.messageCount >= 40 }
         try await Task.sleep(for: .milliseconds(300))
         let restarted = c.snapshot.messages
         #expect(restarted.count == 40)

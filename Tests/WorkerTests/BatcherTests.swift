@@ -1,3 +1,4 @@
+import Tensors
 import Testing
 @testable import Worker
 
@@ -91,7 +92,7 @@ struct BatcherTests {
     /// oversize request), from one encoder group, sorted longest first; accounting stays exact.
     @Test("randomized: exactly once, within budget, one group per batch")
     func randomized() {
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         for round in 0..<40 {
             let budget = 64 + Int(rng.next() % 2000)
             var b = Batcher<Item>(maxBatchTokens: budget, maxWait: .milliseconds(Int64(rng.next() % 10)))

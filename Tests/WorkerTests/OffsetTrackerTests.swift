@@ -1,4 +1,5 @@
 import Kafka
+import Tensors
 import Testing
 @testable import Worker
 
@@ -71,7 +72,7 @@ struct OffsetTrackerTests {
 
     @Test("randomized long runs with interleaved receives and completions")
     func randomized() {
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         for _ in 0..<50 {
             var p = PartitionOffsets()
             var next: Int64 = 0
@@ -164,14 +165,3 @@ func permutations(_ items: [Int]) -> [[Int]] {
     return out
 }
 
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
