@@ -13,6 +13,12 @@ protocol EncoderPlan {
     /// Whether `finish` needs the last hidden states of every position.
     var needsHidden: Bool { get }
     func finish(_ out: PlanOutputs) throws(PipelineError) -> (JSONValue, Usage)
+    /// Streamed partial results computed from the outputs, in order (before the final one).
+    func partials(_ out: PlanOutputs) -> [(JSONValue, Usage)]
+}
+
+extension EncoderPlan {
+    func partials(_ out: PlanOutputs) -> [(JSONValue, Usage)] { [] }
 }
 
 /// The encoder's answer to a plan: per sequence, the head outputs of the rows it asked for
@@ -40,9 +46,31 @@ public struct RunStats: Sendable, Equatable {
 /// The responses of one `run`: per request, one response per head it named (in order).
 public struct BatchResult: Sendable {
     public var responses: [[PipelineResponse]]
+    /// Per request (same order as `responses`): the streamed partial responses of requests with
+    /// `"stream": true`, in publishing order; each head's partials come before its final response.
+    public var partials: [[PipelineResponse]]
     public var stats: RunStats
     /// All responses in request order.
     public var flat: [PipelineResponse] { responses.flatMap { $0 } }
+
+    public init(responses: [[PipelineResponse]], partials: [[PipelineResponse]]? = nil, stats: RunStats) {
+        self.responses = responses
+        self.partials = partials ?? responses.map { _ in [] }
+        self.stats = stats
+    }
+
+    /// Per request: every head's partial responses followed by its final response, heads in order
+    /// (what `infer` writes and the worker publishes for a streamed request).
+    public func stream(_ request: Int) -> [PipelineResponse] {
+        let partial = request < partials.count ? partials[request] : []
+        guard !partial.isEmpty else { return responses[request] }
+        var out: [PipelineResponse] = []
+        for final in responses[request] {
+            out.append(contentsOf: partial.filter { $0.head == final.head })
+            out.append(final)
+        }
+        return out
+    }
 }
 
 extension PipelineEngine {

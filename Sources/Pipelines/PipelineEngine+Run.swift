@@ -24,7 +24,9 @@ extension PipelineEngine {
         for (k, slot) in slots.enumerated() {
             if let slot { out.append(ran.responses[slot]) } else if let f = failures[k] { out.append([f]) }
         }
-        return BatchResult(responses: out, stats: ran.stats)
+        var partials: [[PipelineResponse]] = []
+        for slot in slots { partials.append(slot.map { ran.partials[$0] } ?? []) }
+        return BatchResult(responses: out, partials: partials, stats: ran.stats)
     }
 
     /// Runs a batch of requests: every encoder-task sequence of the batch is packed into shared
@@ -54,6 +56,7 @@ extension PipelineEngine {
         }
         var stats = RunStats()
         let outputs = runEncoderPlans(plans, workspace: workspace, stats: &stats)
+        var partials: [[PipelineResponse]] = requests.map { _ in [] }
         for (p, slot) in plans.enumerated() {
             let r = requests[slot.request]
             let response: PipelineResponse
@@ -61,6 +64,12 @@ extension PipelineEngine {
             case .failure(let e):
                 response = .failure(id: r.id, task: slot.task, head: slot.head.name, e)
             case .success(let out):
+                if r.stream {
+                    for (result, usage) in slot.plan.partials(out) {
+                        partials[slot.request].append(PipelineResponse(
+                            id: r.id, task: slot.task, head: slot.head.name, outcome: .success(result: result, usage: usage), isPartial: true))
+                    }
+                }
                 do {
                     let (result, usage) = try slot.plan.finish(out)
                     response = PipelineResponse(id: r.id, task: slot.task, head: slot.head.name, outcome: .success(result: result, usage: usage))
@@ -70,13 +79,13 @@ extension PipelineEngine {
             }
             responses[slot.request][slot.index] = response
         }
-        for (job, response) in runGenerations(generations, requests: requests, workspace: workspace, onToken: onToken) {
+        for (job, response) in runGenerations(generations, requests: requests, workspace: workspace, onToken: onToken, partials: &partials) {
             responses[job.slot.request][job.slot.index] = response
         }
         let final = responses.enumerated().map { ri, list in
             list.map { $0 ?? .failure(id: requests[ri].id, PipelineError(.internalError, "no response was produced")) }
         }
-        return BatchResult(responses: final, stats: stats)
+        return BatchResult(responses: final, partials: partials, stats: stats)
     }
 
     func makePlan(_ r: PipelineRequest, head: LoadedHead, task: PipelineTask) throws(PipelineError) -> any EncoderPlan {

@@ -13,15 +13,20 @@ public struct PipelineRequest: Sendable {
     public var context: String?
     public var choices: [String]?
     public var options: RequestOptions
+    /// Streamed answers: partial responses (`"partial": true`) before the final one —
+    /// question-answering's best answers after each window but the last, text-generation's
+    /// token chunks. Other tasks answer with the final response only.
+    public var stream: Bool
 
     public init(id: String, task: PipelineTask?, head: String? = nil, heads: [String]? = nil, text: String? = nil,
                 question: String? = nil, context: String? = nil, choices: [String]? = nil,
-                options: RequestOptions = RequestOptions()) {
+                options: RequestOptions = RequestOptions(), stream: Bool = false) {
         self.id = id; self.task = task; self.head = head; self.heads = heads; self.text = text
         self.question = question; self.context = context; self.choices = choices; self.options = options
+        self.stream = stream
     }
 
-    static let fields: Set<String> = ["id", "task", "head", "heads", "text", "question", "context", "choices", "options"]
+    static let fields: Set<String> = ["id", "task", "head", "heads", "text", "question", "context", "choices", "options", "stream"]
 }
 
 /// A request that could not be decoded: the error plus whatever identified it (for the response).
@@ -99,6 +104,10 @@ extension PipelineRequest {
             request.choices = try stringList("choices").get()
         } catch {
             return .failure(error)
+        }
+        if let v = json["stream"], !v.isNull {
+            guard case .bool(let flag) = v else { return fail(.wrongType, "field 'stream' must be true or false") }
+            request.stream = flag
         }
         if request.head != nil && request.heads != nil { return fail(.invalidRequest, "give either 'head' or 'heads', not both") }
         if let heads = request.heads {

@@ -34,9 +34,13 @@ public struct PipelineResponse: Sendable {
     public var task: PipelineTask?
     public var head: String?
     public var outcome: Outcome
+    /// A streamed partial response (`"partial": true`), published before the final one of its
+    /// (request, head): question-answering's answers after a window, text-generation's token
+    /// chunk (`{"token": id, "text": new text}`). false: the final response.
+    public var isPartial: Bool
 
-    public init(id: String?, task: PipelineTask?, head: String?, outcome: Outcome) {
-        self.id = id; self.task = task; self.head = head; self.outcome = outcome
+    public init(id: String?, task: PipelineTask?, head: String?, outcome: Outcome, isPartial: Bool = false) {
+        self.id = id; self.task = task; self.head = head; self.outcome = outcome; self.isPartial = isPartial
     }
 
     public static func failure(id: String?, task: PipelineTask? = nil, head: String? = nil, _ error: PipelineError) -> PipelineResponse {
@@ -63,6 +67,7 @@ public struct PipelineResponse: Sendable {
         var pairs: [(String, JSONValue)] = [("id", id.map(JSONValue.string) ?? .null)]
         if let task { pairs.append(("task", .string(task.rawValue))) }
         if let head { pairs.append(("head", .string(head))) }
+        if isPartial { pairs.append(("partial", .bool(true))) }
         switch outcome {
         case .success(let result, let usage):
             pairs.append(("result", result))

@@ -115,11 +115,22 @@ struct QuestionAnsweringPlan: EncoderPlan {
     }
 
     func finish(_ out: PlanOutputs) throws(PipelineError) -> (JSONValue, Usage) {
+        try answers(out, windows: windows.count)
+    }
+
+    /// Streamed: the answers after each window but the last (the final response has all windows).
+    func partials(_ out: PlanOutputs) -> [(JSONValue, Usage)] {
+        guard windows.count > 1 else { return [] }
+        return (1..<windows.count).compactMap { try? answers(out, windows: $0) }
+    }
+
+    /// The answers over the first `count` windows.
+    func answers(_ out: PlanOutputs, windows count: Int) throws(PipelineError) -> (JSONValue, Usage) {
         var answers: [Answer] = []
         var seen: [[UInt32]: Int] = [:]
         var nullScore = Double(1_000_000)
         let keep = 2 * topK + 10
-        for (k, w) in windows.enumerated() {
+        for (k, w) in windows.prefix(count).enumerated() {
             let n = w.ids.count
             let logits = out.logits[k].storage
             guard logits.count == n * 2 else { throw PipelineError(.internalError, "question-answering head returned \(logits.count) values for \(n) tokens") }
@@ -164,7 +175,7 @@ struct QuestionAnsweringPlan: EncoderPlan {
         let json = ranked.map { a -> JSONValue in
             .object([("score", .double(a.score)), ("start", .int(a.start)), ("end", .int(a.end)), ("answer", .string(a.text))])
         }
-        let usage = Usage(inputTokens: windows.reduce(0) { $0 + $1.ids.count }, windows: windows.count)
+        let usage = Usage(inputTokens: windows.prefix(count).reduce(0) { $0 + $1.ids.count }, windows: count)
         return (json.count == 1 ? json[0] : .array(json), usage)
     }
 }

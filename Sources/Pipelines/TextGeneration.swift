@@ -68,8 +68,10 @@ extension PipelineEngine {
         return text
     }
 
+    /// Runs the generation jobs; the token chunks of requests with `stream` go to `partials`
+    /// (indexed by request) as partial responses.
     func runGenerations(_ jobs: [GenerationJob], requests: [PipelineRequest], workspace: EncoderWorkspace,
-                        onToken: TokenHandler?) -> [(GenerationJob, PipelineResponse)] {
+                        onToken: TokenHandler?, partials: inout [[PipelineResponse]]) -> [(GenerationJob, PipelineResponse)] {
         var order: [ObjectIdentifier] = []
         var byModel: [ObjectIdentifier: [Int]] = [:]
         for (k, job) in jobs.enumerated() {
@@ -102,14 +104,23 @@ extension PipelineEngine {
                         generated[m].append(token)
                         let isNewline = state[j].stopAtNewline && tokenizer.decode([token], skipSpecialTokens: false).contains("\n")
                         if token == state[j].eos || isNewline || generated[m].count >= state[j].maxNewTokens { done[m] = true }
-                        if let onToken {
+                        let streamed = requests[state[j].slot.request].stream
+                        if onToken != nil || streamed {
                             var text = newText(state[j], generated[m])
                             if !done[m] { while text.unicodeScalars.last == "\u{FFFD}" { text.unicodeScalars.removeLast() } }
                             let scalars = text.unicodeScalars
                             let delta = scalars.count > emitted[m] ? String(String.UnicodeScalarView(scalars.dropFirst(emitted[m]))) : ""
                             emitted[m] = max(emitted[m], scalars.count)
-                            onToken(GeneratedToken(requestID: requests[state[j].slot.request].id, head: state[j].head.name,
-                                                   index: generated[m].count - 1, tokenId: token, text: delta, isLast: done[m]))
+                            let r = requests[state[j].slot.request]
+                            onToken?(GeneratedToken(requestID: r.id, head: state[j].head.name,
+                                                    index: generated[m].count - 1, tokenId: token, text: delta, isLast: done[m]))
+                            if streamed {
+                                let chunk: JSONValue = .object([("token", .int(token)), ("text", .string(delta))])
+                                let usage = Usage(inputTokens: state[j].prompt.count, generatedTokens: generated[m].count)
+                                partials[state[j].slot.request].append(PipelineResponse(
+                                    id: r.id, task: .textGeneration, head: state[j].head.name,
+                                    outcome: .success(result: chunk, usage: usage), isPartial: true))
+                            }
                         }
                     }
                 } catch {

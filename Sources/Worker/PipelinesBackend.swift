@@ -64,11 +64,13 @@ public final class PipelinesBackend: InferenceBackend {
     public func run(_ batch: [Job], lane: Int) -> [[BackendResponse]] {
         let workspace = workspaces[lane % workspaces.count]
         let result = workspace.withWorkspace { engine.run(batch.map(\.request), workspace: $0) }
-        return zip(batch, result.responses).map { job, responses in
-            let rejection = responses.compactMap { response -> RequestRejection? in
+        return zip(batch, result.responses.indices).map { job, request in
+            let rejection = result.responses[request].compactMap { response -> RequestRejection? in
                 guard let error = response.error, error.code != .internalError else { return nil }
                 return RequestRejection(code: error.code.rawValue, message: error.message, response: Array(response.jsonLine.utf8), task: job.task, head: response.head ?? job.head)
             }.first
+            // Streamed requests: each head's partial responses precede its final response.
+            let responses = result.stream(request)
             return responses.enumerated().map { index, response in
                 let last = index == responses.count - 1
                 return BackendResponse(

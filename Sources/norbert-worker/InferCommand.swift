@@ -12,7 +12,8 @@ struct InferCommand: AsyncParsableCommand {
         Reads one JSON request per line (stdin, or --input FILE) and writes one JSON response line \
         per request and head (stdout, or --output FILE), in input order. A line that is not a valid \
         request gets an error response ({"id": ..., "error": {"code": ..., "message": ...}}) and the \
-        run goes on; blank lines are skipped. Requests waiting in the input are batched: their \
+        run goes on; blank lines are skipped. A request with "stream": true also gets partial lines \
+        ("partial": true) before its final line. Requests waiting in the input are batched: their \
         sequences share packed encoder passes. Formats: schemas/request.schema.json, \
         schemas/response.schema.json, schemas/error.schema.json (README: "Pipelines and infer").
 
@@ -71,9 +72,12 @@ struct InferCommand: AsyncParsableCommand {
         while let lines = reader.next(max: batchSize) {
             let result = engine.respond(toLines: lines, workspace: workspace)
             var tokens = 0
-            for response in result.flat {
-                writer.write(response.jsonLine)
-                if let usage = response.usage { tokens += usage.inputTokens + (usage.generatedTokens ?? 0) }
+            // A request with "stream": true also gets its partial lines, before each head's final line.
+            for index in result.responses.indices {
+                for response in result.stream(index) {
+                    writer.write(response.jsonLine)
+                    if !response.isPartial, let usage = response.usage { tokens += usage.inputTokens + (usage.generatedTokens ?? 0) }
+                }
             }
             writer.flush()
             progress?.advance(requests: lines.count, tokens: tokens)

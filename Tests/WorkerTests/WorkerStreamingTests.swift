@@ -1,0 +1,78 @@
+import Foundation
+import Kafka
+import Logging
+import NorBERT
+import Pipelines
+import ServiceLifecycle
+import Testing
+import Tokenizers
+@testable import Worker
+
+/// `"stream": true` through the worker (in process, mock cluster): a streamed request's partial
+/// responses (`"partial": true`, header `norbert-final: false`) come before its one final response
+/// (`norbert-final: true`), and the offsets are committed only after the final one.
+@Suite("Worker streaming", .serialized, .timeLimit(.minutes(2)))
+struct WorkerStreamingTests {
+    static let context = Array(repeating: "Kari Nordmann bor i Tromsø og jobber på UiT, men Per bor i Bergen.", count: 6).joined(separator: " ")
+
+    @Test("partials precede exactly one final per streamed request")
+    func partialsThenOneFinal() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        defer { cluster.shutdown() }
+        try cluster.createTopic("req", partitions: 2)
+        try cluster.createTopic("res", partitions: 1)
+        try cluster.createTopic("dlq", partitions: 1)
+        let servers = cluster.bootstrapServers
+
+        let engine = try #require(WorkerFixtures.engine)
+        var bodies: [(id: String, line: String)] = []
+        for k in 0..<6 {
+            bodies.append(("qa-\(k)", #"{"id": "qa-\#(k)", "task": "question-answering", "question": "Hvor bor Kari?", "context": "\#(Self.context)", "options": {"max_seq_len": 48, "doc_stride": 16}, "stream": true}"#))
+            bodies.append(("gen-\(k)", #"{"id": "gen-\#(k)", "task": "text-generation", "head": "causal", "text": "Det var en gang \#(k)", "options": {"max_new_tokens": 5}, "stream": true}"#))
+            bodies.append(("two-\(k)", #"{"id": "two-\#(k)", "heads": ["sentiment", "causal"], "text": "Hei \#(k)", "options": {"max_new_tokens": 3}, "stream": true}"#))
+            bodies.append(("plain-\(k)", #"{"id": "plain-\#(k)", "task": "text-classification", "text": "Hei \#(k)", "stream": true}"#))
+        }
+        // What the engine answers (the same code the worker runs): the expected message sequence per id.
+        var expected: [String: [String]] = [:]
+        for body in bodies {
+            let result = engine.respond(toLines: [Array(body.line.utf8)], workspace: EncoderWorkspace())
+            expected[body.id] = result.stream(0).map(\.jsonLine)
+        }
+        #expect(expected.values.reduce(0) { $0 + $1.count } > bodies.count * 2, "streamed requests have partials")
+        try await WorkerFixtures.produce(bodies.map { KafkaProducerMessage(topic: "req", key: Array($0.id.utf8), value: Array($0.line.utf8)) }, servers: servers)
+
+        var configuration = WorkerConfiguration(bootstrapServers: servers, groupID: "stream-\(UUID().uuidString)", requestTopics: ["req"],
+                                                resultsTopic: "res", deadLetterTopic: "dlq")
+        configuration.kafka = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
+        let worker = Worker(configuration: configuration, backend: PipelinesBackend(engine: engine, lanes: 2), logger: Logger(label: "test"))
+        let group = ServiceGroup(configuration: .init(services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: Logger(label: "test")))
+        let running = Task { try await group.run() }
+
+        let total = expected.values.reduce(0) { $0 + $1.count }
+        let results = try await WorkerFixtures.consume("res", servers: servers, count: total)
+        var seen: [String: [(line: String, final: Bool)]] = [:]
+        for message in results {
+            let key = String(decoding: message.key ?? [], as: UTF8.self)
+            let final = message.headerValues("norbert-final").first == .some(Array("true".utf8))
+            seen[key, default: []].append((String(decoding: message.value ?? [], as: UTF8.self), final))
+        }
+        for body in bodies {
+            let got = seen[body.id] ?? []
+            // In order: the same lines infer writes; only the last message is final (header).
+            let want = expected[body.id] ?? []
+            #expect(got.count == want.count, "messages of \(body.id)")
+            for (line, wanted) in zip(got.map(\.line), want) {
+                #expect(JSONCompare.difference(line, wanted) == nil, "\(body.id): \(JSONCompare.difference(line, wanted) ?? "")")
+            }
+            #expect(got.filter(\.final).count == 1 && got.last?.final == true, "one final message, last, for \(body.id)")
+            let nonPartial = got.filter { !JSONCompare.isPartial($0.line) }
+            let heads = body.id.hasPrefix("two") ? 2 : 1
+            #expect(nonPartial.count == heads, "one final response per head for \(body.id)")
+            if body.id.hasPrefix("qa") || body.id.hasPrefix("gen") { #expect(got.count > 1, "\(body.id) streamed partials") }
+        }
+        let committed = try await WorkerFixtures.waitForCommitted(group: configuration.groupID, topic: "req", partitions: 2, servers: servers, total: bodies.count)
+        #expect(committed == bodies.count)
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+}
