@@ -1,5 +1,6 @@
 import Foundation
 import Kafka
+import Tensors
 import Testing
 
 /// End to end with separate processes: `norbert-worker broker` and `norbert-worker serve`
@@ -79,34 +80,53 @@ struct ServeProcessTests {
         return out
     }
 
-    @Test("SIGKILL mid-run and restart: every request answered, no committed offset passes an unanswered one; bad inputs dead-lettered")
+    @Test("SIGKILL at random points, 5 times, and restart: every request answered, duplicates only of in-flight ones, no committed offset passes an unanswered one")
     func killAndRestart() async throws {
         let (broker, servers) = try await startBroker()
         defer { broker.kill9() }
-        let produced = try await produce(600, bad: 24, servers: servers)
+        let produced = try await produce(1000, bad: 24, servers: servers)
+        let all = produced.good.union(produced.bad)
         let results = try TopicReader(topic: "res", servers: servers)
         let letters = try TopicReader(topic: "dlq", servers: servers)
         let group = "kill-\(UUID().uuidString.prefix(8))"
+        let seed = UInt64(UInt32.random(in: 1...UInt32.max))
+        var random = SplitMix64(seed: seed)
+        var kills: [(committed: [Int32: Int64], answered: Set<String>)] = []
 
-        let first = try ChildProcess(serveArguments(servers, group: group, instance: "w1"))
-        try await results.waitUntil(timeout: .seconds(90)) { Self.finals($0).count >= 150 }
-        first.kill9()
-        try await Task.sleep(for: .seconds(1))  // responses already on their way land in the reader
-        let committedAtKill = try await committed(group: group, servers: servers)
-        let answered = Set(Self.finals(results.messages).keys)
-        for (id, (partition, offset)) in produced.partitionOffset where offset < (committedAtKill[partition] ?? 0) {
-            #expect(answered.contains(id), "\(id) at req[\(partition)]@\(offset) is below the committed \(committedAtKill[partition] ?? 0) but unanswered")
+        for cycle in 0..<5 {
+            let worker = try ChildProcess(serveArguments(servers, group: group, instance: "w1"))
+            // A random point: after 15...150 more final answers, or (every so often) while the
+            // worker is still loading or joining the group.
+            let before = Self.finals(results.messages).count
+            if random.below(4) == 0 {
+                try await Task.sleep(for: .milliseconds(200 + random.below(1500)))
+            } else {
+                let target = min(all.count - 1, before + 15 + random.below(136))
+                try await results.waitUntil(timeout: .seconds(90)) { Self.finals($0).count >= target }
+                try await Task.sleep(for: .milliseconds(random.below(60)))
+            }
+            worker.kill9()
+            try await Task.sleep(for: .seconds(1))  // responses already on their way land in the reader
+            let committedAtKill = try await committed(group: group, servers: servers)
+            let answered = Set(Self.finals(results.messages).keys)
+            for (id, (partition, offset)) in produced.partitionOffset where offset < (committedAtKill[partition] ?? 0) {
+                #expect(answered.contains(id), "seed \(seed) kill \(cycle): \(id) at req[\(partition)]@\(offset) is below the committed \(committedAtKill[partition] ?? 0) but unanswered")
+            }
+            kills.append((committedAtKill, answered))
         }
 
-        let second = try ChildProcess(serveArguments(servers, group: group, instance: "w1"))
-        defer { second.kill9() }
-        let all = produced.good.union(produced.bad)
+        let last = try ChildProcess(serveArguments(servers, group: group, instance: "w1"))
+        defer { last.kill9() }
         try await results.waitUntil(timeout: .seconds(120)) { Set(Self.finals($0).keys).isSuperset(of: all) }
         try await letters.waitUntil(timeout: .seconds(30)) { Set($0.map { String(decoding: $0.key ?? [], as: UTF8.self) }).isSuperset(of: produced.bad) }
-        // Duplicates only for what was not committed at the kill.
+        // Duplicates only of messages in flight at a kill: answered n times means answered, yet
+        // not below the committed offset, at n - 1 kills at least.
+        var duplicates = 0
         for (id, count) in Self.finals(results.messages) where count > 1 {
+            duplicates += count - 1
             guard let (partition, offset) = produced.partitionOffset[id] else { continue }
-            #expect(offset >= (committedAtKill[partition] ?? 0), "\(id) answered \(count) times though committed before the kill")
+            let inFlight = kills.filter { $0.answered.contains(id) && offset >= ($0.committed[partition] ?? 0) }.count
+            #expect(inFlight >= count - 1, "seed \(seed): \(id) answered \(count) times but in flight at only \(inFlight) kills")
         }
         for letter in letters.messages {
             let id = String(decoding: letter.key ?? [], as: UTF8.self)
@@ -114,13 +134,14 @@ struct ServeProcessTests {
             #expect(letter.headerValues("norbert-source-topic") == [Array("req".utf8)])
             #expect(letter.headerValues("norbert-error-code").first.flatMap { $0 }.map { !$0.isEmpty } == true)
         }
-        second.signal(SIGTERM)
-        #expect(try await second.waitForExit(timeout: .seconds(40)) == 0)
+        last.signal(SIGTERM)
+        #expect(try await last.waitForExit(timeout: .seconds(40)) == 0)
         let end = try await committed(group: group, servers: servers)
         for (partition, offset) in end {
             let highest = produced.partitionOffset.values.filter { $0.0 == partition }.map(\.1).max() ?? -1
             #expect(offset == highest + 1, "req[\(partition)] committed \(offset), expected \(highest + 1)")
         }
+        print("kill cycles (seed \(seed)): \(all.count) requests, \(duplicates) duplicate answers, committed at the kills \(kills.map { $0.committed.values.reduce(0, +) })")
         await results.close()
         await letters.close()
     }
