@@ -12,6 +12,9 @@ final class TopicReader: Sendable {
     init(topic: String, servers: String) throws {
         var configuration = KafkaConsumerConfiguration(bootstrapServers: servers, groupID: "reader-\(UUID().uuidString)")
         configuration.autoOffsetReset = .earliest
+        // The dev broker holds a fetch for the full fetch.wait.max.ms (default 500 ms) even when
+        // messages arrive meanwhile: poll it briefly so the reader sees answers promptly.
+        configuration.properties["fetch.wait.max.ms"] = "10"
         consumer = try KafkaConsumer(configuration: configuration)
         try consumer.subscribe(topics: [topic])
         let consumer = self.consumer, received = MessageBox()

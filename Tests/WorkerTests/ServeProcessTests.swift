@@ -35,19 +35,19 @@ struct ServeProcessTests {
         return (broker, broker.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    func produce(_ count: Int, bad: Int, servers: String) async throws -> Produced {
+    func produce(_ count: Int, bad: Int, servers: String, prefix: String = "") async throws -> Produced {
         let examples = try WorkerFixtures.exampleRequests()
         let badLines = try WorkerFixtures.badRequests()
         var messages: [(String, KafkaProducerMessage)] = []
         var produced = Produced()
         for index in 0..<count {
-            let id = "q\(index)"
+            let id = "\(prefix)q\(index)"
             let line = WorkerFixtures.replacingID(examples[index % examples.count], with: id)
             messages.append((id, KafkaProducerMessage(topic: "req", key: Array(id.utf8), value: Array(line.utf8), headers: [KafkaHeader(name: "correlation-id", string: id)])))
             produced.good.insert(id)
         }
         for index in 0..<bad {
-            let id = "bad\(index)"
+            let id = "\(prefix)bad\(index)"
             messages.append((id, KafkaProducerMessage(topic: "req", key: Array(id.utf8), value: Array(badLines[index % badLines.count].utf8))))
             produced.bad.insert(id)
         }
@@ -84,29 +84,28 @@ struct ServeProcessTests {
     func killAndRestart() async throws {
         let (broker, servers) = try await startBroker()
         defer { broker.kill9() }
-        let produced = try await produce(1000, bad: 24, servers: servers)
-        let all = produced.good.union(produced.bad)
         let results = try TopicReader(topic: "res", servers: servers)
         let letters = try TopicReader(topic: "dlq", servers: servers)
         let group = "kill-\(UUID().uuidString.prefix(8))"
         let seed = UInt64(UInt32.random(in: 1...UInt32.max))
         var random = SplitMix64(seed: seed)
+        var produced = Produced()
         var kills: [(committed: [Int32: Int64], answered: Set<String>)] = []
 
         for cycle in 0..<5 {
+            // Each cycle: a restarted worker gets a new wave of requests (plus what earlier
+            // kills left) and is killed at a random point: before, while or after it answers.
             let worker = try ChildProcess(serveArguments(servers, group: group, instance: "w1"))
-            // A random point: after 15...150 more final answers, or (every so often) while the
-            // worker is still loading or joining the group.
-            let before = Self.finals(results.messages).count
-            if random.below(4) == 0 {
-                try await Task.sleep(for: .milliseconds(200 + random.below(1500)))
-            } else {
-                let target = min(all.count - 1, before + 15 + random.below(136))
-                try await results.waitUntil(timeout: .seconds(90)) { Self.finals($0).count >= target }
-                try await Task.sleep(for: .milliseconds(random.below(60)))
-            }
+            try await worker.waitFor("partitions assigned", inStderr: true, timeout: .seconds(60))
+            let wave = try await produce(200, bad: 5, servers: servers, prefix: "c\(cycle)-")
+            produced.partitionOffset.merge(wave.partitionOffset) { $1 }
+            produced.good.formUnion(wave.good)
+            produced.bad.formUnion(wave.bad)
+            // A fresh process's first answers wait about a second for the results topic's
+            // metadata; commits follow every 200 ms: 0.2-2.8 s covers before, during and after.
+            try await Task.sleep(for: .milliseconds(200 + random.below(2600)))
             worker.kill9()
-            try await Task.sleep(for: .seconds(1))  // responses already on their way land in the reader
+            try await Task.sleep(for: .milliseconds(600))  // responses already on their way land in the reader
             let committedAtKill = try await committed(group: group, servers: servers)
             let answered = Set(Self.finals(results.messages).keys)
             for (id, (partition, offset)) in produced.partitionOffset where offset < (committedAtKill[partition] ?? 0) {
@@ -114,6 +113,7 @@ struct ServeProcessTests {
             }
             kills.append((committedAtKill, answered))
         }
+        let all = produced.good.union(produced.bad)
 
         let last = try ChildProcess(serveArguments(servers, group: group, instance: "w1"))
         defer { last.kill9() }
@@ -134,14 +134,16 @@ struct ServeProcessTests {
             #expect(letter.headerValues("norbert-source-topic") == [Array("req".utf8)])
             #expect(letter.headerValues("norbert-error-code").first.flatMap { $0 }.map { !$0.isEmpty } == true)
         }
+        try await last.waitFor("partitions assigned", inStderr: true, timeout: .seconds(60))
         last.signal(SIGTERM)
-        #expect(try await last.waitForExit(timeout: .seconds(40)) == 0)
+        let status = try await last.waitForExit(timeout: .seconds(40))
+        #expect(status == 0, "exit \(status): \(last.stderr.suffix(3000))")
         let end = try await committed(group: group, servers: servers)
         for (partition, offset) in end {
             let highest = produced.partitionOffset.values.filter { $0.0 == partition }.map(\.1).max() ?? -1
             #expect(offset == highest + 1, "req[\(partition)] committed \(offset), expected \(highest + 1)")
         }
-        print("kill cycles (seed \(seed)): \(all.count) requests, \(duplicates) duplicate answers, committed at the kills \(kills.map { $0.committed.values.reduce(0, +) })")
+        print("kill cycles (seed \(seed)): \(all.count) requests, \(duplicates) duplicate answers; at the kills: answered \(kills.map(\.answered.count)) of \((1...5).map { $0 * 205 }), committed \(kills.map { $0.committed.values.reduce(0, +) })")
         await results.close()
         await letters.close()
     }
