@@ -98,7 +98,7 @@ struct FaultTests {
         _ = try await producer.enqueue(KafkaProducerMessage(topic: topic, key: "k", value: "v"))
         let flushStart = ContinuousClock.now
         await #expect(throws: KafkaError.self) { try await producer.flush(timeout: .milliseconds(300)) }
-        #expect(ContinuousClock.now - flushStart < .seconds(2))
+        #expect(ContinuousClock.now - flushStart < .seconds(3))   // loose: the suite runs in parallel on 2 cores
         try cluster.setBrokerUp(-1)
         try await producer.close()
     }
