@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], resources: []),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "NorBERTTests", dependencies: ["NorBERT", "SafeTensors"]),
-        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "NorBERT", "Tokenizers"]),
+        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "NorBERT", "Tokenizers", "TestSupport"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Kafka", "Pipelines", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["SafeTensors", "Tensors", "TestSupport"]),

@@ -1,6 +1,7 @@
 import Foundation
 import NorBERT
 @testable import Pipelines
+import TestSupport
 import Tokenizers
 
 /// Fixture locations (inside the repository, found from this file) and one shared engine.
@@ -10,15 +11,7 @@ enum PipelineFixtures {
     static func tiny(_ name: String) -> String { root.appendingPathComponent("norbert4-tiny/\(name)").path }
     static let tokenizerDirectory = root.appendingPathComponent("tokenizer").path
 
-    static let headSpecs: [HeadSpec] = [
-        HeadSpec(name: "sentiment", directory: tiny("sequence-classification")),
-        HeadSpec(name: "ner", directory: tiny("token-classification")),
-        HeadSpec(name: "qa", directory: tiny("question-answering")),
-        HeadSpec(name: "mlm", directory: tiny("mlm")),
-        HeadSpec(name: "mc", directory: tiny("multiple-choice")),
-        HeadSpec(name: "causal", directory: tiny("causal-lm")),
-        HeadSpec(name: "base", directory: tiny("base")),
-    ]
+    static let headSpecs: [HeadSpec] = TinyHeads.folders.map { HeadSpec(name: $0.name, directory: tiny($0.folder)) }
 
     /// Every head of the tiny fixture, sharing one encoder.
     static let engine: PipelineEngine? = try? PipelineEngine(heads: headSpecs, tokenizerDirectory: tokenizerDirectory)

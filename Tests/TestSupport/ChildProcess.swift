@@ -178,3 +178,15 @@ public enum CLIRun {
 final class Collected: Sendable {
     let state = Mutex<(out: Data, err: Data)>((Data(), Data()))
 }
+
+/// The tiny fixture checkpoints served as named heads by the pipeline and worker tests.
+public enum TinyHeads {
+    /// (head name, fixture folder under Tests/Fixtures/norbert4-tiny).
+    public static let folders: [(name: String, folder: String)] = [
+        ("sentiment", "sequence-classification"), ("ner", "token-classification"), ("qa", "question-answering"),
+        ("mlm", "mlm"), ("mc", "multiple-choice"), ("causal", "causal-lm"), ("base", "base"),
+    ]
+    public static func path(_ folder: String) -> String {
+        NorbertBinary.fixtures.appendingPathComponent("norbert4-tiny/\(folder)").path
+    }
+}

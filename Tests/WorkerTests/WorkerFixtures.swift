@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Pipelines
+import TestSupport
 import Testing
 import Tokenizers
 
@@ -8,15 +9,7 @@ enum WorkerFixtures {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static func tiny(_ name: String) -> String { root.appendingPathComponent("Tests/Fixtures/norbert4-tiny/\(name)").path }
 
-    static let heads: [HeadSpec] = [
-        HeadSpec(name: "sentiment", directory: tiny("sequence-classification")),
-        HeadSpec(name: "ner", directory: tiny("token-classification")),
-        HeadSpec(name: "qa", directory: tiny("question-answering")),
-        HeadSpec(name: "mlm", directory: tiny("mlm")),
-        HeadSpec(name: "mc", directory: tiny("multiple-choice")),
-        HeadSpec(name: "causal", directory: tiny("causal-lm")),
-        HeadSpec(name: "base", directory: tiny("base")),
-    ]
+    static let heads: [HeadSpec] = TinyHeads.folders.map { HeadSpec(name: $0.name, directory: tiny($0.folder)) }
     static let engine: PipelineEngine? = try? PipelineEngine(
         heads: heads, tokenizerDirectory: root.appendingPathComponent("Tests/Fixtures/tokenizer").path)
 
