@@ -13,13 +13,19 @@ protocol EncoderPlan {
     /// Whether `finish` needs the last hidden states of every position.
     var needsHidden: Bool { get }
     func finish(_ out: PlanOutputs) throws(PipelineError) -> (JSONValue, Usage)
-    /// Streamed partial results computed from the outputs, in order (before the final one).
-    func partials(_ out: PlanOutputs) -> [(JSONValue, Usage)]
+    /// The streamed partial result once the first `count` sequences are encoded (`out` holds
+    /// those), or nil when the plan has none at that point. Never asked for the last sequence:
+    /// the final result covers it.
+    func partial(_ out: PlanOutputs, sequences count: Int) -> (JSONValue, Usage)?
 }
 
 extension EncoderPlan {
-    func partials(_ out: PlanOutputs) -> [(JSONValue, Usage)] { [] }
+    func partial(_ out: PlanOutputs, sequences count: Int) -> (JSONValue, Usage)? { nil }
 }
+
+/// Called on the engine's thread with each streamed partial response as soon as it is computed:
+/// the index of its request in the batch, and the response.
+public typealias PartialHandler = (_ request: Int, _ response: PipelineResponse) -> Void
 
 /// The encoder's answer to a plan: per sequence, the head outputs of the rows it asked for
 /// ([rows, width], row-major) and, when asked, the hidden states ([length, hidden]).
@@ -48,6 +54,7 @@ public struct BatchResult: Sendable {
     public var responses: [[PipelineResponse]]
     /// Per request (same order as `responses`): the streamed partial responses of requests with
     /// `"stream": true`, in publishing order; each head's partials come before its final response.
+    /// Empty when the run was given a `PartialHandler` (the partials went there instead).
     public var partials: [[PipelineResponse]]
     public var stats: RunStats
     /// All responses in request order.

@@ -5,7 +5,7 @@ import Tokenizers
 extension PipelineEngine {
     /// Decodes request lines and runs them as one batch; a line that does not decode gets an
     /// error response in its place. Responses come in line order (several for a `heads` request).
-    public func respond(toLines lines: [[UInt8]], workspace: EncoderWorkspace, onToken: TokenHandler? = nil) -> BatchResult {
+    public func respond(toLines lines: [[UInt8]], workspace: EncoderWorkspace) -> BatchResult {
         var requests: [PipelineRequest] = []
         var slots: [Int?] = []
         var failures: [Int: PipelineResponse] = [:]
@@ -19,7 +19,7 @@ extension PipelineEngine {
                 failures[k] = PipelineResponse.failure(id: f.id, task: f.task.flatMap(PipelineTask.init(rawValue:)), f.error)
             }
         }
-        let ran = run(requests, workspace: workspace, onToken: onToken)
+        let ran = run(requests, workspace: workspace)
         var out: [[PipelineResponse]] = []
         for (k, slot) in slots.enumerated() {
             if let slot { out.append(ran.responses[slot]) } else if let f = failures[k] { out.append([f]) }
@@ -31,7 +31,12 @@ extension PipelineEngine {
 
     /// Runs a batch of requests: every encoder-task sequence of the batch is packed into shared
     /// encoder passes, text generation runs its requests step by step together.
-    public func run(_ requests: [PipelineRequest], workspace: EncoderWorkspace, onToken: TokenHandler? = nil) -> BatchResult {
+    ///
+    /// Streamed partial responses (`"stream": true`) go to `onPartial` the moment they are
+    /// computed (a QA request's windows after the encoder pass that completes them, a generated
+    /// token after its step), before the batch is done; without a handler they are collected in
+    /// `BatchResult.partials`.
+    public func run(_ requests: [PipelineRequest], workspace: EncoderWorkspace, onPartial: PartialHandler? = nil) -> BatchResult {
         var responses: [[PipelineResponse?]] = []
         var plans: [PlanSlot] = []
         var generations: [GenerationJob] = []
@@ -55,8 +60,22 @@ extension PipelineEngine {
             }
         }
         var stats = RunStats()
-        let outputs = runEncoderPlans(plans, workspace: workspace, stats: &stats)
         var partials: [[PipelineResponse]] = requests.map { _ in [] }
+        let emit: PartialHandler = { request, response in
+            if let onPartial { onPartial(request, response) } else { partials[request].append(response) }
+        }
+        // Streamed plans report each newly encoded prefix of their sequences.
+        var reported = plans.map { _ in 0 }
+        let streamed = Set(plans.indices.filter { requests[plans[$0].request].stream })
+        let outputs = runEncoderPlans(plans, workspace: workspace, stats: &stats, progress: (streamed, { p, count, out in
+            let slot = plans[p], r = requests[slot.request]
+            guard count > reported[p] else { return }
+            for k in (reported[p] + 1)...count where k < slot.plan.sequences.count {
+                guard let (result, usage) = slot.plan.partial(out, sequences: k) else { continue }
+                emit(slot.request, PipelineResponse(id: r.id, task: slot.task, head: slot.head.name, outcome: .success(result: result, usage: usage), isPartial: true))
+            }
+            reported[p] = max(reported[p], count)
+        }))
         for (p, slot) in plans.enumerated() {
             let r = requests[slot.request]
             let response: PipelineResponse
@@ -64,12 +83,6 @@ extension PipelineEngine {
             case .failure(let e):
                 response = .failure(id: r.id, task: slot.task, head: slot.head.name, e)
             case .success(let out):
-                if r.stream {
-                    for (result, usage) in slot.plan.partials(out) {
-                        partials[slot.request].append(PipelineResponse(
-                            id: r.id, task: slot.task, head: slot.head.name, outcome: .success(result: result, usage: usage), isPartial: true))
-                    }
-                }
                 do {
                     let (result, usage) = try slot.plan.finish(out)
                     response = PipelineResponse(id: r.id, task: slot.task, head: slot.head.name, outcome: .success(result: result, usage: usage))
@@ -79,7 +92,7 @@ extension PipelineEngine {
             }
             responses[slot.request][slot.index] = response
         }
-        for (job, response) in runGenerations(generations, requests: requests, workspace: workspace, onToken: onToken, partials: &partials) {
+        for (job, response) in runGenerations(generations, requests: requests, workspace: workspace, emit: emit) {
             responses[job.slot.request][job.slot.index] = response
         }
         let final = responses.enumerated().map { ri, list in
@@ -102,10 +115,16 @@ extension PipelineEngine {
 
     /// Runs every plan's sequences: grouped by encoder, identical sequences merged, packed into
     /// passes of at most `maxTokensPerPass` tokens, each head applied once per pass.
-    func runEncoderPlans(_ plans: [PlanSlot], workspace: EncoderWorkspace, stats: inout RunStats) -> [Result<PlanOutputs, PipelineError>] {
+    ///
+    /// `progress`: after each pass, for each of the given plans whose leading run of encoded
+    /// sequences grew, the plan's index, that count and the outputs of those sequences.
+    func runEncoderPlans(_ plans: [PlanSlot], workspace: EncoderWorkspace, stats: inout RunStats,
+                         progress: (plans: Set<Int>, report: (Int, Int, PlanOutputs) -> Void)? = nil) -> [Result<PlanOutputs, PipelineError>] {
         var logits: [[Tensor?]] = plans.map { Array(repeating: nil, count: $0.plan.sequences.count) }
         var hidden: [[Tensor?]] = logits
         var failed: [PipelineError?] = Array(repeating: nil, count: plans.count)
+        var encoded: [[Bool]] = plans.map { Array(repeating: false, count: $0.plan.sequences.count) }
+        var ready = plans.map { _ in 0 }
         var groups: [Int: [Int]] = [:]
         var groupOrder: [Int] = []
         for (p, slot) in plans.enumerated() {
@@ -165,6 +184,7 @@ extension PipelineEngine {
                     let length = batch.length(u - start)
                     for o in owners[u] {
                         let slot = plans[o.plan]
+                        encoded[o.plan][o.seq] = true
                         if slot.plan.needsHidden {
                             let from = base * h, to = (base + length) * h
                             hidden[o.plan][o.seq] = Tensor(shape: [length, h], storage: Array(out.lastHiddenState.storage[from..<to]))
@@ -194,6 +214,9 @@ extension PipelineEngine {
                         row += t.count
                     }
                 }
+                if let progress {
+                    reportProgress(progress, range: start..<end, owners: owners, encoded: encoded, ready: &ready, failed: failed, logits: logits, hidden: hidden)
+                }
                 start = end
             }
         }
@@ -202,6 +225,25 @@ extension PipelineEngine {
             let l = logits[p].map { $0 ?? Tensor(shape: [0, 0], storage: []) }
             let hs = hidden[p].map { $0 ?? Tensor(shape: [0, 0], storage: []) }
             return .success(PlanOutputs(logits: l, hidden: hs))
+        }
+    }
+}
+
+extension PipelineEngine {
+    /// After a pass over `unique[range]`: reports the plans (of those asked for) whose leading run
+    /// of encoded sequences grew.
+    fileprivate func reportProgress(_ progress: (plans: Set<Int>, report: (Int, Int, PlanOutputs) -> Void), range: Range<Int>,
+                                    owners: [[(plan: Int, seq: Int)]], encoded: [[Bool]], ready: inout [Int], failed: [PipelineError?],
+                                    logits: [[Tensor?]], hidden: [[Tensor?]]) {
+        var touched: [Int] = []
+        for u in range { for o in owners[u] where progress.plans.contains(o.plan) && !touched.contains(o.plan) { touched.append(o.plan) } }
+        for p in touched where failed[p] == nil {
+            var count = ready[p]
+            while count < encoded[p].count && encoded[p][count] { count += 1 }
+            guard count > ready[p] else { continue }
+            ready[p] = count
+            let empty = Tensor(shape: [0, 0], storage: [])
+            progress.report(p, count, PlanOutputs(logits: logits[p].prefix(count).map { $0 ?? empty }, hidden: hidden[p].prefix(count).map { $0 ?? empty }))
         }
     }
 }

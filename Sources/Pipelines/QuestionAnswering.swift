@@ -119,9 +119,9 @@ struct QuestionAnsweringPlan: EncoderPlan {
     }
 
     /// Streamed: the answers after each window but the last (the final response has all windows).
-    func partials(_ out: PlanOutputs) -> [(JSONValue, Usage)] {
-        guard windows.count > 1 else { return [] }
-        return (1..<windows.count).compactMap { try? answers(out, windows: $0) }
+    func partial(_ out: PlanOutputs, sequences count: Int) -> (JSONValue, Usage)? {
+        guard count >= 1, count < windows.count else { return nil }
+        return try? answers(out, windows: count)
     }
 
     /// The answers over the first `count` windows.

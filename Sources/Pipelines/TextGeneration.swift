@@ -2,21 +2,6 @@ import NorBERT
 import Tensors
 import Tokenizers
 
-/// One generated token, reported as soon as it is chosen (for streaming).
-public struct GeneratedToken: Sendable {
-    public var requestID: String
-    public var head: String
-    /// 0-based index among the new tokens.
-    public var index: Int
-    public var tokenId: Int
-    /// Text added since the previous report (empty while a multi-byte character is incomplete).
-    public var text: String
-    public var isLast: Bool
-}
-
-/// Called on the engine's thread for every generated token.
-public typealias TokenHandler = (GeneratedToken) -> Void
-
 /// text-generation with the causal (or masked) LM and its key/value cache. Requests of one batch
 /// on the same model advance together: one packed encoder step per new token.
 struct GenerationJob {
@@ -68,10 +53,10 @@ extension PipelineEngine {
         return text
     }
 
-    /// Runs the generation jobs; the token chunks of requests with `stream` go to `partials`
-    /// (indexed by request) as partial responses.
+    /// Runs the generation jobs; the token chunks of requests with `stream` go to `emit` (request
+    /// index, partial response) as soon as each token is chosen.
     func runGenerations(_ jobs: [GenerationJob], requests: [PipelineRequest], workspace: EncoderWorkspace,
-                        onToken: TokenHandler?, partials: inout [[PipelineResponse]]) -> [(GenerationJob, PipelineResponse)] {
+                        emit: PartialHandler) -> [(GenerationJob, PipelineResponse)] {
         var order: [ObjectIdentifier] = []
         var byModel: [ObjectIdentifier: [Int]] = [:]
         for (k, job) in jobs.enumerated() {
@@ -104,23 +89,18 @@ extension PipelineEngine {
                         generated[m].append(token)
                         let isNewline = state[j].stopAtNewline && tokenizer.decode([token], skipSpecialTokens: false).contains("\n")
                         if token == state[j].eos || isNewline || generated[m].count >= state[j].maxNewTokens { done[m] = true }
-                        let streamed = requests[state[j].slot.request].stream
-                        if onToken != nil || streamed {
+                        let r = requests[state[j].slot.request]
+                        if r.stream {
                             var text = newText(state[j], generated[m])
                             if !done[m] { while text.unicodeScalars.last == "\u{FFFD}" { text.unicodeScalars.removeLast() } }
                             let scalars = text.unicodeScalars
                             let delta = scalars.count > emitted[m] ? String(String.UnicodeScalarView(scalars.dropFirst(emitted[m]))) : ""
                             emitted[m] = max(emitted[m], scalars.count)
-                            let r = requests[state[j].slot.request]
-                            onToken?(GeneratedToken(requestID: r.id, head: state[j].head.name,
-                                                    index: generated[m].count - 1, tokenId: token, text: delta, isLast: done[m]))
-                            if streamed {
-                                let chunk: JSONValue = .object([("token", .int(token)), ("text", .string(delta))])
-                                let usage = Usage(inputTokens: state[j].prompt.count, generatedTokens: generated[m].count)
-                                partials[state[j].slot.request].append(PipelineResponse(
-                                    id: r.id, task: .textGeneration, head: state[j].head.name,
-                                    outcome: .success(result: chunk, usage: usage), isPartial: true))
-                            }
+                            let chunk: JSONValue = .object([("token", .int(token)), ("text", .string(delta))])
+                            let usage = Usage(inputTokens: state[j].prompt.count, generatedTokens: generated[m].count)
+                            emit(state[j].slot.request, PipelineResponse(
+                                id: r.id, task: .textGeneration, head: state[j].head.name,
+                                outcome: .success(result: chunk, usage: usage), isPartial: true))
                         }
                     }
                 } catch {

@@ -11,7 +11,28 @@ struct AnswerRouter: Sendable {
     let logger: Logger
     let errorResponse: @Sendable (_ code: String, _ message: String) -> [UInt8]
 
-    func publish(_ answer: Answer, _ responses: [BackendResponse]) async -> Publisher.Outcome {
+    /// Where a request's answer stands after some of its responses were published.
+    enum Step: Sendable, Equatable {
+        /// Every response so far was delivered; more may follow.
+        case open
+        /// Nothing more goes out for this request: `.delivered` when it is answered (rerouted,
+        /// dead-lettered), otherwise why not.
+        case closed(Publisher.Outcome)
+    }
+
+    /// Publishes `responses` once `previous` (the request's earlier responses, e.g. streamed
+    /// partials) is done, so a request's messages go out in order; skipped when `previous`
+    /// closed the answer.
+    func publish(_ answer: Answer, _ responses: [BackendResponse], after previous: Task<Step, Never>?) -> Task<Step, Never> {
+        Task {
+            if let previous, case .closed(let outcome) = await previous.value { return .closed(outcome) }
+            return await publish(answer, responses)
+        }
+    }
+
+    /// Publishes `responses` in order, each acknowledged before the next is produced; then, if
+    /// the input was bad, the dead letter.
+    func publish(_ answer: Answer, _ responses: [BackendResponse]) async -> Step {
         let source = answer.message
         let destination = answer.replyTo ?? configuration.resultsTopic
         let rejection = responses.last(where: { $0.rejection != nil })?.rejection
@@ -25,15 +46,15 @@ struct AnswerRouter: Sendable {
                 metrics.produceLatency.record(.now - started)
                 if response.isFinal { metrics.request(task: response.task, head: response.head, outcome: response.outcome) }
             case .rejected(let error):
-                return await reroute(answer, destination: destination, error: error, task: response.task, head: response.head)
+                return .closed(await reroute(answer, destination: destination, error: error, task: response.task, head: response.head))
             case .fatal(let error):
-                return .fatal(error)
+                return .closed(.fatal(error))
             case .abandoned:
-                return .abandoned
+                return .closed(.abandoned)
             }
         }
-        guard let rejection else { return .delivered }
-        return await deadLetter(source, code: rejection.code, message: rejection.message)
+        guard let rejection else { return .open }
+        return .closed(await deadLetter(source, code: rejection.code, message: rejection.message))
     }
 
     /// The answer could not be delivered to `destination`: dead-letter the request and tell the

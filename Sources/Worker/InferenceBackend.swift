@@ -13,9 +13,11 @@ public protocol InferenceBackend: Sendable {
     /// Decodes, validates and tokenizes a request message value.
     func prepare(_ value: [UInt8]) -> Result<PreparedJob<Job>, RequestRejection>
 
-    /// Runs a batch on `lane`; returns, per job and in the same order, the messages to publish:
-    /// zero or more partial (streamed) responses followed by exactly one final response.
-    func run(_ batch: [Job], lane: Int) -> [[BackendResponse]]
+    /// Runs a batch on `lane`. Streamed partial responses go to `emit` (the job's index in
+    /// `batch`, the response; `isFinal` false) the moment they are computed, in order. Returns,
+    /// per job and in the same order, the rest to publish after those: any partials not emitted,
+    /// then the job's responses, the last of which is final.
+    func run(_ batch: [Job], lane: Int, emit: (Int, BackendResponse) -> Void) -> [[BackendResponse]]
 
     /// Runs one small request per lane so the first real batch does not pay for warm-up.
     func warmUp(lane: Int)

@@ -14,12 +14,13 @@ final class LanePool<Backend: InferenceBackend>: Sendable {
     var count: Int { queues.count }
 
     /// Runs `jobs` on `lane` and returns the backend's responses, one list per job (a missing
-    /// list becomes an internal-error response).
-    func run(_ jobs: [Backend.Job], lane: Int) async -> [[BackendResponse]] {
+    /// list becomes an internal-error response). Streamed partials go to `emit` on the lane's
+    /// thread as the backend computes them.
+    func run(_ jobs: [Backend.Job], lane: Int, emit: @escaping @Sendable (Int, BackendResponse) -> Void) async -> [[BackendResponse]] {
         let backend = self.backend
         let results: [[BackendResponse]] = await withCheckedContinuation { continuation in
             queues[lane].async {
-                continuation.resume(returning: backend.run(jobs, lane: lane))
+                continuation.resume(returning: backend.run(jobs, lane: lane, emit: emit))
             }
         }
         guard results.count != jobs.count else { return results }

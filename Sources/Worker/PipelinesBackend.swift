@@ -61,15 +61,22 @@ public final class PipelinesBackend: InferenceBackend {
         return max(1, min(perHead, max(limit, 1) * 64)) * heads
     }
 
-    public func run(_ batch: [Job], lane: Int) -> [[BackendResponse]] {
+    public func run(_ batch: [Job], lane: Int, emit: (Int, BackendResponse) -> Void) -> [[BackendResponse]] {
         let workspace = workspaces[lane % workspaces.count]
-        let result = workspace.withWorkspace { engine.run(batch.map(\.request), workspace: $0) }
+        let result = withoutActuallyEscaping(emit) { emit in
+            workspace.withWorkspace { workspace in
+                engine.run(batch.map(\.request), workspace: workspace) { index, partial in
+                    let job = batch[index]
+                    emit(index, BackendResponse(value: Array(partial.jsonLine.utf8), isFinal: false, task: partial.task?.rawValue ?? job.task, head: partial.head ?? job.head))
+                }
+            }
+        }
         return zip(batch, result.responses.indices).map { job, request in
             let rejection = result.responses[request].compactMap { response -> RequestRejection? in
                 guard let error = response.error, error.code != .internalError else { return nil }
                 return RequestRejection(code: error.code.rawValue, message: error.message, response: Array(response.jsonLine.utf8), task: job.task, head: response.head ?? job.head)
             }.first
-            // Streamed requests: each head's partial responses precede its final response.
+            // Partials went to `emit` as they came; what is left are the heads' responses.
             let responses = result.stream(request)
             return responses.enumerated().map { index, response in
                 let last = index == responses.count - 1

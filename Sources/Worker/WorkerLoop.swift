@@ -44,6 +44,9 @@ actor WorkerLoop<Backend: InferenceBackend> {
     private(set) var stopping = false
     private(set) var failure: KafkaError?
     private var shutdownTask: Task<Void, Never>?
+    /// Streamed requests whose partials are being published: the last publish of each.
+    private var streams: [RequestKey: Task<AnswerRouter.Step, Never>] = [:]
+    private let router: AnswerRouter
 
     init(configuration: WorkerConfiguration, consumer: KafkaConsumer, publisher: Publisher, lanes: LanePool<Backend>,
          metrics: WorkerMetrics, logger: Logger, status: WorkerStatus) {
@@ -57,6 +60,10 @@ actor WorkerLoop<Backend: InferenceBackend> {
         batcher = Batcher(maxBatchTokens: configuration.maxBatchTokens, maxWait: configuration.maxWait)
         flow = FlowControl(maxQueuedTokens: configuration.maxQueuedTokens)
         idleLanes = Array((0..<lanes.count).reversed())
+        let backend = lanes.backend
+        router = AnswerRouter(
+            configuration: configuration, publisher: publisher, metrics: metrics, logger: logger,
+            errorResponse: { backend.errorResponse(code: $0, message: $1) })
     }
 
     // MARK: Rebalances
@@ -103,6 +110,7 @@ actor WorkerLoop<Backend: InferenceBackend> {
     private func drop(_ partitions: [KafkaTopicPartition]) {
         let set = Set(partitions)
         for partition in partitions { generations[partition] = nil }
+        streams = streams.filter { !set.contains($0.key.partition) }
         tracker.remove(partitions)
         _ = batcher.remove { set.contains($0.partition) }
         updateFlow()
@@ -168,9 +176,25 @@ actor WorkerLoop<Backend: InferenceBackend> {
         let jobs = requests.map(\.job)
         let lanes = self.lanes
         Task {
-            let results = await lanes.run(jobs, lane: lane)
+            // Streamed partials travel from the lane's thread through this stream, in order, and
+            // are all handed over before the batch's final responses.
+            let (partials, continuation) = AsyncStream.makeStream(of: (Int, BackendResponse).self)
+            let forwarding = Task {
+                for await (index, response) in partials where requests.indices.contains(index) { self.partial(requests[index], response) }
+            }
+            let results = await lanes.run(jobs, lane: lane) { index, response in continuation.yield((index, response)) }
+            continuation.finish()
+            await forwarding.value
             self.finished(lane: lane, requests: requests, results: results, started: now, tokens: tokens)
         }
+    }
+
+    /// A streamed partial response: published at once, after the request's earlier ones.
+    private func partial(_ request: PendingRequest<Backend.Job>, _ response: BackendResponse) {
+        guard generations[request.partition] == request.generation else { return }
+        let key = RequestKey(request.message)
+        let answer = Answer(message: request.message, generation: request.generation, replyTo: request.replyTo, received: request.received)
+        streams[key] = router.publish(answer, [response], after: streams[key])
     }
 
     private func finished(lane: Int, requests: [PendingRequest<Backend.Job>], results: [[BackendResponse]], started: ContinuousClock.Instant, tokens: Int) {
@@ -178,7 +202,10 @@ actor WorkerLoop<Backend: InferenceBackend> {
         metrics.countTokens(tokens)
         idleLanes.append(lane)
         for (request, responses) in zip(requests, results) {
-            guard generations[request.partition] == request.generation else { continue }  // revoked or lost meanwhile
+            guard generations[request.partition] == request.generation else {  // revoked or lost meanwhile
+                streams[RequestKey(request.message)] = nil
+                continue
+            }
             let answer = Answer(message: request.message, generation: request.generation, replyTo: request.replyTo, received: request.received)
             startPublishing(answer, responses)
         }
@@ -228,16 +255,15 @@ actor WorkerLoop<Backend: InferenceBackend> {
 
     // MARK: Answers and offsets
 
+    /// Publishes a request's final responses (after any streamed partials still on their way);
+    /// the request counts as answered once they are acknowledged.
     private func startPublishing(_ answer: Answer, _ responses: [BackendResponse]) {
-        let backend = lanes.backend
-        let router = AnswerRouter(
-            configuration: configuration, publisher: publisher, metrics: metrics, logger: logger,
-            errorResponse: { backend.errorResponse(code: $0, message: $1) })
+        let published = router.publish(answer, responses, after: streams.removeValue(forKey: RequestKey(answer.message)))
         Task {
-            switch await router.publish(answer, responses) {
-            case .delivered: self.answered(answer)
-            case .fatal(let error): self.fail(error)
-            case .abandoned, .rejected: break
+            switch await published.value {
+            case .open, .closed(.delivered): self.answered(answer)
+            case .closed(.fatal(let error)): self.fail(error)
+            case .closed(.abandoned), .closed(.rejected): break
             }
         }
     }
@@ -324,6 +350,16 @@ actor WorkerLoop<Backend: InferenceBackend> {
         logger.critical("fatal error; stopping without committing further", metadata: ["error": "\(error)"])
         let consumer = self.consumer
         Task { try? await consumer.close() }
+    }
+}
+
+/// A request's place in its partition.
+struct RequestKey: Hashable, Sendable {
+    var partition: KafkaTopicPartition
+    var offset: Int64
+    init(_ message: KafkaConsumerMessage) {
+        partition = message.topicPartition
+        offset = message.offset
     }
 }
 

@@ -89,9 +89,11 @@ struct EngineTests {
     func generate(_ engine: PipelineEngine, _ jsons: [String]) throws -> (texts: [String], ids: [String: [Int]], deltas: [String: String]) {
         final class Box { var ids: [String: [Int]] = [:]; var deltas: [String: String] = [:] }
         let box = Box()
-        let result = engine.run(try jsons.map(request), workspace: EncoderWorkspace()) { token in
-            box.ids[token.requestID, default: []].append(token.tokenId)
-            box.deltas[token.requestID, default: ""] += token.text
+        // Streamed, so every token also reaches the handler as a partial response.
+        let streamed = jsons.map { #"{"stream": true, "# + $0.dropFirst() }
+        let result = engine.run(try streamed.map(request), workspace: EncoderWorkspace()) { _, partial in
+            box.ids[partial.id ?? "", default: []].append(partial.result?["token"]?.intValue ?? -1)
+            box.deltas[partial.id ?? "", default: ""] += partial.result?["text"]?.stringValue ?? ""
         }
         let texts = try result.flat.map { r in try #require(r.result?.arrayValue?.first?["generated_text"]?.stringValue, "\(r.error?.description ?? "")") }
         return (texts, box.ids, box.deltas)

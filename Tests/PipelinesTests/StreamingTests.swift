@@ -81,4 +81,31 @@ struct StreamingTests {
         #expect(order.last?.isPartial == false && order.last?.head == "causal")
         #expect(order.first?.head == "sentiment" && order.first?.isPartial == false)
     }
+
+    /// With a handler, partials leave the engine as they are computed: two streamed generations
+    /// of one batch advance step by step together, so their chunks arrive interleaved (collected
+    /// at the end they would come one request after the other). QA partials arrive too, equal to
+    /// the collected ones, and nothing is left in `partials`.
+    @Test func handlerGetsPartialsAsTheyAreComputed() throws {
+        let engine = try #require(PipelineFixtures.engine)
+        let qa = #"{"id": "q", "task": "question-answering", "question": "Hvor bor Kari?", "context": "\#(Self.longContext)", "options": {"max_seq_len": 48, "doc_stride": 16}, "stream": true}"#
+        let requests = try [
+            request(#"{"id": "a", "task": "text-generation", "head": "causal", "text": "Det var en gang", "options": {"max_new_tokens": 4}, "stream": true}"#),
+            request(#"{"id": "b", "task": "text-generation", "head": "causal", "text": "Hei", "options": {"max_new_tokens": 4}, "stream": true}"#),
+            request(qa),
+            request(#"{"id": "c", "task": "text-classification", "text": "Hei", "stream": true}"#),
+        ]
+        var live: [(request: Int, response: PipelineResponse)] = []
+        let result = engine.run(requests, workspace: EncoderWorkspace()) { live.append(($0, $1)) }
+        let collected = engine.run(requests, workspace: EncoderWorkspace())
+        #expect(result.partials.allSatisfy { $0.isEmpty }, "the handler took every partial")
+        for r in requests.indices {
+            #expect(live.filter { $0.request == r }.map(\.response.jsonLine) == collected.partials[r].map(\.jsonLine), "request \(r): the same partials")
+        }
+        #expect(result.responses.map { $0.map(\.jsonLine) } == collected.responses.map { $0.map(\.jsonLine) }, "the same finals")
+        let generation = live.filter { $0.request < 2 }.map(\.request)
+        #expect(generation == [0, 1, 0, 1, 0, 1, 0, 1], "chunks interleave token by token: \(generation)")
+        // QA partials come from the encoder passes, before any generation step.
+        #expect(live.first?.request == 2 && live.filter { $0.request == 2 }.count == (collected.responses[2].first?.usage?.windows ?? 0) - 1)
+    }
 }

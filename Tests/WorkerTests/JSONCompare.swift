@@ -40,6 +40,11 @@ enum JSONCompare {
         return difference(x, y, tolerance: tolerance)
     }
 
+    /// The `head` of a response line.
+    static func head(_ line: String) -> String? {
+        (try? JSONValue.parse(Array(line.utf8), context: "r"))?["head"]?.stringValue
+    }
+
     static func isPartial(_ line: String) -> Bool {
         (try? JSONValue.parse(Array(line.utf8), context: "r"))?["partial"]?.boolValue == true
     }
