@@ -39,6 +39,23 @@ public final class KafkaProducer: Sendable {
         try await core.flush(timeout: timeout)
     }
 
+    /// Fetches the metadata of `topics` (each at most `timeout`), so the first message to each
+    /// goes out without waiting for a metadata round trip (about a second otherwise). Per topic:
+    /// its partition count, or the error (e.g. unknown topic: producing to it would wait or fail).
+    public func loadMetadata(topics: [String], timeout: Duration = .seconds(5)) async -> [(topic: String, result: Result<Int, KafkaError>)] {
+        let core = self.core, ms = timeout.milliseconds
+        return await runOffPool("kafka-producer-metadata") {
+            topics.map { topic -> (topic: String, result: Result<Int, KafkaError>) in
+                guard core.phase.withLock({ $0 == .open }) else { return (topic, .failure(KafkaError.closed("metadata"))) }
+                do throws(KafkaError) {
+                    return (topic, .success(try core.client.loadTopicMetadata(topic, timeoutMs: ms)))
+                } catch {
+                    return (topic, .failure(error))
+                }
+            }
+        }
+    }
+
     /// Parsed `statistics.interval.ms` reports.
     public var statistics: AsyncStream<KafkaStatistics> { core.statisticsStream }
 

@@ -25,10 +25,18 @@ public final class Worker<Backend: InferenceBackend>: Service {
 
     public func run() async throws {
         let lanes = LanePool(backend: backend, lanes: backend.lanes)
+        let producer = try KafkaProducer(configuration: configuration.producerConfiguration())
+        // The results and dead-letter topics' metadata, fetched while the lanes warm up: the
+        // first answer then goes out at once instead of waiting ~1 s for it.
+        let topics = [configuration.resultsTopic, configuration.deadLetterTopic]
+        let metadata = Task { await producer.loadMetadata(topics: topics) }
         await lanes.warmUp()
         status.setWarmed()
+        for (topic, result) in await metadata.value {
+            guard case .failure(let error) = result else { continue }
+            logger.warning("no metadata for an output topic (answers to it wait until it exists)", metadata: ["topic": "\(topic)", "error": "\(error)"])
+        }
         let consumer = try KafkaConsumer(configuration: configuration.consumerConfiguration())
-        let producer = try KafkaProducer(configuration: configuration.producerConfiguration())
         let publisher = Publisher(
             producer: producer, metrics: metrics, logger: logger,
             backoff: configuration.retryBackoff, maxBackoff: configuration.maxRetryBackoff)

@@ -62,7 +62,9 @@ struct ServeBenchCommand: AsyncParsableCommand {
             warmUp = JSONValue.object(pairs).jsonText
         }
         _ = try await producer.send(KafkaProducerMessage(topic: requests, key: "bench-warm-up", value: warmUp))
-        while !collected.isWarmedUp, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let warmUpSent = ContinuousClock.now
+        while !collected.isWarmedUp, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+        let firstAnswer = ContinuousClock.now - warmUpSent
         let started = DispatchTime.now().uptimeNanoseconds
         for index in 0..<count {
             var line = lines[index % lines.count]
@@ -84,8 +86,9 @@ struct ServeBenchCommand: AsyncParsableCommand {
         let (latencies, tokens) = collected.snapshot()
         let sorted = latencies.sorted()
         func percentile(_ p: Double) -> Double { Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1e6 }
-        print(String(format: "requests %d  seconds %.2f  requests/s %.1f  tokens/s %.0f  p50 %.1f ms  p99 %.1f ms",
-                     sorted.count, seconds, Double(sorted.count) / seconds, Double(tokens) / seconds, percentile(0.5), percentile(0.99)))
+        let firstMs = Double(firstAnswer.components.seconds) * 1e3 + Double(firstAnswer.components.attoseconds) / 1e15
+        print(String(format: "requests %d  seconds %.2f  requests/s %.1f  tokens/s %.0f  p50 %.1f ms  p99 %.1f ms  first answer %.0f ms",
+                     sorted.count, seconds, Double(sorted.count) / seconds, Double(tokens) / seconds, percentile(0.5), percentile(0.99), firstMs))
     }
 }
 

@@ -108,6 +108,25 @@ extension RDKafkaClient {
             try rdCheck(rd_kafka_send_offsets_to_transaction(handle, list, metadata, timeoutMs), "send offsets to transaction")
         }
     }
+
+    /// Fetches the metadata of `topic` (blocking, at most `timeoutMs`) into the client's cache,
+    /// so the first message produced to it does not wait for a metadata round trip. Returns the
+    /// topic's partition count; throws the request's or the topic's error (e.g. unknown topic).
+    func loadTopicMetadata(_ topic: String, timeoutMs: Int32) throws(KafkaError) -> Int {
+        guard let rkt = rd_kafka_topic_new(handle, topic, nil) else {
+            throw KafkaError(rd: rd_kafka_last_error(), handle: handle)
+        }
+        defer { rd_kafka_topic_destroy(rkt) }
+        var metadata: UnsafePointer<rd_kafka_metadata>? = nil
+        let code = rd_kafka_metadata(handle, 0, rkt, &metadata, timeoutMs)
+        defer { if let metadata { rd_kafka_metadata_destroy(metadata) } }
+        try rdCheck(code, handle: handle, "metadata of \(topic)")
+        guard let metadata, metadata.pointee.topic_cnt > 0, let entry = metadata.pointee.topics?.pointee else {
+            throw KafkaError(code: .unknownTopicOrPartition, message: "metadata of \(topic): the broker returned no such topic", isRetriable: true)
+        }
+        try rdCheck(entry.err, "metadata of \(topic)")
+        return Int(entry.partition_cnt)
+    }
 }
 
 private func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
