@@ -13,12 +13,16 @@ struct Sampler {
     mutating func next(_ logits: [Float]) -> Int {
         guard doSample else { return Scores.argmax(logits) }
         var x = logits.map { Double($0) / temperature }
-        let order = x.indices.sorted { x[$0] != x[$1] ? x[$0] > x[$1] : $0 < $1 }
-        var kept = order
-        if topK > 0 && topK < order.count {
-            // Keep every token at least as likely as the k-th one (transformers' rule).
-            let threshold = x[order[topK - 1]]
-            kept = order.filter { x[$0] >= threshold }
+        // Candidates, most likely first (ties: lower id first).
+        var kept: [Int]
+        if topK > 0 && topK < x.count {
+            // Keep every token at least as likely as the k-th one (transformers' rule). Only the
+            // k-th value is needed, so no sort of the whole vocabulary.
+            let threshold = Self.kthLargest(x, topK)
+            kept = x.indices.filter { x[$0] >= threshold }
+            kept.sort { x[$0] != x[$1] ? x[$0] > x[$1] : $0 < $1 }
+        } else {
+            kept = x.indices.sorted { x[$0] != x[$1] ? x[$0] > x[$1] : $0 < $1 }
         }
         if let m = kept.first.map({ x[$0] }) {
             for i in kept { x[i] = Foundation.exp(x[i] - m) }
@@ -40,5 +44,25 @@ struct Sampler {
             if u < acc { return i }
         }
         return kept.last ?? 0
+    }
+
+    /// The k-th largest of `x` (duplicates counted), 1 ≤ k ≤ x.count: one pass keeping the k
+    /// largest so far in a sorted buffer (most values fail the first comparison).
+    static func kthLargest(_ x: [Double], _ k: Int) -> Double {
+        var top: [Double] = []
+        top.reserveCapacity(k + 1)
+        for v in x {
+            if top.count == k {
+                guard let last = top.last, v > last else { continue }
+            }
+            var lo = 0, hi = top.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if top[mid] >= v { lo = mid + 1 } else { hi = mid }
+            }
+            top.insert(v, at: lo)
+            if top.count > k { top.removeLast() }
+        }
+        return top.last ?? -.infinity
     }
 }
