@@ -12,9 +12,13 @@ public protocol Batchable: Sendable {
 /// ``next(now:flush:)`` for a batch; the answer is a batch, a time to ask again, or nothing
 /// queued. A group (one encoder) is ready when its queued tokens reach the budget or its
 /// oldest request has waited `maxWait`. A batch always holds its group's oldest request (no
-/// starvation), filled with the requests closest to it in length while the padded cost
-/// (count × longest) stays within the budget; it is returned sorted by length, longest first.
-/// A request over the budget runs alone.
+/// starvation) and is filled in arrival order (first fit: a request that would pass the budget
+/// is skipped for later, smaller ones) while its tokens stay within the budget; it is returned
+/// sorted by length, longest first. A request over the budget runs alone.
+///
+/// Arrival order, not similar lengths: the encoder packs sequences without padding, so a batch
+/// costs its tokens whatever their lengths, and answering in offset order lets the committed
+/// offsets follow the answers closely (fewer repeats after a crash, fairer latency).
 public struct Batcher<Item: Batchable>: Sendable {
     public struct Entry: Sendable {
         public var item: Item
@@ -88,27 +92,19 @@ public struct Batcher<Item: Batchable>: Sendable {
         guard var entries = groups[key], !entries.isEmpty else { return [] }
         let oldest = entries.removeFirst()
         var chosen = [oldest]
-        var longest = max(1, oldest.item.tokens)
-        // Candidates closest in length to the oldest first (ties: older first).
-        let order = entries.indices.sorted { a, b in
-            let da = abs(entries[a].item.tokens - oldest.item.tokens), db = abs(entries[b].item.tokens - oldest.item.tokens)
-            return da != db ? da < db : entries[a].sequence < entries[b].sequence
-        }
-        var taken = Set<Int>()
-        if max(1, oldest.item.tokens) < maxBatchTokens {
-            for index in order {
-                let candidate = entries[index]
-                let newLongest = max(longest, max(1, candidate.item.tokens))
-                guard newLongest * (chosen.count + 1) <= maxBatchTokens else { continue }
-                longest = newLongest
+        var tokens = max(1, oldest.item.tokens)
+        var left: [Entry] = []
+        left.reserveCapacity(entries.count)
+        for candidate in entries {
+            let cost = max(1, candidate.item.tokens)
+            if tokens < maxBatchTokens, tokens + cost <= maxBatchTokens {
                 chosen.append(candidate)
-                taken.insert(index)
+                tokens += cost
+            } else {
+                left.append(candidate)
             }
         }
-        if !taken.isEmpty {
-            entries = entries.enumerated().filter { !taken.contains($0.offset) }.map(\.element)
-        }
-        groups[key] = entries.isEmpty ? nil : entries
+        groups[key] = left.isEmpty ? nil : left
         queuedTokens -= chosen.reduce(0) { $0 + max(0, $1.item.tokens) }
         count -= chosen.count
         return chosen.sorted { $0.item.tokens != $1.item.tokens ? $0.item.tokens > $1.item.tokens : $0.sequence < $1.sequence }

@@ -1,4 +1,5 @@
 import Kafka
+import Synchronization
 import Logging
 
 /// A request between receipt and its acknowledged answer.
@@ -176,17 +177,20 @@ actor WorkerLoop<Backend: InferenceBackend> {
         let jobs = requests.map(\.job)
         let lanes = self.lanes
         Task {
-            // Streamed partials travel from the lane's thread through this stream, in order, and
-            // are all handed over before the batch's final responses.
-            let (partials, continuation) = AsyncStream.makeStream(of: (Int, BackendResponse).self)
-            let forwarding = Task {
-                for await (index, response) in partials where requests.indices.contains(index) { self.partial(requests[index], response) }
+            // Streamed partials go from the lane's thread into `partials` and are handed over
+            // in order by a task started when the first arrives; what is left is handed over
+            // here, before the batch's final responses. A batch without partials costs no hop.
+            let partials = PartialBuffer()
+            let results = await lanes.run(jobs, lane: lane) { index, response in
+                if partials.append(index, response) { Task { await self.forward(partials, requests) } }
             }
-            let results = await lanes.run(jobs, lane: lane) { index, response in continuation.yield((index, response)) }
-            continuation.finish()
-            await forwarding.value
+            self.forward(partials, requests)
             self.finished(lane: lane, requests: requests, results: results, started: now, tokens: tokens)
         }
+    }
+
+    private func forward(_ partials: PartialBuffer, _ requests: [PendingRequest<Backend.Job>]) {
+        for (index, response) in partials.take() where requests.indices.contains(index) { partial(requests[index], response) }
     }
 
     /// A streamed partial response: published at once, after the request's earlier ones.
@@ -258,9 +262,16 @@ actor WorkerLoop<Backend: InferenceBackend> {
     /// Publishes a request's final responses (after any streamed partials still on their way);
     /// the request counts as answered once they are acknowledged.
     private func startPublishing(_ answer: Answer, _ responses: [BackendResponse]) {
-        let published = router.publish(answer, responses, after: streams.removeValue(forKey: RequestKey(answer.message)))
+        let previous = streams.isEmpty ? nil : streams.removeValue(forKey: RequestKey(answer.message))
+        let router = self.router
         Task {
-            switch await published.value {
+            let step: AnswerRouter.Step
+            if let previous, case .closed(let outcome) = await previous.value {
+                step = .closed(outcome)
+            } else {
+                step = await router.publish(answer, responses)
+            }
+            switch step {
             case .open, .closed(.delivered): self.answered(answer)
             case .closed(.fatal(let error)): self.fail(error)
             case .closed(.abandoned), .closed(.rejected): break
@@ -350,6 +361,31 @@ actor WorkerLoop<Backend: InferenceBackend> {
         logger.critical("fatal error; stopping without committing further", metadata: ["error": "\(error)"])
         let consumer = self.consumer
         Task { try? await consumer.close() }
+    }
+}
+
+/// Partial responses on their way from a lane to the loop, in order.
+final class PartialBuffer: Sendable {
+    private let state = Mutex<(items: [(Int, BackendResponse)], handing: Bool)>(([], false))
+
+    /// Adds a partial; true when nothing is on its way to hand it over (start a `take`).
+    func append(_ index: Int, _ response: BackendResponse) -> Bool {
+        state.withLock { state in
+            state.items.append((index, response))
+            guard !state.handing else { return false }
+            state.handing = true
+            return true
+        }
+    }
+
+    /// Everything added so far, in order; later additions start a new hand-over.
+    func take() -> [(Int, BackendResponse)] {
+        state.withLock { state in
+            let items = state.items
+            state.items = []
+            state.handing = false
+            return items
+        }
     }
 }
 

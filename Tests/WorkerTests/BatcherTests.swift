@@ -25,7 +25,7 @@ struct BatcherTests {
         #expect(b.queuedTokens == 0 && b.count == 0)
     }
 
-    @Test("a full budget dispatches at once; padded cost (count × longest) stays within it")
+    @Test("a full budget dispatches at once; the batch's tokens stay within it")
     func budget() {
         var b = Batcher<Item>(maxBatchTokens: 100, maxWait: .seconds(10))
         for i in 0..<12 { b.enqueue(Item(id: i, tokens: 10), now: t0) }
@@ -37,21 +37,40 @@ struct BatcherTests {
         #expect(second.map(\.item.id).sorted() == [10, 11])
     }
 
-    @Test("the oldest request always goes first; similar lengths join it; result sorted longest first")
-    func similarLengths() {
+    @Test("the oldest request always goes first; others join in arrival order (first fit); result sorted longest first")
+    func arrivalOrder() {
         var b = Batcher<Item>(maxBatchTokens: 120, maxWait: .zero)
         b.enqueue(Item(id: 0, tokens: 30), now: t0)
         b.enqueue(Item(id: 1, tokens: 100), now: t0)
         b.enqueue(Item(id: 2, tokens: 28), now: t0)
         b.enqueue(Item(id: 3, tokens: 31), now: t0)
         b.enqueue(Item(id: 4, tokens: 5), now: t0)
+        b.enqueue(Item(id: 5, tokens: 40), now: t0)
         guard case .batch(let batch) = b.next(now: t0) else { Issue.record("expected batch"); return }
-        // 30 (oldest), then 31, 28, then 5: 4 × 31 = 124 > 120, so 3 fit... 5 is 4th closest.
-        #expect(batch.map(\.item.id) == [3, 0, 2])
+        // 30 (oldest); 100 would pass 120, skipped; 28, 31, 5 fit (94); 40 would pass.
+        #expect(batch.map(\.item.id) == [3, 0, 2, 4])
+        #expect(batch.reduce(0) { $0 + $1.item.tokens } == 94)
         guard case .batch(let next) = b.next(now: t0) else { Issue.record("expected batch"); return }
-        #expect(next.map(\.item.id) == [1])  // 100 + 5: 2 × 100 > 120
+        #expect(next.map(\.item.id) == [1])  // 100 + 40 > 120
         guard case .batch(let last) = b.next(now: t0) else { Issue.record("expected batch"); return }
-        #expect(last.map(\.item.id) == [4])
+        #expect(last.map(\.item.id) == [5])
+    }
+
+    @Test("mixed lengths in arrival order: batches follow the queue, so completions stay close to offset order")
+    func followsTheQueue() {
+        var b = Batcher<Item>(maxBatchTokens: 100, maxWait: .zero)
+        // Lengths cycling 5, 40, 12, 25: similar-length grouping would reach across the whole
+        // queue; arrival order takes the front of the queue.
+        for i in 0..<40 { b.enqueue(Item(id: i, tokens: [5, 40, 12, 25][i % 4]), now: t0) }
+        var batches: [[Int]] = []
+        while case .batch(let batch) = b.next(now: t0) { batches.append(batch.map(\.item.id).sorted()) }
+        #expect(batches.first == [0, 1, 2, 3, 4, 6])  // 82 tokens; 5 (40) would pass 100, 6 (12) fits, 7 (25) would pass
+        for (k, batch) in batches.enumerated() {
+            #expect(batch.reduce(0) { $0 + [5, 40, 12, 25][$1 % 4] } <= 100)
+            // Each batch starts at or after the previous batch's oldest request.
+            if k > 0, let previous = batches[k - 1].min(), let first = batch.min() { #expect(first >= previous) }
+        }
+        #expect(batches.flatMap { $0 }.sorted() == Array(0..<40))
     }
 
     @Test("a request over the budget runs alone")
@@ -119,8 +138,7 @@ struct BatcherTests {
 
     private func check(_ batch: [Batcher<Item>.Entry], budget: Int, seen: inout Set<Int>) {
         #expect(!batch.isEmpty)
-        let longest = batch.map(\.item.tokens).max() ?? 0
-        #expect(batch.count == 1 || longest * batch.count <= budget)
+        #expect(batch.count == 1 || batch.reduce(0) { $0 + $1.item.tokens } <= budget)
         #expect(Set(batch.map(\.item.encoderKey)).count == 1)
         #expect(batch.map(\.item.tokens) == batch.map(\.item.tokens).sorted(by: >))
         for entry in batch { #expect(seen.insert(entry.item.id).inserted) }
