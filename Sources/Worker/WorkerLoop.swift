@@ -38,6 +38,8 @@ actor WorkerLoop<Backend: InferenceBackend> {
     private var flow: FlowControl
     private var generations: [KafkaTopicPartition: UInt64] = [:]
     private var nextGeneration: UInt64 = 0
+    /// Free batch slots, by lane: each lane takes a second batch while it runs one (queued on
+    /// its thread), so it starts the next at once instead of idling while the loop catches up.
     private var idleLanes: [Int]
     private var wakeAt: ContinuousClock.Instant?
     private var wakeTask: Task<Void, Never>?
@@ -60,12 +62,14 @@ actor WorkerLoop<Backend: InferenceBackend> {
         self.status = status
         batcher = Batcher(maxBatchTokens: configuration.maxBatchTokens, maxWait: configuration.maxWait)
         flow = FlowControl(maxQueuedTokens: configuration.maxQueuedTokens)
-        idleLanes = Array((0..<lanes.count).reversed())
+        idleLanes = (0..<(lanes.count * Self.batchesPerLane)).map { $0 % lanes.count }.reversed()
         let backend = lanes.backend
         router = AnswerRouter(
             configuration: configuration, publisher: publisher, metrics: metrics, logger: logger,
             errorResponse: { backend.errorResponse(code: $0, message: $1) })
     }
+
+    static var batchesPerLane: Int { 2 }
 
     // MARK: Rebalances
 
