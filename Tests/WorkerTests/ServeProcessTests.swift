@@ -301,6 +301,40 @@ struct ServeProcessTests {
         await results.close()
     }
 
+    @Test("SIGTERM at any point of a restart after a SIGKILL (same instance id, rejoining the group): exit 0, nothing committed past an answer")
+    func sigtermWhileRejoining() async throws {
+        let (broker, servers) = try await startBroker()
+        defer { broker.kill9() }
+        let produced = try await produce(200, bad: 0, servers: servers)
+        let results = try TopicReader(topic: "res", servers: servers)
+        let group = "rejoin-\(UUID().uuidString.prefix(8))"
+        // Right after the heads are loaded, right after the worker starts, while it waits for the
+        // killed member's session, and around the assignment. (Before the process reaches `main`
+        // a SIGTERM just kills it: nothing has started.)
+        for (round, delay) in [0.0, 0.5, 2.0, 3.5].enumerated() {
+            let killed = try ChildProcess(serveArguments(servers, group: group, instance: "r") + Self.killSession)
+            defer { killed.kill9() }
+            try await killed.waitFor("partitions assigned", inStderr: true, timeout: .seconds(60))
+            killed.kill9()
+            _ = try await killed.waitForExit(timeout: .seconds(20))
+            let restarted = try ChildProcess(serveArguments(servers, group: group, instance: "r") + Self.killSession)
+            defer { restarted.kill9() }
+            try await restarted.waitFor(round == 0 ? "heads loaded" : "worker started", inStderr: true, timeout: .seconds(60))
+            try await Task.sleep(for: .seconds(delay))
+            restarted.signal(SIGTERM)
+            let status = try await restarted.waitForExit(timeout: .seconds(40))
+            #expect(status == 0, "round \(round) (SIGTERM \(delay) s after start): exit \(status): \(restarted.stderr.suffix(3000))")
+            let commits = try await committed(group: group, servers: servers)
+            try await results.catchUp(timeout: .seconds(30))
+            let answered = Set(Self.finals(results.messages).keys)
+            for (partition, offset) in commits {
+                let below = (produced.byOffset[partition] ?? [:]).filter { $0.key < offset }.map(\.value)
+                #expect(below.allSatisfy(answered.contains), "round \(round): committed \(offset) on req[\(partition)] passes an unanswered request")
+            }
+        }
+        await results.close()
+    }
+
     @Test("two, then three workers in one group; one leaves mid-run: no request lost")
     func group() async throws {
         let (broker, servers) = try await startBroker()
