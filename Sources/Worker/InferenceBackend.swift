@@ -1,8 +1,8 @@
 /// What the worker runs requests on: the narrow interface between the Kafka loop and the task
 /// pipelines. The production implementation is ``PipelinesBackend``.
 ///
-/// `prepare` decodes, validates and tokenizes one message value (cheap, called from the poll
-/// task); `run` executes one batch on one inference lane and is blocking: the worker calls it on
+/// `prepare` decodes and validates one message value and estimates its tokens (cheap, called
+/// from the poll task; the tokenizer runs on the lanes, in parallel); `run` executes one batch on one inference lane and is blocking: the worker calls it on
 /// that lane's own thread, never on Swift's cooperative pool, one batch at a time per lane.
 public protocol InferenceBackend: Sendable {
     associatedtype Job: Sendable
@@ -10,7 +10,7 @@ public protocol InferenceBackend: Sendable {
     /// Number of lanes the backend was built for (lane-local workspaces `0..<lanes`).
     var lanes: Int { get }
 
-    /// Decodes, validates and tokenizes a request message value.
+    /// Decodes and validates a request message value and estimates the tokens it costs.
     func prepare(_ value: [UInt8]) -> Result<PreparedJob<Job>, RequestRejection>
 
     /// Runs a batch on `lane`. Streamed partial responses go to `emit` (the job's index in

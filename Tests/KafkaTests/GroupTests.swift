@@ -14,12 +14,14 @@ struct GroupTests {
 
         // a joins alone and takes all 4; b joins and a must give 2 up (cooperative: only those 2
         // are revoked). a holds the revoke for 1 s (its drain); b gets them only afterwards.
-        // Session 6 s: the mock waits session − 1 s for members to rejoin a rebalance; with 3 s, a's
-        // 1 s drain plus a loaded CI machine could overrun it, a would leave the generation and its
-        // revoke commit fail with ILLEGAL_GENERATION (as a real broker would do past the timeout).
+        // Session 12 s: the mock waits session − 1 s for members to rejoin a rebalance; with 3 s,
+        // and once with 6 s while the whole suite ran (worker processes loading both cores), a's
+        // 1 s drain plus the load overran it, a left the generation and its revoke commit failed
+        // with ILLEGAL_GENERATION (as a real broker would do past the timeout). No step here waits
+        // out a session, so a long one costs nothing.
         // a also commits as it goes (as the worker does), so a failed commit at the revoke cannot
         // hand b old offsets; b's offsets are committed only by its clean close (checked below).
-        let session = Duration.seconds(6)
+        let session = Duration.seconds(12)
         let a = try GroupMember("a", configuration: consumerConfiguration(cluster.bootstrapServers, group: group, session: session), topics: [topic], commitEachMessage: true, revokeDelay: .seconds(1))
         try await eventually(.seconds(20), "a owns all 4") { a.assignment == partitions(topic, 4) }
         try await eventually(.seconds(20), "a read 200") { a.messageCount >= 200 }
