@@ -13,17 +13,7 @@ struct Sampler {
     mutating func next(_ logits: [Float]) -> Int {
         guard doSample else { return Scores.argmax(logits) }
         var x = logits.map { Double($0) / temperature }
-        // Candidates, most likely first (ties: lower id first).
-        var kept: [Int]
-        if topK > 0 && topK < x.count {
-            // Keep every token at least as likely as the k-th one (transformers' rule). Only the
-            // k-th value is needed, so no sort of the whole vocabulary.
-            let threshold = Self.kthLargest(x, topK)
-            kept = x.indices.filter { x[$0] >= threshold }
-            kept.sort { x[$0] != x[$1] ? x[$0] > x[$1] : $0 < $1 }
-        } else {
-            kept = x.indices.sorted { x[$0] != x[$1] ? x[$0] > x[$1] : $0 < $1 }
-        }
+        var kept = Self.candidates(x, topK: topK)
         if let m = kept.first.map({ x[$0] }) {
             for i in kept { x[i] = Foundation.exp(x[i] - m) }
         }
@@ -44,6 +34,19 @@ struct Sampler {
             if u < acc { return i }
         }
         return kept.last ?? 0
+    }
+
+    /// The tokens top-k keeps, most likely first (ties: lower id first): every token at least as
+    /// likely as the k-th one (transformers' rule), all of them when k is 0 or ≥ the count. Only
+    /// the k-th value is needed, so no sort of the whole vocabulary.
+    static func candidates(_ x: [Double], topK: Int) -> [Int] {
+        var kept = x.indices.map { $0 }
+        if topK > 0 && topK < x.count {
+            let threshold = kthLargest(x, topK)
+            kept = kept.filter { x[$0] >= threshold }
+        }
+        kept.sort { x[$0] != x[$1] ? x[$0] > x[$1] : $0 < $1 }
+        return kept
     }
 
     /// The k-th largest of `x` (duplicates counted), 1 ≤ k ≤ x.count: one pass keeping the k
