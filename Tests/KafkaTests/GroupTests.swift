@@ -1,11 +1,16 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Kafka
 
-@Suite("Consumer group", .timeLimit(.minutes(2)))
+@Suite("Consumer group", .timeLimit(.minutes(4)))
 struct GroupTests {
     @Test("2 consumers split 4 partitions; a clean close hands over at the committed offsets; a restart resumes there")
     func splitCloseAndResume() async throws {
+        try await LoadLock.exclusive { try await self.splitCloseAndResumeExclusive() }
+    }
+
+    private func splitCloseAndResumeExclusive() async throws {
         let topic = "group"
         let cluster = try makeCluster(brokers: 3, topics: [topic: 4])
         let group = uniqueName("g")
@@ -14,14 +19,15 @@ struct GroupTests {
 
         // a joins alone and takes all 4; b joins and a must give 2 up (cooperative: only those 2
         // are revoked). a holds the revoke for 1 s (its drain); b gets them only afterwards.
-        // Session 12 s: the mock waits session − 1 s for members to rejoin a rebalance; with 3 s,
-        // and once with 6 s while the whole suite ran (worker processes loading both cores), a's
-        // 1 s drain plus the load overran it, a left the generation and its revoke commit failed
-        // with ILLEGAL_GENERATION (as a real broker would do past the timeout). No step here waits
-        // out a session, so a long one costs nothing.
+        // Session 6 s: the mock waits session − 1 s for members to rejoin a rebalance; with 3 s,
+        // a's 1 s drain plus a loaded CI machine could overrun it, a would leave the generation
+        // and its revoke commit fail with ILLEGAL_GENERATION (as a real broker would do past the
+        // timeout). It happened with 6 s too while worker processes loaded both cores, so this
+        // test never runs beside them (LoadLock); a longer session makes every rebalance of the
+        // mock wait longer (it waits the whole window).
         // a also commits as it goes (as the worker does), so a failed commit at the revoke cannot
         // hand b old offsets; b's offsets are committed only by its clean close (checked below).
-        let session = Duration.seconds(12)
+        let session = Duration.seconds(6)
         let a = try GroupMember("a", configuration: consumerConfiguration(cluster.bootstrapServers, group: group, session: session), topics: [topic], commitEachMessage: true, revokeDelay: .seconds(1))
         try await eventually(.seconds(20), "a owns all 4") { a.assignment == partitions(topic, 4) }
         try await eventually(.seconds(20), "a read 200") { a.messageCount >= 200 }
@@ -63,6 +69,10 @@ struct GroupTests {
 
     @Test("a killed member's partitions move to the survivor after the session timeout")
     func killedMember() async throws {
+        try await LoadLock.exclusive { try await self.killedMemberExclusive() }
+    }
+
+    private func killedMemberExclusive() async throws {
         let topic = "kill"
         let cluster = try makeCluster(brokers: 1, topics: [topic: 4])
         let group = uniqueName("g")

@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Testing
+import TestSupport
 import Tokenizers
 
 /// `serve` (a separate process against `norbert-worker broker`) answers exactly what `infer`
@@ -55,6 +56,10 @@ struct ServeEqualityTests {
 
     @Test("every final response equals infer's line for the same request")
     func serveEqualsInfer() async throws {
+        try await LoadLock.exclusive { try await self.serveEqualsInferExclusive() }
+    }
+
+    private func serveEqualsInferExclusive() async throws {
         let started = ContinuousClock.now
         let requests = try Self.requestLines()
         #expect(Set(requests.map(\.id)).count == Self.requestCount)

@@ -3,6 +3,7 @@ import Kafka
 import Tensors
 import Synchronization
 import Testing
+import TestSupport
 
 /// End to end with separate processes: `norbert-worker broker` and `norbert-worker serve`
 /// (tiny fixture heads). The kill test runs the 5,000 requests; the drain and group tests
@@ -145,6 +146,10 @@ struct ServeProcessTests {
 
     @Test("SIGKILL at random points of a 5,000-request run, 5 times, and restart: every request answered, duplicates only of in-flight ones, no committed offset passes an unanswered one")
     func killAndRestart() async throws {
+        try await LoadLock.exclusive { try await self.killAndRestartExclusive() }
+    }
+
+    private func killAndRestartExclusive() async throws {
         let started = ContinuousClock.now
         let (broker, servers) = try await startBroker()
         defer { broker.kill9() }
@@ -275,6 +280,10 @@ struct ServeProcessTests {
 
     @Test("SIGTERM under load drains and commits: a restart answers the rest with no duplicates")
     func drainOnSigterm() async throws {
+        try await LoadLock.exclusive { try await self.drainOnSigtermExclusive() }
+    }
+
+    private func drainOnSigtermExclusive() async throws {
         let (broker, servers) = try await startBroker()
         defer { broker.kill9() }
         let produced = try await produce(500, bad: 0, servers: servers)
@@ -303,6 +312,10 @@ struct ServeProcessTests {
 
     @Test("SIGTERM at any point of a restart after a SIGKILL (same instance id, rejoining the group): exit 0, nothing committed past an answer")
     func sigtermWhileRejoining() async throws {
+        try await LoadLock.exclusive { try await self.sigtermWhileRejoiningExclusive() }
+    }
+
+    private func sigtermWhileRejoiningExclusive() async throws {
         let (broker, servers) = try await startBroker()
         defer { broker.kill9() }
         let produced = try await produce(200, bad: 0, servers: servers)
@@ -337,6 +350,10 @@ struct ServeProcessTests {
 
     @Test("two, then three workers in one group; one leaves mid-run: no request lost")
     func group() async throws {
+        try await LoadLock.exclusive { try await self.groupExclusive() }
+    }
+
+    private func groupExclusive() async throws {
         let (broker, servers) = try await startBroker()
         defer { broker.kill9() }
         let produced = try await produce(800, bad: 0, servers: servers)
