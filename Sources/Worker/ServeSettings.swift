@@ -24,6 +24,7 @@ public struct ServeSettings: Sendable, Equatable {
     public var logFormat = "text"
     public var logLevel = "info"
     public var drainTimeoutMs = 20_000
+    public var commitIntervalMs = 200
     public var maxQueuedTokens: Int?
     public var maxMessageBytes = 1 << 20
     public var maxInputTokens: Int?
@@ -34,6 +35,7 @@ public struct ServeSettings: Sendable, Equatable {
             && a.deadLetter == b.deadLetter && a.metricsPort == b.metricsPort && a.maxBatchTokens == b.maxBatchTokens
             && a.maxWaitMs == b.maxWaitMs && a.lanes == b.lanes && a.instanceID == b.instanceID && a.kafka == b.kafka
             && a.logFormat == b.logFormat && a.logLevel == b.logLevel && a.drainTimeoutMs == b.drainTimeoutMs
+            && a.commitIntervalMs == b.commitIntervalMs
             && a.maxQueuedTokens == b.maxQueuedTokens && a.maxMessageBytes == b.maxMessageBytes && a.maxInputTokens == b.maxInputTokens
     }
 
@@ -41,7 +43,7 @@ public struct ServeSettings: Sendable, Equatable {
     public static let names: [String] = [
         "head", "tokenizer", "bootstrap-servers", "group", "requests", "results", "dead-letter", "metrics-port",
         "max-batch-tokens", "max-wait-ms", "lanes", "instance-id", "kafka", "log-format", "log-level",
-        "drain-timeout-ms", "max-queued-tokens", "max-message-bytes", "max-input-tokens",
+        "drain-timeout-ms", "commit-interval-ms", "max-queued-tokens", "max-message-bytes", "max-input-tokens",
     ]
     static let lists: Set<String> = ["head", "requests", "kafka"]
     public static let environmentPrefix = "NORBERT_WORKER_"
@@ -96,6 +98,7 @@ public struct ServeSettings: Sendable, Equatable {
         s.logFormat = string("log-format") ?? s.logFormat
         s.logLevel = string("log-level") ?? s.logLevel
         s.drainTimeoutMs = try int("drain-timeout-ms", 0...3_600_000) ?? s.drainTimeoutMs
+        s.commitIntervalMs = try int("commit-interval-ms", 10...600_000) ?? s.commitIntervalMs
         s.maxQueuedTokens = try int("max-queued-tokens", 1...Int(Int32.max))
         s.maxMessageBytes = try int("max-message-bytes", 1...(1 << 30)) ?? s.maxMessageBytes
         s.maxInputTokens = try int("max-input-tokens", 2...(1 << 24))
@@ -179,6 +182,7 @@ public struct ServeSettings: Sendable, Equatable {
         WorkerConfiguration(
             bootstrapServers: servers, groupID: group, requestTopics: requests, resultsTopic: results, deadLetterTopic: deadLetter,
             instanceID: instanceID, kafka: kafka, maxBatchTokens: maxBatchTokens, maxWait: .milliseconds(maxWaitMs),
-            maxQueuedTokens: maxQueuedTokens, maxMessageBytes: maxMessageBytes, drainTimeout: .milliseconds(drainTimeoutMs))
+            maxQueuedTokens: maxQueuedTokens, maxMessageBytes: maxMessageBytes, drainTimeout: .milliseconds(drainTimeoutMs),
+            commitInterval: .milliseconds(commitIntervalMs))
     }
 }

@@ -57,6 +57,8 @@ struct ServeCommand: AsyncParsableCommand {
     var logLevel: String?
     @Option(help: ArgumentHelp("Deadline for finishing in-flight work on revoke and shutdown, ms (default 20000).", valueName: "n"))
     var drainTimeoutMs: Int?
+    @Option(help: ArgumentHelp("How often answered offsets are committed, ms (default 200): shorter means fewer repeated answers after a crash, more commit requests.", valueName: "n"))
+    var commitIntervalMs: Int?
     @Option(help: ArgumentHelp("Pause fetching above this many queued tokens (default max(4 × max-batch-tokens, 32768)).", valueName: "n"))
     var maxQueuedTokens: Int?
     @Option(help: ArgumentHelp("Largest request message accepted, bytes (default 1048576); larger ones are dead-lettered.", valueName: "n"))
@@ -73,7 +75,8 @@ struct ServeCommand: AsyncParsableCommand {
             ("results", results), ("dead-letter", deadLetter), ("metrics-port", metricsPort.map(String.init)),
             ("max-batch-tokens", maxBatchTokens.map(String.init)), ("max-wait-ms", maxWaitMs.map(String.init)),
             ("lanes", lanes.map(String.init)), ("instance-id", instanceId), ("log-format", logFormat), ("log-level", logLevel),
-            ("drain-timeout-ms", drainTimeoutMs.map(String.init)), ("max-queued-tokens", maxQueuedTokens.map(String.init)),
+            ("drain-timeout-ms", drainTimeoutMs.map(String.init)), ("commit-interval-ms", commitIntervalMs.map(String.init)),
+            ("max-queued-tokens", maxQueuedTokens.map(String.init)),
             ("max-message-bytes", maxMessageBytes.map(String.init)), ("max-input-tokens", maxInputTokens.map(String.init)),
         ]
         for (name, value) in scalars { if let value { out[name] = [value] } }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Worker
 
@@ -12,6 +13,19 @@ struct ServeSettingsTests {
         let c = s.workerConfiguration(bootstrapServers: "b:1").consumerConfiguration()
         #expect(c.properties["auto.offset.reset"] == "earliest")
         #expect(c.properties["enable.auto.commit"] == nil || c.properties["enable.auto.commit"] == "false")
+        #expect(s.commitIntervalMs == 200 && s.workerConfiguration(bootstrapServers: "b:1").commitInterval == .milliseconds(200))
+    }
+
+    @Test("commit interval from every source, within 10 ms … 10 min")
+    func commitInterval() throws {
+        let fromFile = try ServeSettings.resolve(flags: [:], environment: [:], file: ["commit-interval-ms": ["1000"]], defaultLanes: 1)
+        #expect(fromFile.workerConfiguration(bootstrapServers: "b:1").commitInterval == .seconds(1))
+        let fromEnv = try ServeSettings.resolve(flags: [:], environment: ["NORBERT_WORKER_COMMIT_INTERVAL_MS": "50"], file: ["commit-interval-ms": ["1000"]], defaultLanes: 1)
+        #expect(fromEnv.commitIntervalMs == 50)
+        let fromFlag = try ServeSettings.resolve(flags: ["commit-interval-ms": ["20"]], environment: ["NORBERT_WORKER_COMMIT_INTERVAL_MS": "50"], file: [:], defaultLanes: 1)
+        #expect(fromFlag.workerConfiguration(bootstrapServers: "b:1").commitInterval == .milliseconds(20))
+        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["commit-interval-ms": ["5"]], environment: [:], file: [:], defaultLanes: 1) }
+        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["commit-interval-ms": ["soon"]], environment: [:], file: [:], defaultLanes: 1) }
     }
 
     @Test("flags over environment over file; kafka merges per property")
@@ -58,5 +72,16 @@ struct ServeSettingsTests {
         #expect(s.kafka == ["linger.ms": "3", "acks": "all"])
         try Data("[1]".utf8).write(to: url)
         #expect(throws: ServeSettings.Failure.self) { try ServeSettings.readConfigFile(url.path) }
+    }
+
+    @Test("serve --help and the README's option table list every setting")
+    func everySettingDocumented() throws {
+        let help = try CLIRun.run(["serve", "--help"])
+        #expect(help.status == 0)
+        let readme = try String(contentsOf: NorbertBinary.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        for name in ServeSettings.names {
+            #expect(help.out.contains("--\(name) "), "serve --help does not list --\(name)")
+            #expect(readme.contains("| `--\(name) "), "the README's option table has no --\(name)")
+        }
     }
 }
