@@ -2,7 +2,7 @@
 # End-to-end benchmark of `norbert-worker serve` through the dev broker (separate process),
 # next to `infer` on the same requests. Usage: scripts/bench-worker.sh [COUNT] (default 5000).
 # SIZE=tiny (default) uses the tiny fixture heads: it measures the worker's machinery (Kafka,
-# batching, lanes, commits) with a model of ~0.1 ms per request. SIZE=xsmall|small|base uses
+# batching, lanes, commits) with a model of ~0.1 ms per request. SIZE=xsmall|base uses
 # random-weight heads with NorBERT 4's dimensions (scripts/make-random-checkpoints.py, vocabulary
 # 51,200), so inference costs what it costs with the real checkpoints (answers meaningless).
 set -euo pipefail

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Random-weight checkpoints with NorBERT 4 dimensions, for benchmarks (not tests).
 
-Usage: scripts/make-random-checkpoints.py SIZE OUT_DIR   (SIZE: xsmall, small, base)
+Usage: scripts/make-random-checkpoints.py SIZE OUT_DIR   (SIZE: xsmall, base)
 
 Writes OUT_DIR/<head>/{config.json,model.safetensors} for every head folder of the tiny fixture
 (Tests/Fixtures/norbert4-tiny: sequence-classification, token-classification, question-answering,
@@ -22,8 +22,9 @@ import numpy as np
 
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Fixtures", "norbert4-tiny")
 HEADS = ["sequence-classification", "token-classification", "question-answering", "multiple-choice", "mlm", "causal-lm", "base"]
-# hidden, layers, attention heads (of 64), intermediate: the published NorBERT 4 sizes.
-SIZES = {"xsmall": (192, 16, 3, 512), "small": (384, 16, 6, 1024), "base": (640, 24, 10, 1664)}
+# hidden, layers, attention heads (of 64), intermediate: NorBERT 4 xsmall (17M) and base (149M),
+# the sizes `norbert-worker bench` uses too.
+SIZES = {"xsmall": (192, 16, 3, 512), "base": (640, 24, 10, 1664)}
 VOCAB = 51200
 
 
