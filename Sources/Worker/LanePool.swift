@@ -15,16 +15,23 @@ final class LanePool<Backend: InferenceBackend>: Sendable {
 
     /// Runs `jobs` on `lane` and returns the backend's responses, one list per job (a missing
     /// list becomes an internal-error response). Streamed partials go to `emit` on the lane's
-    /// thread as the backend computes them.
-    func run(_ jobs: [Backend.Job], lane: Int, emit: @escaping @Sendable (Int, BackendResponse) -> Void) async -> [[BackendResponse]] {
+    /// thread as the backend computes them. Also returns when the lane started the batch (it may
+    /// have been running another one when the batch was handed to it).
+    func run(_ jobs: [Backend.Job], lane: Int, emit: @escaping @Sendable (Int, BackendResponse) -> Void) async -> (results: [[BackendResponse]], started: ContinuousClock.Instant) {
         let backend = self.backend
-        let results: [[BackendResponse]] = await withCheckedContinuation { continuation in
+        let (results, started): ([[BackendResponse]], ContinuousClock.Instant) = await withCheckedContinuation { continuation in
             queues[lane].async {
-                continuation.resume(returning: backend.run(jobs, lane: lane, emit: emit))
+                let started = ContinuousClock.now
+                continuation.resume(returning: (backend.run(jobs, lane: lane, emit: emit), started))
             }
         }
-        guard results.count != jobs.count else { return results }
-        return jobs.indices.map { index in
+        return (complete(results, jobs: jobs.count), started)
+    }
+
+    /// One list per job: a missing one becomes an internal-error response.
+    private func complete(_ results: [[BackendResponse]], jobs: Int) -> [[BackendResponse]] {
+        guard results.count != jobs else { return results }
+        return (0..<jobs).map { index in
             if index < results.count, !results[index].isEmpty { return results[index] }
             let value = backend.errorResponse(code: "internal_error", message: "the inference backend returned no response for this request")
             return [BackendResponse(value: value, outcome: "internal_error", task: "unknown", head: "none")]

@@ -172,12 +172,10 @@ actor WorkerLoop<Backend: InferenceBackend> {
     }
 
     private func dispatch(_ entries: [Batcher<PendingRequest<Backend.Job>>.Entry], lane: Int) {
-        let now = ContinuousClock.now
         let requests = entries.map(\.item)
         let tokens = requests.reduce(0) { $0 + $1.tokens }
         metrics.batchTokens.record(Double(tokens))
         metrics.batchRequests.record(Double(requests.count))
-        for entry in entries { metrics.queueLatency.record(now - entry.enqueued) }
         let jobs = requests.map(\.job)
         let lanes = self.lanes
         Task {
@@ -185,11 +183,12 @@ actor WorkerLoop<Backend: InferenceBackend> {
             // in order by a task started when the first arrives; what is left is handed over
             // here, before the batch's final responses. A batch without partials costs no hop.
             let partials = PartialBuffer()
-            let results = await lanes.run(jobs, lane: lane) { index, response in
+            let (results, started) = await lanes.run(jobs, lane: lane) { index, response in
                 if partials.append(index, response) { Task { await self.forward(partials, requests) } }
             }
+            for entry in entries { self.metrics.queueLatency.record(started - entry.enqueued) }
             self.forward(partials, requests)
-            self.finished(lane: lane, requests: requests, results: results, started: now, tokens: tokens)
+            self.finished(lane: lane, requests: requests, results: results, started: started, tokens: tokens)
         }
     }
 
