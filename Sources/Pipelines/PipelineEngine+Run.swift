@@ -65,16 +65,13 @@ extension PipelineEngine {
             if let onPartial { onPartial(request, response) } else { partials[request].append(response) }
         }
         // Streamed plans report each newly encoded prefix of their sequences.
-        var reported = plans.map { _ in 0 }
         let streamed = Set(plans.indices.filter { requests[plans[$0].request].stream })
-        let outputs = runEncoderPlans(plans, workspace: workspace, stats: &stats, progress: (streamed, { p, count, out in
+        let outputs = runEncoderPlans(plans, workspace: workspace, stats: &stats, progress: streamed.isEmpty ? nil : (streamed, { p, counts, out in
             let slot = plans[p], r = requests[slot.request]
-            guard count > reported[p] else { return }
-            for k in (reported[p] + 1)...count where k < slot.plan.sequences.count {
+            for k in counts where k < slot.plan.sequences.count {
                 guard let (result, usage) = slot.plan.partial(out, sequences: k) else { continue }
                 emit(slot.request, PipelineResponse(id: r.id, task: slot.task, head: slot.head.name, outcome: .success(result: result, usage: usage), isPartial: true))
             }
-            reported[p] = max(reported[p], count)
         }))
         for (p, slot) in plans.enumerated() {
             let r = requests[slot.request]
@@ -117,14 +114,16 @@ extension PipelineEngine {
     /// passes of at most `maxTokensPerPass` tokens, each head applied once per pass.
     ///
     /// `progress`: after each pass, for each of the given plans whose leading run of encoded
-    /// sequences grew, the plan's index, that count and the outputs of those sequences.
+    /// sequences grew, the plan's index, the counts it grew through (old + 1 ... new) and the
+    /// outputs of those leading sequences.
     func runEncoderPlans(_ plans: [PlanSlot], workspace: EncoderWorkspace, stats: inout RunStats,
-                         progress: (plans: Set<Int>, report: (Int, Int, PlanOutputs) -> Void)? = nil) -> [Result<PlanOutputs, PipelineError>] {
+                         progress: (plans: Set<Int>, report: (Int, ClosedRange<Int>, PlanOutputs) -> Void)? = nil) -> [Result<PlanOutputs, PipelineError>] {
         var logits: [[Tensor?]] = plans.map { Array(repeating: nil, count: $0.plan.sequences.count) }
         var hidden: [[Tensor?]] = logits
         var failed: [PipelineError?] = Array(repeating: nil, count: plans.count)
-        var encoded: [[Bool]] = plans.map { Array(repeating: false, count: $0.plan.sequences.count) }
-        var ready = plans.map { _ in 0 }
+        // Which sequences each plan has got (kept only when progress is reported).
+        var encoded: [[Bool]] = progress == nil ? [] : plans.map { Array(repeating: false, count: $0.plan.sequences.count) }
+        var ready = progress == nil ? [] : plans.map { _ in 0 }
         var groups: [Int: [Int]] = [:]
         var groupOrder: [Int] = []
         for (p, slot) in plans.enumerated() {
@@ -184,7 +183,7 @@ extension PipelineEngine {
                     let length = batch.length(u - start)
                     for o in owners[u] {
                         let slot = plans[o.plan]
-                        encoded[o.plan][o.seq] = true
+                        if progress != nil { encoded[o.plan][o.seq] = true }
                         if slot.plan.needsHidden {
                             let from = base * h, to = (base + length) * h
                             hidden[o.plan][o.seq] = Tensor(shape: [length, h], storage: Array(out.lastHiddenState.storage[from..<to]))
@@ -232,7 +231,7 @@ extension PipelineEngine {
 extension PipelineEngine {
     /// After a pass over `unique[range]`: reports the plans (of those asked for) whose leading run
     /// of encoded sequences grew.
-    fileprivate func reportProgress(_ progress: (plans: Set<Int>, report: (Int, Int, PlanOutputs) -> Void), range: Range<Int>,
+    fileprivate func reportProgress(_ progress: (plans: Set<Int>, report: (Int, ClosedRange<Int>, PlanOutputs) -> Void), range: Range<Int>,
                                     owners: [[(plan: Int, seq: Int)]], encoded: [[Bool]], ready: inout [Int], failed: [PipelineError?],
                                     logits: [[Tensor?]], hidden: [[Tensor?]]) {
         var touched: [Int] = []
@@ -241,9 +240,10 @@ extension PipelineEngine {
             var count = ready[p]
             while count < encoded[p].count && encoded[p][count] { count += 1 }
             guard count > ready[p] else { continue }
+            let grown = (ready[p] + 1)...count
             ready[p] = count
             let empty = Tensor(shape: [0, 0], storage: [])
-            progress.report(p, count, PlanOutputs(logits: logits[p].prefix(count).map { $0 ?? empty }, hidden: hidden[p].prefix(count).map { $0 ?? empty }))
+            progress.report(p, grown, PlanOutputs(logits: logits[p].prefix(count).map { $0 ?? empty }, hidden: hidden[p].prefix(count).map { $0 ?? empty }))
         }
     }
 }

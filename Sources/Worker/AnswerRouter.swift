@@ -23,11 +23,9 @@ struct AnswerRouter: Sendable {
     /// Publishes `responses` once `previous` (the request's earlier responses, e.g. streamed
     /// partials) is done, so a request's messages go out in order; skipped when `previous`
     /// closed the answer.
-    func publish(_ answer: Answer, _ responses: [BackendResponse], after previous: Task<Step, Never>?) -> Task<Step, Never> {
-        Task {
-            if let previous, case .closed(let outcome) = await previous.value { return .closed(outcome) }
-            return await publish(answer, responses)
-        }
+    func publish(_ answer: Answer, _ responses: [BackendResponse], after previous: Task<Step, Never>?) async -> Step {
+        if let previous, case .closed(let outcome) = await previous.value { return .closed(outcome) }
+        return await publish(answer, responses)
     }
 
     /// Publishes `responses` in order, each acknowledged before the next is produced; then, if

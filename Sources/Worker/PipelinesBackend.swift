@@ -76,8 +76,8 @@ public final class PipelinesBackend: InferenceBackend {
                 guard let error = response.error, error.code != .internalError else { return nil }
                 return RequestRejection(code: error.code.rawValue, message: error.message, response: Array(response.jsonLine.utf8), task: job.task, head: response.head ?? job.head)
             }.first
-            // Partials went to `emit` as they came; what is left are the heads' responses.
-            let responses = result.stream(request)
+            // The partials went to `emit` as they came; these are the heads' final responses.
+            let responses = result.responses[request]
             return responses.enumerated().map { index, response in
                 let last = index == responses.count - 1
                 return BackendResponse(

@@ -1,6 +1,6 @@
 import Kafka
-import Synchronization
 import Logging
+import Synchronization
 
 /// A request between receipt and its acknowledged answer.
 struct PendingRequest<Job: Sendable>: Batchable {
@@ -201,7 +201,8 @@ actor WorkerLoop<Backend: InferenceBackend> {
         guard generations[request.partition] == request.generation else { return }
         let key = RequestKey(request.message)
         let answer = Answer(message: request.message, generation: request.generation, replyTo: request.replyTo, received: request.received)
-        streams[key] = router.publish(answer, [response], after: streams[key])
+        let router = self.router, previous = streams[key]
+        streams[key] = Task { await router.publish(answer, [response], after: previous) }
     }
 
     private func finished(lane: Int, requests: [PendingRequest<Backend.Job>], results: [[BackendResponse]], started: ContinuousClock.Instant, tokens: Int) {
@@ -268,13 +269,7 @@ actor WorkerLoop<Backend: InferenceBackend> {
         let previous = streams.isEmpty ? nil : streams.removeValue(forKey: RequestKey(answer.message))
         let router = self.router
         Task {
-            let step: AnswerRouter.Step
-            if let previous, case .closed(let outcome) = await previous.value {
-                step = .closed(outcome)
-            } else {
-                step = await router.publish(answer, responses)
-            }
-            switch step {
+            switch await router.publish(answer, responses, after: previous) {
             case .open, .closed(.delivered): self.answered(answer)
             case .closed(.fatal(let error)): self.fail(error)
             case .closed(.abandoned), .closed(.rejected): break
