@@ -214,12 +214,7 @@ struct RobertaProcessing: PostProcessor {
 
     func processEncodings(_ encodings: [Encoding], addSpecialTokens: Bool) throws(TokenizerError) -> [Encoding] {
         var encs = encodings
-        if trimOffsets {
-            for k in encs.indices {
-                ByteLevelPostProcessor.trim(&encs[k], addPrefixSpace: addPrefixSpace)
-                for j in encs[k].overflowing.indices { ByteLevelPostProcessor.trim(&encs[k].overflowing[j], addPrefixSpace: addPrefixSpace) }
-            }
-        }
+        if trimOffsets { ByteLevelPostProcessor.trim(&encs, addPrefixSpace: addPrefixSpace) }
         guard addSpecialTokens else { return encs }
         return encs.enumerated().map { i, e in
             func wrap(_ x: Encoding) -> Encoding {
@@ -248,6 +243,14 @@ struct ByteLevelPostProcessor: PostProcessor {
     func addedTokens(isPair: Bool) -> Int { 0 }
 
     /// The library's `process_offsets`: drop leading/trailing spaces (Ġ) from token offsets.
+    /// Trims the offsets of every encoding and of its overflowing parts.
+    static func trim(_ encodings: inout [Encoding], addPrefixSpace: Bool) {
+        for k in encodings.indices {
+            trim(&encodings[k], addPrefixSpace: addPrefixSpace)
+            for j in encodings[k].overflowing.indices { trim(&encodings[k].overflowing[j], addPrefixSpace: addPrefixSpace) }
+        }
+    }
+
     static func trim(_ e: inout Encoding, addPrefixSpace: Bool) {
         for i in e.tokens.indices {
             let sc = Array(e.tokens[i].unicodeScalars)
@@ -272,12 +275,7 @@ struct ByteLevelPostProcessor: PostProcessor {
 
     func processEncodings(_ encodings: [Encoding], addSpecialTokens: Bool) throws(TokenizerError) -> [Encoding] {
         var encs = encodings
-        if trimOffsets {
-            for k in encs.indices {
-                ByteLevelPostProcessor.trim(&encs[k], addPrefixSpace: addPrefixSpace)
-                for j in encs[k].overflowing.indices { ByteLevelPostProcessor.trim(&encs[k].overflowing[j], addPrefixSpace: addPrefixSpace) }
-            }
-        }
+        if trimOffsets { ByteLevelPostProcessor.trim(&encs, addPrefixSpace: addPrefixSpace) }
         for k in encs.indices { encs[k].setSequenceId(k) }
         return encs
     }

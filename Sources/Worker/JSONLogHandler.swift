@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Tokenizers
 
 /// One JSON object per line on stderr: `ts`, `level`, `label`, `msg`, metadata fields.
 public struct JSONLogHandler: LogHandler {
@@ -15,28 +16,18 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var fields: [(String, String)] = [
-            ("ts", ISO8601DateFormatter().string(from: Date())), ("level", event.level.rawValue), ("label", label), ("msg", "\(event.message)"),
-        ]
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
-        for (key, value) in merged.sorted(by: { $0.key < $1.key }) { fields.append((key, "\(value)")) }
-        let line = "{" + fields.map { "\(Self.quote($0.0)):\(Self.quote($0.1))" }.joined(separator: ",") + "}\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        let line = Self.line(date: Date(), level: event.level, label: label, message: "\(event.message)", metadata: merged)
+        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
+    /// One log line: `ts`, `level`, `label`, `msg`, then the metadata fields sorted by key.
+    static func line(date: Date, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
+        var fields: [(String, JSONValue)] = [
+            ("ts", .string(ISO8601DateFormatter().string(from: date))), ("level", .string(level.rawValue)), ("label", .string(label)),
+            ("msg", .string(message)),
+        ]
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) { fields.append((key, .string("\(value)"))) }
+        return JSONValue.object(fields).jsonText
     }
 }
