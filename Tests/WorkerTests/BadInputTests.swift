@@ -86,12 +86,11 @@ struct BadInputTests {
         try await WorkerFixtures.produce(messages, servers: servers)
 
         let engine = try #require(WorkerFixtures.engine)
-        var configuration = WorkerConfiguration(bootstrapServers: servers, groupID: "bad-\(UUID().uuidString)", requestTopics: ["req"],
-                                                resultsTopic: "res", deadLetterTopic: "dlq", maxMessageBytes: 64 * 1024)
+        var configuration = WorkerFixtures.configuration(servers, group: "bad")
+        configuration.kafka = [:]
+        configuration.maxMessageBytes = 64 * 1024
         configuration.maxBatchTokens = 512
-        let worker = Worker(configuration: configuration, backend: PipelinesBackend(engine: engine, lanes: 1), logger: Logger(label: "test"))
-        let group = ServiceGroup(configuration: .init(services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: Logger(label: "test")))
-        let running = Task { try await group.run() }
+        let running = RunningWorker(configuration, backend: PipelinesBackend(engine: engine, lanes: 1))
 
         let results = try await WorkerFixtures.consume("res", servers: servers, count: messages.count)
         let letters = try await WorkerFixtures.consume("dlq", servers: servers, count: badKeys.count)
@@ -112,7 +111,6 @@ struct BadInputTests {
             else { #expect(text.contains("\"result\""), "\(key(result)): \(text.prefix(200))") }
         }
         #expect(Set(results.map(key)).count == messages.count)
-        await group.triggerGracefulShutdown()
-        try await running.value
+        try await running.stop()
     }
 }

@@ -1,9 +1,12 @@
 import Foundation
 import Kafka
+import Logging
 import Pipelines
+import ServiceLifecycle
 import TestSupport
 import Testing
 import Tokenizers
+@testable import Worker
 
 enum WorkerFixtures {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -81,5 +84,35 @@ enum WorkerFixtures {
             try await Task.sleep(for: .milliseconds(200))
         }
         return sum
+    }
+
+    /// A worker configuration for the tests' topics (`req` → `res`, dead letters to `dlq`), a
+    /// fresh group named after `prefix`, and a 6 s session.
+    static func configuration(_ servers: String, group prefix: String) -> WorkerConfiguration {
+        var configuration = WorkerConfiguration(bootstrapServers: servers, groupID: "\(prefix)-\(UUID().uuidString)", requestTopics: ["req"],
+                                                resultsTopic: "res", deadLetterTopic: "dlq")
+        configuration.kafka = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
+        return configuration
+    }
+}
+
+/// A worker running in process in its own service group (as `serve` runs it).
+struct RunningWorker {
+    let group: ServiceGroup
+    let task: Task<Void, Error>
+    let metrics: WorkerMetrics
+
+    init<Backend: InferenceBackend>(_ configuration: WorkerConfiguration, backend: Backend) {
+        let worker = Worker(configuration: configuration, backend: backend, logger: Logger(label: "test"))
+        metrics = worker.metrics
+        let group = ServiceGroup(configuration: .init(services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: Logger(label: "test")))
+        self.group = group
+        task = Task { try await group.run() }
+    }
+
+    /// Graceful shutdown (what SIGTERM does); rethrows the worker's error.
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
     }
 }

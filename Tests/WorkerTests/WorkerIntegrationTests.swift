@@ -45,12 +45,8 @@ struct WorkerIntegrationTests {
         try await WorkerFixtures.produce(messages, servers: servers)
 
         let engine = try #require(WorkerFixtures.engine)
-        var configuration = WorkerConfiguration(bootstrapServers: servers, groupID: "it-\(UUID().uuidString)", requestTopics: ["req"],
-                                                resultsTopic: "res", deadLetterTopic: "dlq")
-        configuration.kafka = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
-        let worker = Worker(configuration: configuration, backend: PipelinesBackend(engine: engine, lanes: 2), logger: Logger(label: "test"))
-        let group = ServiceGroup(configuration: .init(services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: Logger(label: "test")))
-        let running = Task { try await group.run() }
+        let configuration = WorkerFixtures.configuration(servers, group: "it")
+        let running = RunningWorker(configuration, backend: PipelinesBackend(engine: engine, lanes: 2))
 
         let expectedResults = expectedIDs.filter { !$0.key.hasPrefix("r5-") }.values.reduce(0, +) + badCount
         let results = try await WorkerFixtures.consume("res", servers: servers, count: expectedResults)
@@ -95,9 +91,8 @@ struct WorkerIntegrationTests {
         let committed = try await WorkerFixtures.waitForCommitted(group: configuration.groupID, topic: "req", partitions: 3, servers: servers, total: total)
         #expect(committed == total)
 
-        await group.triggerGracefulShutdown()
-        try await running.value
-        let text = String(decoding: worker.metrics.render(), as: UTF8.self)
+        try await running.stop()
+        let text = String(decoding: running.metrics.render(), as: UTF8.self)
         #expect(text.contains("norbert_worker_requests_total"))
         #expect(text.contains("norbert_worker_dead_letters_total"))
     }

@@ -41,12 +41,8 @@ struct WorkerStreamingTests {
         #expect(expected.values.reduce(0) { $0 + $1.count } > bodies.count * 2, "streamed requests have partials")
         try await WorkerFixtures.produce(bodies.map { KafkaProducerMessage(topic: "req", key: Array($0.id.utf8), value: Array($0.line.utf8)) }, servers: servers)
 
-        var configuration = WorkerConfiguration(bootstrapServers: servers, groupID: "stream-\(UUID().uuidString)", requestTopics: ["req"],
-                                                resultsTopic: "res", deadLetterTopic: "dlq")
-        configuration.kafka = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
-        let worker = Worker(configuration: configuration, backend: PipelinesBackend(engine: engine, lanes: 2), logger: Logger(label: "test"))
-        let group = ServiceGroup(configuration: .init(services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: Logger(label: "test")))
-        let running = Task { try await group.run() }
+        let configuration = WorkerFixtures.configuration(servers, group: "stream")
+        let running = RunningWorker(configuration, backend: PipelinesBackend(engine: engine, lanes: 2))
 
         let total = expected.values.reduce(0) { $0 + $1.count }
         let results = try await WorkerFixtures.consume("res", servers: servers, count: total)
@@ -78,8 +74,7 @@ struct WorkerStreamingTests {
         }
         let committed = try await WorkerFixtures.waitForCommitted(group: configuration.groupID, topic: "req", partitions: 2, servers: servers, total: bodies.count)
         #expect(committed == bodies.count)
-        await group.triggerGracefulShutdown()
-        try await running.value
+        try await running.stop()
     }
 
     /// A backend whose batch emits a partial and then waits for the test: the partial must reach
@@ -105,13 +100,9 @@ struct WorkerStreamingTests {
         defer { cluster.shutdown() }
         for topic in ["req", "res", "dlq"] { try cluster.createTopic(topic, partitions: 1) }
         let servers = cluster.bootstrapServers
-        var configuration = WorkerConfiguration(bootstrapServers: servers, groupID: "live-\(UUID().uuidString)", requestTopics: ["req"],
-                                                resultsTopic: "res", deadLetterTopic: "dlq")
-        configuration.kafka = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
+        let configuration = WorkerFixtures.configuration(servers, group: "live")
         let backend = GatedBackend()
-        let worker = Worker(configuration: configuration, backend: backend, logger: Logger(label: "test"))
-        let group = ServiceGroup(configuration: .init(services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: Logger(label: "test")))
-        let running = Task { try await group.run() }
+        let running = RunningWorker(configuration, backend: backend)
         try await WorkerFixtures.produce([KafkaProducerMessage(topic: "req", key: Array("k".utf8), value: Array("one".utf8))], servers: servers)
 
         // The batch is blocked in the backend until the gate opens: only the partial can be there.
@@ -123,7 +114,6 @@ struct WorkerStreamingTests {
         #expect(both.last?.value == Array(#"{"released": true}"#.utf8), "the final came after the gate opened, as the batch's result")
         #expect(both.last?.headerValues("norbert-final").first == .some(Array("true".utf8)))
         #expect(try await WorkerFixtures.waitForCommitted(group: configuration.groupID, topic: "req", partitions: 1, servers: servers, total: 1) == 1)
-        await group.triggerGracefulShutdown()
-        try await running.value
+        try await running.stop()
     }
 }
