@@ -2,6 +2,7 @@ import Foundation
 import Kafka
 import Logging
 import ServiceLifecycle
+import TestSupport
 import Testing
 @testable import Worker
 
@@ -62,15 +63,11 @@ struct BadInputTests {
         return out
     }()
 
-    @Test("50 kinds of bad input each give a dead letter and an error response; good requests keep flowing")
-    func fiftyKinds() async throws {
-        let cluster = try KafkaMockCluster(brokers: 1)
-        defer { cluster.shutdown() }
-        for (topic, partitions) in [("req", 2), ("res", 1), ("dlq", 1)] { try cluster.createTopic(topic, partitions: partitions) }
-        let servers = cluster.bootstrapServers
+    /// Every bad value between good requests, plus a tombstone and an unusable `reply-to`.
+    static func messages() -> (messages: [KafkaProducerMessage], badKeys: Set<String>) {
         var messages: [KafkaProducerMessage] = []
         var badKeys = Set<String>()
-        for (index, value) in Self.badValues.enumerated() {
+        for (index, value) in badValues.enumerated() {
             badKeys.insert("bad-\(index)")
             messages.append(KafkaProducerMessage(topic: "req", partition: Int32(index % 2), key: Array("bad-\(index)".utf8), value: value))
             messages.append(KafkaProducerMessage(topic: "req", partition: Int32(index % 2), key: Array("good-\(index)".utf8),
@@ -82,16 +79,12 @@ struct BadInputTests {
         messages.append(KafkaProducerMessage(topic: "req", partition: 1, key: Array("bad-reply-to".utf8),
                                              value: Array("{\"id\": \"r\", \"task\": \"text-classification\", \"text\": \"a\"}".utf8),
                                              headers: [KafkaHeader(name: "reply-to", string: "a/b")]))
-        #expect(badKeys.count >= 50)
-        try await WorkerFixtures.produce(messages, servers: servers)
+        return (messages, badKeys)
+    }
 
-        let engine = try #require(WorkerFixtures.engine)
-        var configuration = WorkerFixtures.configuration(servers, group: "bad")
-        configuration.kafka = [:]
-        configuration.maxMessageBytes = 64 * 1024
-        configuration.maxBatchTokens = 512
-        let running = RunningWorker(configuration, backend: PipelinesBackend(engine: engine, lanes: 1))
-
+    /// Reads every answer and dead letter: one dead letter per bad input with its original bytes
+    /// and source headers, an error response for each bad input, a result for each good one.
+    static func checkAnswers(servers: String, messages: [KafkaProducerMessage], badKeys: Set<String>) async throws {
         let results = try await WorkerFixtures.consume("res", servers: servers, count: messages.count)
         let letters = try await WorkerFixtures.consume("dlq", servers: servers, count: badKeys.count)
         let key = { (m: KafkaConsumerMessage) in String(decoding: m.key ?? [], as: UTF8.self) }
@@ -111,6 +104,42 @@ struct BadInputTests {
             else { #expect(text.contains("\"result\""), "\(key(result)): \(text.prefix(200))") }
         }
         #expect(Set(results.map(key)).count == messages.count)
+    }
+
+    @Test("50 kinds of bad input each give a dead letter and an error response; good requests keep flowing")
+    func fiftyKinds() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        defer { cluster.shutdown() }
+        for (topic, partitions) in [("req", 2), ("res", 1), ("dlq", 1)] { try cluster.createTopic(topic, partitions: partitions) }
+        let servers = cluster.bootstrapServers
+        let (messages, badKeys) = Self.messages()
+        #expect(badKeys.count >= 50)
+        try await WorkerFixtures.produce(messages, servers: servers)
+
+        let engine = try #require(WorkerFixtures.engine)
+        var configuration = WorkerFixtures.configuration(servers, group: "bad")
+        configuration.kafka = [:]
+        configuration.maxMessageBytes = 64 * 1024
+        configuration.maxBatchTokens = 512
+        let running = RunningWorker(configuration, backend: PipelinesBackend(engine: engine, lanes: 1))
+        try await Self.checkAnswers(servers: servers, messages: messages, badKeys: badKeys)
         try await running.stop()
+    }
+
+    @Test("the same 50 kinds through `serve` as a process against `norbert-worker broker`; it keeps serving and exits 0")
+    func fiftyKindsThroughServe() async throws {
+        let support = ServeProcessTests()
+        let (broker, servers) = try await support.startBroker()
+        defer { broker.kill9() }
+        let (messages, badKeys) = Self.messages()
+        try await WorkerFixtures.produce(messages, servers: servers)
+        let serve = try ChildProcess(support.serveArguments(servers, group: "bad-\(UUID().uuidString.prefix(8))", instance: "bad")
+                                     + ["--max-message-bytes", "65536", "--max-batch-tokens", "512"])
+        defer { serve.kill9() }
+        try await Self.checkAnswers(servers: servers, messages: messages, badKeys: badKeys)
+        #expect(serve.isRunning, "serve stopped: \(serve.stderr.suffix(2000))")
+        serve.signal(SIGTERM)
+        let status = try await serve.waitForExit(timeout: .seconds(40))
+        #expect(status == 0, "exit \(status): \(serve.stderr.suffix(3000))")
     }
 }
