@@ -92,6 +92,7 @@ enum WorkerFixtures {
         var configuration = WorkerConfiguration(bootstrapServers: servers, groupID: "\(prefix)-\(UUID().uuidString)", requestTopics: ["req"],
                                                 resultsTopic: "res", deadLetterTopic: "dlq")
         configuration.kafka = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
+        configuration.replyToAllow = ["mine"]
         return configuration
     }
 }
