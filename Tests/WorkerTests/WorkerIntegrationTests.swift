@@ -3,6 +3,7 @@ import Kafka
 import Logging
 import Pipelines
 import ServiceLifecycle
+import TestSupport
 import Testing
 import Tokenizers
 @testable import Worker
@@ -92,6 +93,12 @@ struct WorkerIntegrationTests {
         let notAllowed = try #require(results.first { $0.key == Array("not-allowed-reply".utf8) })
         let requestID = try JSONValue.parse(Array(good[0].utf8), context: "t")["id"]?.stringValue
         #expect(try JSONValue.parse(notAllowed.value ?? [], context: "t")["id"]?.stringValue == requestID)
+
+        // Everything published validates against schemas/.
+        let responseFailures = SchemaCheck.failures("response", (results + mine).map { String(decoding: $0.value ?? [], as: UTF8.self) })
+        #expect(responseFailures.isEmpty, "\(responseFailures.prefix(5))")
+        let letterFailures = SchemaCheck.failures("dead-letter", letters.map { SchemaCheck.headerObject($0.headers.map { ($0.name, $0.value) }) })
+        #expect(letterFailures.isEmpty, "\(letterFailures.prefix(5))")
 
         // Everything answered is committed (within a few commit intervals).
         let total = messages.count
