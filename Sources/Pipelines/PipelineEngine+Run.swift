@@ -36,7 +36,12 @@ extension PipelineEngine {
     /// computed (a QA request's windows after the encoder pass that completes them, a generated
     /// token after its step), before the batch is done; without a handler they are collected in
     /// `BatchResult.partials`.
-    public func run(_ requests: [PipelineRequest], workspace: EncoderWorkspace, onPartial: PartialHandler? = nil) -> BatchResult {
+    ///
+    /// `between` is called between steps — after each encoder pass and each generation step —
+    /// on the caller's thread: a caller can record progress there, or run other short work (on
+    /// another workspace) before the batch goes on, so a long generation holds no one up.
+    public func run(_ requests: [PipelineRequest], workspace: EncoderWorkspace, onPartial: PartialHandler? = nil,
+                    between: (() -> Void)? = nil) -> BatchResult {
         var responses: [[PipelineResponse?]] = []
         var plans: [PlanSlot] = []
         var generations: [GenerationJob] = []
@@ -66,7 +71,7 @@ extension PipelineEngine {
         }
         // Streamed plans report each newly encoded prefix of their sequences.
         let streamed = Set(plans.indices.filter { requests[plans[$0].request].stream })
-        let outputs = runEncoderPlans(plans, workspace: workspace, stats: &stats, progress: streamed.isEmpty ? nil : (streamed, { p, counts, out in
+        let outputs = runEncoderPlans(plans, workspace: workspace, stats: &stats, between: between, progress: streamed.isEmpty ? nil : (streamed, { p, counts, out in
             let slot = plans[p], r = requests[slot.request]
             for k in counts where k < slot.plan.sequences.count {
                 guard let (result, usage) = slot.plan.partial(out, sequences: k) else { continue }
@@ -89,7 +94,7 @@ extension PipelineEngine {
             }
             responses[slot.request][slot.index] = response
         }
-        for (job, response) in runGenerations(generations, requests: requests, workspace: workspace, emit: emit) {
+        for (job, response) in runGenerations(generations, requests: requests, workspace: workspace, emit: emit, between: between) {
             responses[job.slot.request][job.slot.index] = response
         }
         let final = responses.enumerated().map { ri, list in
@@ -116,7 +121,7 @@ extension PipelineEngine {
     /// `progress`: after each pass, for each of the given plans whose leading run of encoded
     /// sequences grew, the plan's index, the counts it grew through (old + 1 ... new) and the
     /// outputs of those leading sequences.
-    func runEncoderPlans(_ plans: [PlanSlot], workspace: EncoderWorkspace, stats: inout RunStats,
+    func runEncoderPlans(_ plans: [PlanSlot], workspace: EncoderWorkspace, stats: inout RunStats, between: (() -> Void)? = nil,
                          progress: (plans: Set<Int>, report: (Int, ClosedRange<Int>, PlanOutputs) -> Void)? = nil) -> [Result<PlanOutputs, PipelineError>] {
         var logits: [[Tensor?]] = plans.map { Array(repeating: nil, count: $0.plan.sequences.count) }
         var hidden: [[Tensor?]] = logits
@@ -217,6 +222,7 @@ extension PipelineEngine {
                     reportProgress(progress, range: start..<end, owners: owners, encoded: encoded, ready: &ready, failed: failed, logits: logits, hidden: hidden)
                 }
                 start = end
+                between?()
             }
         }
         return plans.indices.map { p in

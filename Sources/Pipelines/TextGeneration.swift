@@ -56,7 +56,7 @@ extension PipelineEngine {
     /// Runs the generation jobs; the token chunks of requests with `stream` go to `emit` (request
     /// index, partial response) as soon as each token is chosen.
     func runGenerations(_ jobs: [GenerationJob], requests: [PipelineRequest], workspace: EncoderWorkspace,
-                        emit: PartialHandler) -> [(GenerationJob, PipelineResponse)] {
+                        emit: PartialHandler, between: (() -> Void)? = nil) -> [(GenerationJob, PipelineResponse)] {
         var order: [ObjectIdentifier] = []
         var byModel: [ObjectIdentifier: [Int]] = [:]
         for (k, job) in jobs.enumerated() {
@@ -106,6 +106,7 @@ extension PipelineEngine {
                 } catch {
                     failure = PipelineError(.internalError, "generation failed: \(error)")
                 }
+                between?()
             }
             for (m, j) in members.enumerated() {
                 let job = state[j]

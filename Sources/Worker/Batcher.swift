@@ -53,11 +53,12 @@ public struct Batcher<Item: Batchable>: Sendable {
         count += 1
     }
 
-    /// The next batch to run, if any is ready. `flush`: do not wait (draining).
-    public mutating func next(now: ContinuousClock.Instant, flush: Bool = false) -> Next {
+    /// The next batch to run, if any is ready. `flush`: do not wait (draining). `allowed`: only
+    /// groups whose key it accepts (e.g. no generation when only a short slot is free).
+    public mutating func next(now: ContinuousClock.Instant, flush: Bool = false, allowed: (Int) -> Bool = { _ in true }) -> Next {
         var best: (key: Int, oldest: UInt64)?
         var earliestDeadline: ContinuousClock.Instant?
-        for (key, entries) in groups {
+        for (key, entries) in groups where allowed(key) {
             guard let first = entries.first else { continue }
             let deadline = first.enqueued + maxWait
             let tokens = entries.reduce(0) { $0 + max(0, $1.item.tokens) }

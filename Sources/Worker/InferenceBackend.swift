@@ -7,17 +7,22 @@
 public protocol InferenceBackend: Sendable {
     associatedtype Job: Sendable
 
-    /// Number of lanes the backend was built for (lane-local workspaces `0..<lanes`).
+    /// Number of lanes the backend was built for. Workspaces are indexed `0..<2 × lanes`: lane
+    /// `l` runs its batches on workspace `l`, and short batches it runs between the steps of a
+    /// long one on workspace `lanes + l`.
     var lanes: Int { get }
 
     /// Decodes and validates a request message value and estimates the tokens it costs.
     func prepare(_ value: [UInt8]) -> Result<PreparedJob<Job>, RequestRejection>
 
-    /// Runs a batch on `lane`. Streamed partial responses go to `emit` (the job's index in
-    /// `batch`, the response; `isFinal` false) the moment they are computed, in order. Returns,
-    /// per job and in the same order, the rest to publish after those: any partials not emitted,
-    /// then the job's responses, the last of which is final.
-    func run(_ batch: [Job], lane: Int, emit: (Int, BackendResponse) -> Void) -> [[BackendResponse]]
+    /// Runs a batch on workspace `lane` (see ``lanes``). Streamed partial responses go to `emit`
+    /// (the job's index in `batch`, the response; `isFinal` false) the moment they are computed,
+    /// in order. `between` is called between steps (after each encoder pass and each decoding
+    /// step): the worker records the lane's progress there and may run a short batch on the
+    /// lane's second workspace before the next step. Returns, per job and in the same order, the
+    /// rest to publish after those: any partials not emitted, then the job's responses, the last
+    /// of which is final.
+    func run(_ batch: [Job], lane: Int, emit: (Int, BackendResponse) -> Void, between: () -> Void) -> [[BackendResponse]]
 
     /// Runs one small request per lane so the first real batch does not pay for warm-up.
     func warmUp(lane: Int)
@@ -50,6 +55,9 @@ public struct PreparedJob<Job: Sendable>: Sendable {
     public var tokens: Int
     /// Requests with equal keys run on the same encoder and may share a batch.
     public var encoderKey: Int
+    /// Decoding steps the request may take (text generation's `max_new_tokens`; 0 otherwise):
+    /// such requests run in batches of their own, and short ones never wait behind them.
+    public var steps: Int = 0
     /// Metric labels.
     public var task: String
     public var head: String

@@ -21,7 +21,7 @@ public final class PipelinesBackend: InferenceBackend {
     public init(engine: PipelineEngine, lanes: Int) {
         self.engine = engine
         self.lanes = max(1, lanes)
-        workspaces = (0..<max(1, lanes)).map { _ in LaneWorkspace() }
+        workspaces = (0..<(2 * max(1, lanes))).map { _ in LaneWorkspace() }
         BLAS.setThreads(1)
     }
 
@@ -43,9 +43,11 @@ public final class PipelinesBackend: InferenceBackend {
         let encoderKey = heads.first.flatMap { engine.head(named: $0)?.encoderGroup } ?? -1
         let task = request.task?.rawValue ?? "heads"
         let head = heads.isEmpty ? "none" : heads.joined(separator: "+")
-        return .success(PreparedJob(
+        var prepared = PreparedJob(
             job: Job(request: request, task: task, head: head), tokens: Self.estimateTokens(request, heads: max(1, heads.count), limit: engine.maxInputTokens),
-            encoderKey: encoderKey, task: task, head: head, id: request.id))
+            encoderKey: encoderKey, task: task, head: head, id: request.id)
+        prepared.steps = Self.decodingSteps(request, heads: heads.compactMap { engine.head(named: $0) })
+        return .success(prepared)
     }
 
     /// Tokens a request will cost, estimated from its text (about 4 bytes a token, plus special
@@ -61,13 +63,22 @@ public final class PipelinesBackend: InferenceBackend {
         return max(1, min(perHead, max(limit, 1) * 64)) * heads
     }
 
-    public func run(_ batch: [Job], lane: Int, emit: (Int, BackendResponse) -> Void) -> [[BackendResponse]] {
+    /// Decoding steps a request may take: `max_new_tokens` (default 20) when it generates text.
+    static func decodingSteps(_ request: PipelineRequest, heads: [LoadedHead]) -> Int {
+        let generates = request.task == .textGeneration || (request.task == nil && heads.contains { $0.tasks.first == .textGeneration })
+        guard generates else { return 0 }
+        return max(1, request.options.values["max_new_tokens"]?.intValue ?? 20)
+    }
+
+    public func run(_ batch: [Job], lane: Int, emit: (Int, BackendResponse) -> Void, between: () -> Void) -> [[BackendResponse]] {
         let workspace = workspaces[lane % workspaces.count]
         let result = withoutActuallyEscaping(emit) { emit in
-            workspace.withWorkspace { workspace in
-                engine.run(batch.map(\.request), workspace: workspace) { index, partial in
-                    let job = batch[index]
-                    emit(index, BackendResponse(value: Array(partial.jsonLine.utf8), isFinal: false, task: partial.task?.rawValue ?? job.task, head: partial.head ?? job.head))
+            withoutActuallyEscaping(between) { between in
+                workspace.withWorkspace { workspace in
+                    engine.run(batch.map(\.request), workspace: workspace, onPartial: { index, partial in
+                        let job = batch[index]
+                        emit(index, BackendResponse(value: Array(partial.jsonLine.utf8), isFinal: false, task: partial.task?.rawValue ?? job.task, head: partial.head ?? job.head))
+                    }, between: between)
                 }
             }
         }

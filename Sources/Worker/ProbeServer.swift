@@ -77,8 +77,15 @@ final class ProbeHandler: ChannelInboundHandler, Sendable {
             let requested = path.withLock { $0 } ?? ""
             let (code, type, body): (HTTPResponseStatus, String, [UInt8])
             switch requested {
-            case "/metrics": (code, type, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", metrics.render())
-            case "/livez": (code, type, body) = (.ok, "text/plain", Array("ok\n".utf8))
+            case "/metrics":
+                if let progress = status.laneProgress { metrics.record(progress.snapshot()) }
+                (code, type, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", metrics.render())
+            case "/livez":
+                if let failure = status.livenessFailure {
+                    (code, type, body) = (.serviceUnavailable, "text/plain", Array("not live: \(failure)\n".utf8))
+                } else {
+                    (code, type, body) = (.ok, "text/plain", Array("ok\n".utf8))
+                }
             case "/readyz":
                 if let reason = status.notReadyReason {
                     (code, type, body) = (.serviceUnavailable, "text/plain", Array("not ready: \(reason)\n".utf8))

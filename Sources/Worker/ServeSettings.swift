@@ -31,6 +31,7 @@ public struct ServeSettings: Sendable, Equatable {
     public var replyToAllow: [String] = []
     public var maxInFlight = 10_000
     public var maxInFlightBytes = 128 << 20
+    public var laneStallTimeoutMs = 600_000
 
     public static func == (a: Self, b: Self) -> Bool {
         a.heads.map { "\($0.name)=\($0.directory)" } == b.heads.map { "\($0.name)=\($0.directory)" } && a.tokenizer == b.tokenizer
@@ -41,6 +42,7 @@ public struct ServeSettings: Sendable, Equatable {
             && a.commitIntervalMs == b.commitIntervalMs
             && a.maxQueuedTokens == b.maxQueuedTokens && a.maxMessageBytes == b.maxMessageBytes && a.maxInputTokens == b.maxInputTokens
             && a.replyToAllow == b.replyToAllow && a.maxInFlight == b.maxInFlight && a.maxInFlightBytes == b.maxInFlightBytes
+            && a.laneStallTimeoutMs == b.laneStallTimeoutMs
     }
 
     /// Every setting name (flags without `--`), for validation and `--help`.
@@ -48,7 +50,7 @@ public struct ServeSettings: Sendable, Equatable {
         "head", "tokenizer", "bootstrap-servers", "group", "requests", "results", "dead-letter", "metrics-port",
         "max-batch-tokens", "max-wait-ms", "lanes", "instance-id", "kafka", "log-format", "log-level",
         "drain-timeout-ms", "commit-interval-ms", "max-queued-tokens", "max-message-bytes", "max-input-tokens",
-        "reply-to-allow", "max-in-flight", "max-in-flight-bytes",
+        "reply-to-allow", "max-in-flight", "max-in-flight-bytes", "lane-stall-timeout-ms",
     ]
     static let lists: Set<String> = ["head", "requests", "kafka", "reply-to-allow"]
     public static let environmentPrefix = "NORBERT_WORKER_"
@@ -109,6 +111,7 @@ public struct ServeSettings: Sendable, Equatable {
         s.maxInputTokens = try int("max-input-tokens", 2...(1 << 24))
         s.maxInFlight = try int("max-in-flight", 1...10_000_000) ?? s.maxInFlight
         s.maxInFlightBytes = try int("max-in-flight-bytes", 1 << 20...(1 << 40)) ?? s.maxInFlightBytes
+        s.laneStallTimeoutMs = try int("lane-stall-timeout-ms", 1000...86_400_000) ?? s.laneStallTimeoutMs
         for pattern in value("reply-to-allow")?.values ?? [] {
             let trimmed = pattern.trimmingCharacters(in: .whitespaces)
             guard !trimmed.isEmpty, trimmed.utf8.count <= 249, trimmed.utf8.allSatisfy({ $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") || MessageRouting.isValidTopic(String(decoding: [$0], as: UTF8.self)) }) else {
@@ -198,6 +201,6 @@ public struct ServeSettings: Sendable, Equatable {
             instanceID: instanceID, kafka: kafka, maxBatchTokens: maxBatchTokens, maxWait: .milliseconds(maxWaitMs),
             maxQueuedTokens: maxQueuedTokens, maxMessageBytes: maxMessageBytes, drainTimeout: .milliseconds(drainTimeoutMs),
             commitInterval: .milliseconds(commitIntervalMs), replyToAllow: replyToAllow, maxInFlight: maxInFlight,
-            maxInFlightBytes: maxInFlightBytes)
+            maxInFlightBytes: maxInFlightBytes, laneStallTimeout: .milliseconds(laneStallTimeoutMs))
     }
 }

@@ -31,6 +31,7 @@ public final class Worker<Backend: InferenceBackend>: Service {
         let topics = [configuration.resultsTopic, configuration.deadLetterTopic]
         let metadata = Task { await producer.loadMetadata(topics: topics) }
         await lanes.warmUp()
+        status.watch(lanes.progress, stallTimeout: configuration.laneStallTimeout)
         status.setWarmed()
         for (topic, result) in await metadata.value {
             guard case .failure(let error) = result else { continue }

@@ -32,6 +32,9 @@ public struct WorkerConfiguration: Sendable {
     public var maxInFlight: Int
     /// The same bound on those messages' bytes (key, value, headers).
     public var maxInFlightBytes: Int
+    /// `/livez` fails when a busy lane makes no progress (batch, encoder pass, decoding step)
+    /// for this long.
+    public var laneStallTimeout: Duration
 
     public init(
         bootstrapServers: String, groupID: String = "norbert-worker", requestTopics: [String] = ["norbert-requests"],
@@ -40,8 +43,10 @@ public struct WorkerConfiguration: Sendable {
         maxWait: Duration = .milliseconds(5), maxQueuedTokens: Int? = nil, maxMessageBytes: Int = 1 << 20,
         drainTimeout: Duration = .seconds(20), commitInterval: Duration = .milliseconds(200),
         retryBackoff: Duration = .milliseconds(100), maxRetryBackoff: Duration = .seconds(10),
-        replyToAllow: [String] = [], maxInFlight: Int = 10_000, maxInFlightBytes: Int = 128 << 20
+        replyToAllow: [String] = [], maxInFlight: Int = 10_000, maxInFlightBytes: Int = 128 << 20,
+        laneStallTimeout: Duration = .seconds(600)
     ) {
+        self.laneStallTimeout = laneStallTimeout
         self.replyToAllow = replyToAllow
         self.maxInFlight = maxInFlight
         self.maxInFlightBytes = maxInFlightBytes

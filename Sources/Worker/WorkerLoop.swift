@@ -39,9 +39,9 @@ actor WorkerLoop<Backend: InferenceBackend> {
     private var flow: FlowControl
     private var generations: [KafkaTopicPartition: UInt64] = [:]
     private var nextGeneration: UInt64 = 0
-    /// Free batch slots, by lane: each lane takes a second batch while it runs one (queued on
-    /// its thread), so it starts the next at once instead of idling while the loop catches up.
-    private var idleLanes: [Int]
+    /// What each lane holds: its queued regular batches (each: does it generate?) and whether
+    /// its side slot is taken. See ``LaneSlots``.
+    private var slots: LaneSlots
     private var wakeAt: ContinuousClock.Instant?
     private var wakeTask: Task<Void, Never>?
     private var draining = 0
@@ -68,7 +68,7 @@ actor WorkerLoop<Backend: InferenceBackend> {
         batcher = Batcher(maxBatchTokens: configuration.maxBatchTokens, maxWait: configuration.maxWait)
         flow = FlowControl(maxQueuedTokens: configuration.maxQueuedTokens, maxInFlight: configuration.maxInFlight,
                            maxInFlightBytes: configuration.maxInFlightBytes)
-        idleLanes = (0..<(lanes.count * Self.batchesPerLane)).map { $0 % lanes.count }.reversed()
+        slots = LaneSlots(lanes: lanes.count, batchesPerLane: Self.batchesPerLane)
         let backend = lanes.backend
         router = AnswerRouter(
             configuration: configuration, publisher: publisher, metrics: metrics, logger: logger, replyTopics: replyTopics,
@@ -150,7 +150,8 @@ actor WorkerLoop<Backend: InferenceBackend> {
         case .job(let prepared, let replyTo):
             let request = PendingRequest(
                 message: message, generation: generation, replyTo: replyTo, received: now, job: prepared.job,
-                tokens: prepared.tokens, encoderKey: prepared.encoderKey, task: prepared.task, head: prepared.head, id: prepared.id)
+                tokens: prepared.tokens, encoderKey: Self.batcherKey(encoderKey: prepared.encoderKey, steps: prepared.steps),
+                task: prepared.task, head: prepared.head, id: prepared.id)
             batcher.enqueue(request, now: now)
             pump()
         case .rejected(let rejection, let replyTo):
@@ -164,17 +165,18 @@ actor WorkerLoop<Backend: InferenceBackend> {
     // MARK: Batches
 
     private func pump() {
-        while let lane = idleLanes.popLast() {
-            switch batcher.next(now: .now, flush: draining > 0 || stopping) {
+        while let free = slots.free() {
+            let next = batcher.next(now: .now, flush: draining > 0 || stopping) { key in free.generation || !Self.generates(key) }
+            switch next {
             case .batch(let entries):
-                dispatch(entries, lane: lane)
+                let generation = entries.first.map { Self.generates($0.item.encoderKey) } ?? false
+                guard let slot = slots.take(generation: generation) else { break }
+                dispatch(entries, slot: slot)
             case .wait(let until):
-                idleLanes.append(lane)
                 scheduleWake(at: until)
                 updateFlow()
                 return
             case .empty:
-                idleLanes.append(lane)
                 updateFlow()
                 return
             }
@@ -182,7 +184,12 @@ actor WorkerLoop<Backend: InferenceBackend> {
         updateFlow()
     }
 
-    private func dispatch(_ entries: [Batcher<PendingRequest<Backend.Job>>.Entry], lane: Int) {
+    /// Batcher keys: the encoder group, doubled, plus one for requests that generate, so
+    /// generations batch only with each other and short requests never wait in their batches.
+    static func batcherKey(encoderKey: Int, steps: Int) -> Int { encoderKey * 2 + (steps > 0 ? 1 : 0) }
+    static func generates(_ key: Int) -> Bool { key & 1 == 1 }
+
+    private func dispatch(_ entries: [Batcher<PendingRequest<Backend.Job>>.Entry], slot: LaneSlots.Slot) {
         let requests = entries.map(\.item)
         let tokens = requests.reduce(0) { $0 + $1.tokens }
         metrics.batchTokens.record(Double(tokens))
@@ -194,12 +201,15 @@ actor WorkerLoop<Backend: InferenceBackend> {
             // in order by a task started when the first arrives; what is left is handed over
             // here, before the batch's final responses. A batch without partials costs no hop.
             let partials = PartialBuffer()
-            let (results, started) = await lanes.run(jobs, lane: lane) { index, response in
+            let emit: @Sendable (Int, BackendResponse) -> Void = { index, response in
                 if partials.append(index, response) { Task { await self.forward(partials, requests) } }
             }
+            let (results, started) = slot.side
+                ? await lanes.runBetweenSteps(jobs, lane: slot.lane, emit: emit)
+                : await lanes.run(jobs, lane: slot.lane, emit: emit)
             for entry in entries { self.metrics.queueLatency.record(started - entry.enqueued) }
             self.forward(partials, requests)
-            self.finished(lane: lane, requests: requests, results: results, started: started, tokens: tokens)
+            self.finished(slot, requests: requests, results: results, started: started, tokens: tokens)
         }
     }
 
@@ -216,10 +226,10 @@ actor WorkerLoop<Backend: InferenceBackend> {
         streams[key] = Task { await router.publish(answer, [response], after: previous) }
     }
 
-    private func finished(lane: Int, requests: [PendingRequest<Backend.Job>], results: [[BackendResponse]], started: ContinuousClock.Instant, tokens: Int) {
+    private func finished(_ slot: LaneSlots.Slot, requests: [PendingRequest<Backend.Job>], results: [[BackendResponse]], started: ContinuousClock.Instant, tokens: Int) {
         metrics.inferenceLatency.record(.now - started)
         metrics.countTokens(tokens)
-        idleLanes.append(lane)
+        slots.release(slot)
         for (request, responses) in zip(requests, results) {
             guard generations[request.partition] == request.generation else {  // revoked or lost meanwhile
                 streams[RequestKey(request.message)] = nil
@@ -444,5 +454,78 @@ extension KafkaConsumerMessage {
     /// What the message holds in memory: key, value and headers.
     var byteCount: Int {
         (key?.count ?? 0) + (value?.count ?? 0) + headers.reduce(0) { $0 + $1.name.utf8.count + ($1.value?.count ?? 0) } + 64
+    }
+}
+
+/// The batches each lane holds, and where the next may go. A lane runs its regular batches in
+/// order and takes a second one while it runs one (so it starts the next at once instead of
+/// idling while the loop catches up) — unless the one it runs generates text: a generation can
+/// take long, so nothing waits behind it. Instead such a lane offers its *side slot*: one short
+/// batch run between two decoding steps. Short batches go to an idle lane first, then behind a
+/// short batch, then into a side slot; generations only to a lane without a generation.
+struct LaneSlots: Sendable, Equatable {
+    struct Slot: Sendable, Equatable {
+        var lane: Int
+        var side: Bool
+    }
+    /// What is free: `generation` when a generating batch may take it.
+    struct Free: Sendable, Equatable {
+        var generation: Bool
+    }
+
+    /// Per lane, its queued regular batches (true: generates).
+    private(set) var queued: [[Bool]]
+    private(set) var sideTaken: [Bool]
+    let batchesPerLane: Int
+
+    init(lanes: Int, batchesPerLane: Int) {
+        queued = Array(repeating: [], count: max(1, lanes))
+        sideTaken = Array(repeating: false, count: max(1, lanes))
+        self.batchesPerLane = max(1, batchesPerLane)
+    }
+
+    /// Whether any slot is free, and whether a generation may take one.
+    func free() -> Free? {
+        if queued.contains(where: { canQueue($0, generation: true) }) { return Free(generation: true) }
+        if queued.indices.contains(where: { canQueue(queued[$0], generation: false) || sideFree($0) }) { return Free(generation: false) }
+        return nil
+    }
+
+    private func canQueue(_ lane: [Bool], generation: Bool) -> Bool {
+        if lane.isEmpty { return true }
+        guard lane.count < batchesPerLane, !lane.contains(true) else { return false }
+        return !generation || lane.count < batchesPerLane
+    }
+
+    private func sideFree(_ lane: Int) -> Bool { queued[lane].first == true && !sideTaken[lane] }
+
+    /// Takes the best slot for a batch, or nil when none suits it.
+    mutating func take(generation: Bool) -> Slot? {
+        let lanes = queued.indices
+        if let idle = lanes.first(where: { queued[$0].isEmpty }) {
+            queued[idle].append(generation)
+            return Slot(lane: idle, side: false)
+        }
+        if let behind = lanes.min(by: { queued[$0].count < queued[$1].count }), canQueue(queued[behind], generation: generation) {
+            queued[behind].append(generation)
+            return Slot(lane: behind, side: false)
+        }
+        if let next = lanes.first(where: { canQueue(queued[$0], generation: generation) }) {
+            queued[next].append(generation)
+            return Slot(lane: next, side: false)
+        }
+        guard !generation, let side = lanes.first(where: sideFree) else { return nil }
+        sideTaken[side] = true
+        return Slot(lane: side, side: true)
+    }
+
+    /// A batch in `slot` finished (regular batches of a lane finish in order).
+    mutating func release(_ slot: Slot) {
+        guard queued.indices.contains(slot.lane) else { return }
+        if slot.side {
+            sideTaken[slot.lane] = false
+        } else if !queued[slot.lane].isEmpty {
+            queued[slot.lane].removeFirst()
+        }
     }
 }

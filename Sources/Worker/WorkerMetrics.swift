@@ -94,5 +94,29 @@ public final class WorkerMetrics: Sendable {
         }
     }
 
+    private let laneSteps = Mutex<[UInt64]>([])
+
+    /// Each lane's progress: seconds busy without progress, and steps (passes, decoding steps,
+    /// batches) since the last report.
+    func record(_ lanes: [(stalled: Duration, steps: UInt64)]) {
+        let previous = laneSteps.withLock { seen in
+            let before = seen
+            seen = lanes.map(\.steps)
+            return before
+        }
+        for (lane, entry) in lanes.enumerated() {
+            let label = [("lane", String(lane))]
+            registry.makeGauge(
+                descriptor: MetricNameDescriptor(namespace: Self.prefix, metricName: "lane_stalled", unitName: "seconds", helpText: "Seconds a busy lane has gone without progress (0 when idle or progressing)."),
+                labels: label
+            ).set(Double(entry.stalled.components.seconds) + Double(entry.stalled.components.attoseconds) / 1e18)
+            let delta = entry.steps &- (lane < previous.count ? previous[lane] : 0)
+            registry.makeCounter(
+                descriptor: MetricNameDescriptor(namespace: Self.prefix, metricName: "lane_steps", unitName: "total", helpText: "Batches, encoder passes and decoding steps a lane has completed."),
+                labels: label
+            ).increment(by: Int64(truncatingIfNeeded: delta))
+        }
+    }
+
     public func render() -> [UInt8] { registry.emitToBuffer() }
 }

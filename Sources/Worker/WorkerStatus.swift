@@ -10,8 +10,24 @@ public final class WorkerStatus: Sendable {
         var awaitingBroker = 0
     }
     private let state = Mutex(State())
+    private let lanes = Mutex<(progress: LaneProgress, stallTimeout: Duration)?>(nil)
 
     public init() {}
+
+    /// Watches the lanes' progress: `/livez` fails once a busy lane has made no progress (no
+    /// batch started or finished, no encoder pass or decoding step) for `stallTimeout`.
+    func watch(_ progress: LaneProgress, stallTimeout: Duration) { lanes.withLock { $0 = (progress, stallTimeout) } }
+
+    /// Why the process should be restarted (the `/livez` body), or nil while it is live.
+    public var livenessFailure: String? {
+        guard let (progress, timeout) = lanes.withLock({ $0 }) else { return nil }
+        let stuck = progress.snapshot().enumerated().filter { $0.element.stalled > timeout }
+        guard let first = stuck.first else { return nil }
+        return "lane \(first.offset) has made no progress for \(first.element.stalled.components.seconds) s (limit \(timeout.components.seconds) s)"
+    }
+
+    /// The lanes' progress, once the worker runs.
+    var laneProgress: LaneProgress? { lanes.withLock { $0?.progress } }
 
     /// Ready: heads loaded and warmed, partitions assigned, not shutting down, and not paused
     /// because the broker does not acknowledge answers.

@@ -71,6 +71,8 @@ struct ServeCommand: AsyncParsableCommand {
     var maxInFlight: Int?
     @Option(help: ArgumentHelp("Pause fetching above this many bytes of such messages (default 134217728).", valueName: "n"))
     var maxInFlightBytes: Int?
+    @Option(help: ArgumentHelp("/livez fails when a busy lane makes no progress (batch, encoder pass, decoding step) for this long, ms (default 600000).", valueName: "n"))
+    var laneStallTimeoutMs: Int?
 
     var flagValues: [String: [String]] {
         var out: [String: [String]] = [:]
@@ -86,6 +88,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("max-queued-tokens", maxQueuedTokens.map(String.init)),
             ("max-message-bytes", maxMessageBytes.map(String.init)), ("max-input-tokens", maxInputTokens.map(String.init)),
             ("max-in-flight", maxInFlight.map(String.init)), ("max-in-flight-bytes", maxInFlightBytes.map(String.init)),
+            ("lane-stall-timeout-ms", laneStallTimeoutMs.map(String.init)),
         ]
         for (name, value) in scalars { if let value { out[name] = [value] } }
         return out

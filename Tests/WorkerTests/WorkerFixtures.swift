@@ -104,10 +104,12 @@ struct RunningWorker {
     let group: ServiceGroup
     let task: Task<Void, Error>
     let metrics: WorkerMetrics
+    let status: WorkerStatus
 
     init<Backend: InferenceBackend>(_ configuration: WorkerConfiguration, backend: Backend) {
         let worker = Worker(configuration: configuration, backend: backend, logger: Logger(label: "test"))
         metrics = worker.metrics
+        status = worker.status
         let group = ServiceGroup(configuration: .init(services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: Logger(label: "test")))
         self.group = group
         task = Task { try await group.run() }

@@ -85,7 +85,7 @@ struct WorkerStreamingTests {
         func prepare(_ value: [UInt8]) -> Result<PreparedJob<String>, RequestRejection> {
             .success(PreparedJob(job: String(decoding: value, as: UTF8.self), tokens: 1, encoderKey: 0, task: "text-generation", head: "gated"))
         }
-        func run(_ batch: [String], lane: Int, emit: (Int, BackendResponse) -> Void) -> [[BackendResponse]] {
+        func run(_ batch: [String], lane: Int, emit: (Int, BackendResponse) -> Void, between: () -> Void) -> [[BackendResponse]] {
             for index in batch.indices { emit(index, BackendResponse(value: Array(#"{"partial": true}"#.utf8), isFinal: false, task: "text-generation", head: "gated")) }
             let released = gate.wait(timeout: .now() + 30) == .success
             return batch.map { _ in [BackendResponse(value: Array(#"{"released": \#(released)}"#.utf8), task: "text-generation", head: "gated")] }
