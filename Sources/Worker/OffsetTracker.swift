@@ -29,15 +29,26 @@ public struct PartitionOffsets: Sendable, Equatable {
 
     public enum ReceiveOutcome: Sendable, Equatable {
         case accepted
-        /// At or below an offset already received (a redelivery after a seek): ignore it.
+        /// The offset last received, again: ignore it.
         case duplicate
+        /// Below the last received offset: the fetch position went back (an offset reset onto a
+        /// truncated and rewritten log, a seek). The earlier offsets no longer describe the log:
+        /// tracking starts again from this one (accepted), forgetting what was pending.
+        case reset
     }
 
     public mutating func receive(_ offset: Int64) -> ReceiveOutcome {
-        if let lastReceived, offset <= lastReceived { return .duplicate }
+        var outcome = ReceiveOutcome.accepted
+        if let lastReceived {
+            if offset == lastReceived { return .duplicate }
+            if offset < lastReceived {
+                self = PartitionOffsets()
+                outcome = .reset
+            }
+        }
         lastReceived = offset
         pending.append((offset, false))
-        return .accepted
+        return outcome
     }
 
     /// Marks `offset` answered and acknowledged. Returns the new commit position when it moved.
@@ -92,10 +103,13 @@ public struct OffsetTracker: Sendable {
 
     public func owns(_ partition: KafkaTopicPartition) -> Bool { partitions[partition] != nil }
 
-    /// Registers a received message. `false`: not ours (unassigned) or a redelivery: skip it.
-    public mutating func receive(_ partition: KafkaTopicPartition, offset: Int64) -> Bool {
-        guard partitions[partition] != nil else { return false }
-        return partitions[partition]?.receive(offset) == .accepted
+    /// Registers a received message: nil when not ours (unassigned), else what it was (a
+    /// `.duplicate` is skipped; after a `.reset` earlier offsets of the partition are forgotten).
+    public mutating func receive(_ partition: KafkaTopicPartition, offset: Int64) -> PartitionOffsets.ReceiveOutcome? {
+        guard partitions[partition] != nil else { return nil }
+        let outcome = partitions[partition]?.receive(offset)
+        if outcome == .reset { requested[partition] = nil }
+        return outcome
     }
 
     /// Marks an offset answered and acknowledged; returns the new commit position if it moved.

@@ -142,7 +142,23 @@ actor WorkerLoop<Backend: InferenceBackend> {
 
     func receive(_ message: KafkaConsumerMessage, _ classified: Classified<Backend.Job>) {
         let partition = message.topicPartition
-        guard !stopping, let generation = generations[partition], tracker.receive(partition, offset: message.offset) else { return }
+        guard !stopping, var generation = generations[partition] else { return }
+        switch tracker.receive(partition, offset: message.offset) {
+        case nil, .duplicate?:
+            return
+        case .reset?:
+            // The log was truncated and rewritten (or the position reset): answers still on
+            // their way belong to the old offsets and must not complete the new ones.
+            nextGeneration += 1
+            generation = nextGeneration
+            generations[partition] = generation
+            inFlightBytes[partition] = 0
+            logger.warning("offsets went back (offset reset onto a rewritten log?); tracking restarts", metadata: [
+                "partition": "\(partition)", "offset": "\(message.offset)",
+            ])
+        case .accepted?:
+            break
+        }
         inFlightBytes[partition, default: 0] += message.byteCount
         metrics.inFlight.set(Double(tracker.inFlight()))
         let now = ContinuousClock.now
