@@ -61,7 +61,7 @@ struct InferCommand: AsyncParsableCommand {
         let reader: InferLineReader
         let writer: InferOutput
         do {
-            reader = try InferLineReader(path: input)
+            reader = try InferLineReader(path: input, capacity: max(256, 4 * batchSize))
             writer = try InferOutput(path: output)
         } catch {
             throw CLIError("infer: \(error)")

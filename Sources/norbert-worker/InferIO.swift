@@ -2,16 +2,23 @@ import Foundation
 import Pipelines
 
 /// Reads request lines on a background thread so that the lines already waiting can be answered
-/// as one batch while a slow producer keeps the pipe open (no waiting for a full batch).
+/// as one batch while a slow producer keeps the pipe open (no waiting for a full batch). Reads
+/// at most `capacity` lines (and `capacityBytes`) ahead of the batches: memory stays bounded
+/// whatever the input's size.
 final class InferLineReader: @unchecked Sendable {
     private let handle: FileHandle
     private let condition = NSCondition()
+    private let capacity: Int
+    private let capacityBytes: Int
     // Guarded by `condition`.
     private var queue: [[UInt8]] = []
+    private var queuedBytes = 0
     private var ended = false
     private var error: String?
 
-    init(path: String?) throws {
+    init(path: String?, capacity: Int = 256, capacityBytes: Int = 32 << 20) throws {
+        self.capacity = max(1, capacity)
+        self.capacityBytes = max(1, capacityBytes)
         if let path {
             guard let h = FileHandle(forReadingAtPath: path) else { throw CLIError("cannot read \(path)") }
             handle = h
@@ -37,8 +44,10 @@ final class InferLineReader: @unchecked Sendable {
             if l.last == 0x0D { l = l.dropLast() }
             if l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
             condition.lock()
+            while !queue.isEmpty && (queue.count >= capacity || queuedBytes >= capacityBytes) { condition.wait() }
             queue.append(Array(l))
-            condition.signal()
+            queuedBytes += l.count
+            condition.broadcast()
             condition.unlock()
         }
         while true {
@@ -90,6 +99,8 @@ final class InferLineReader: @unchecked Sendable {
         let n = min(max, queue.count)
         let lines = Array(queue.prefix(n))
         queue.removeFirst(n)
+        queuedBytes -= lines.reduce(0) { $0 + $1.count }
+        condition.broadcast()
         return lines
     }
 

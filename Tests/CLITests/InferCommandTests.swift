@@ -1,4 +1,6 @@
 import Foundation
+import Synchronization
+import TestSupport
 import Testing
 
 /// End to end: `norbert-worker infer` as a separate process over the tiny fixture checkpoints:
@@ -139,5 +141,61 @@ struct InferCommandTests {
         #expect(r.err.contains("x"))
         let noHead = try CLI.run(["infer"])
         #expect(noHead.status != 0)
+    }
+}
+
+/// `infer` reads a bounded number of lines ahead of its batches: a large input does not end up
+/// in memory whole. Shown without timing: while nobody reads its output, `infer` stops (its
+/// output pipe is full), and then it must also stop reading its input.
+@Suite("norbert-worker infer: bounded read-ahead")
+struct InferReadAheadTests {
+    final class Counter: Sendable {
+        let written = Mutex(0)
+    }
+
+    @Test func inputIsNotReadAheadWhole() async throws {
+        let binary = try #require(NorbertBinary.locate())
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = InferCommandTests.arguments()
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output     // never read: infer blocks once the pipe is full
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        // Lines that are not JSON: each answered at once with an error line (~150 bytes).
+        let line = Data((String(repeating: "x", count: 1023) + "\n").utf8)
+        var lines = Data()
+        for _ in 0..<64 { lines.append(line) }
+        let chunk = lines
+        let counter = Counter(), total = 256 << 20
+        let writer = Thread {
+            let handle = input.fileHandleForWriting
+            while counter.written.withLock({ $0 }) < total {
+                do { try handle.write(contentsOf: chunk) } catch { return }
+                counter.written.withLock { $0 += chunk.count }
+            }
+        }
+        writer.start()
+        // Wait for infer to start reading (past the input pipe's 64 KiB buffer), then until the
+        // writer stops making progress (infer stopped reading).
+        let started = ContinuousClock.now
+        while counter.written.withLock({ $0 }) <= 128 << 10, ContinuousClock.now - started < .seconds(120) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        var last = -1
+        for _ in 0..<100 {
+            try await Task.sleep(for: .milliseconds(300))
+            let now = counter.written.withLock { $0 }
+            if now == last { break }
+            last = now
+        }
+        let accepted = counter.written.withLock { $0 }
+        print("infer read-ahead: took \(accepted >> 10) KiB of input while its output was not read")
+        // Bounded: lines queued (≤ 256) + one read chunk + the pipes' buffers; far below the 256 MiB offered.
+        #expect(accepted < 16 << 20, "infer read \(accepted >> 20) MiB ahead")
+        process.terminate()
+        try? input.fileHandleForWriting.close()
     }
 }

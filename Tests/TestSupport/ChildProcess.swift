@@ -88,6 +88,14 @@ public final class ChildProcess: Sendable {
         thread.start()
     }
 
+    /// The child's peak resident set (VmHWM, bytes) so far, or nil once it has exited.
+    public var peakResidentBytes: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return nil }
+        return kb * 1024
+    }
+
     public var stdout: String { output.state.withLock { String(decoding: $0.out, as: UTF8.self) } }
     public var stderr: String { output.state.withLock { String(decoding: $0.err, as: UTF8.self) } }
     public var pid: Int32 { process.processIdentifier }
