@@ -34,31 +34,22 @@ public final class PipelinesBackend: InferenceBackend {
             return .failure(rejection(failure.error, response: response, task: failure.task ?? "unknown", head: "none"))
         }
         let named = request.heads ?? request.head.map { [$0] } ?? []
-        for name in named where engine.head(named: name) == nil {
-            let error = PipelineError(.unknownHead, "unknown head '\(name.prefix(100))' (configured: \(engine.heads.map(\.name).joined(separator: ", ")))")
-            return .failure(rejection(error, response: .failure(id: request.id, task: request.task, head: request.head, error),
-                                      task: request.task?.rawValue ?? "unknown", head: "none"))
-        }
+        let known = named.allSatisfy { engine.head(named: $0) != nil }
         let heads = named.isEmpty ? engine.heads.filter { head in request.task.map(head.serves) ?? false }.prefix(1).map(\.name) : named
-        let encoderKey = heads.first.flatMap { engine.head(named: $0)?.encoderGroup } ?? -1
         let task = request.task?.rawValue ?? "heads"
-        let head = heads.isEmpty ? "none" : heads.joined(separator: "+")
-        return .success(PreparedJob(
-            job: Job(request: request, task: task, head: head), tokens: Self.estimateTokens(request, heads: max(1, heads.count), limit: engine.maxInputTokens),
-            encoderKey: encoderKey, task: task, head: head))
-    }
-
-    /// Tokens a request will cost, estimated from its text (about 4 bytes a token, plus special
-    /// tokens): good enough for packing and flow control, without tokenizing twice.
-    static func estimateTokens(_ request: PipelineRequest, heads: Int, limit: Int) -> Int {
-        var bytes = (request.text?.utf8.count ?? 0) + (request.question?.utf8.count ?? 0) + (request.context?.utf8.count ?? 0)
-        var sequences = 1
-        if let choices = request.choices {
-            sequences = max(1, choices.count)
-            bytes = bytes * sequences + choices.reduce(0) { $0 + $1.utf8.count }
+        let head = heads.isEmpty || !known ? "none" : heads.joined(separator: "+")
+        // Priced before queueing: a request over a limit (or naming an unknown head) is rejected
+        // here, so it is dead-lettered without running anything.
+        let cost: RequestCost
+        switch engine.cost(of: request) {
+        case .success(let priced): cost = priced
+        case .failure(let error):
+            return .failure(rejection(error, response: .failure(id: request.id, task: request.task, head: request.head, error),
+                                      task: request.task?.rawValue ?? "unknown", head: head))
         }
-        let perHead = bytes / 4 + 3 * sequences
-        return max(1, min(perHead, max(limit, 1) * 64)) * heads
+        let encoderKey = heads.first.flatMap { engine.head(named: $0)?.encoderGroup } ?? -1
+        return .success(PreparedJob(job: Job(request: request, task: task, head: head), tokens: max(1, cost.batchTokens),
+                                    encoderKey: encoderKey, task: task, head: head))
     }
 
     public func run(_ batch: [Job], lane: Int, emit: (Int, BackendResponse) -> Void) -> [[BackendResponse]] {

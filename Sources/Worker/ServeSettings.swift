@@ -1,4 +1,5 @@
 import Foundation
+import Pipelines
 
 /// `serve`'s settings, resolved from (highest first) command-line flags, `NORBERT_WORKER_…`
 /// environment variables, a JSON config file, and defaults. Every source uses the flag names:
@@ -28,6 +29,8 @@ public struct ServeSettings: Sendable, Equatable {
     public var maxQueuedTokens: Int?
     public var maxMessageBytes = 1 << 20
     public var maxInputTokens: Int?
+    /// Per-request cost limits (`max-request-tokens`, `max-windows`, …: ``CostLimits/settings``).
+    public var limits = CostLimits()
 
     public static func == (a: Self, b: Self) -> Bool {
         a.heads.map { "\($0.name)=\($0.directory)" } == b.heads.map { "\($0.name)=\($0.directory)" } && a.tokenizer == b.tokenizer
@@ -37,6 +40,7 @@ public struct ServeSettings: Sendable, Equatable {
             && a.logFormat == b.logFormat && a.logLevel == b.logLevel && a.drainTimeoutMs == b.drainTimeoutMs
             && a.commitIntervalMs == b.commitIntervalMs
             && a.maxQueuedTokens == b.maxQueuedTokens && a.maxMessageBytes == b.maxMessageBytes && a.maxInputTokens == b.maxInputTokens
+            && a.limits == b.limits
     }
 
     /// Every setting name (flags without `--`), for validation and `--help`.
@@ -44,7 +48,7 @@ public struct ServeSettings: Sendable, Equatable {
         "head", "tokenizer", "bootstrap-servers", "group", "requests", "results", "dead-letter", "metrics-port",
         "max-batch-tokens", "max-wait-ms", "lanes", "instance-id", "kafka", "log-format", "log-level",
         "drain-timeout-ms", "commit-interval-ms", "max-queued-tokens", "max-message-bytes", "max-input-tokens",
-    ]
+    ] + CostLimits.settings.map(\.name)
     static let lists: Set<String> = ["head", "requests", "kafka"]
     public static let environmentPrefix = "NORBERT_WORKER_"
 
@@ -102,6 +106,9 @@ public struct ServeSettings: Sendable, Equatable {
         s.maxQueuedTokens = try int("max-queued-tokens", 1...Int(Int32.max))
         s.maxMessageBytes = try int("max-message-bytes", 1...(1 << 30)) ?? s.maxMessageBytes
         s.maxInputTokens = try int("max-input-tokens", 2...(1 << 24))
+        for setting in CostLimits.settings {
+            if let v = try int(setting.name, setting.range) { setting.set(&s.limits, v) }
+        }
         // kafka: merged per property, lowest source first.
         for source in [file["kafka"], env["kafka"], flags["kafka"]] {
             for pair in source ?? [] {

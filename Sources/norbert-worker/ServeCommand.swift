@@ -65,6 +65,7 @@ struct ServeCommand: AsyncParsableCommand {
     var maxMessageBytes: Int?
     @Option(help: ArgumentHelp("Longest input in tokens (default: the tokenizer's model_max_length, else the model's).", valueName: "n"))
     var maxInputTokens: Int?
+    @OptionGroup var costLimits: CostLimitOptions
 
     var flagValues: [String: [String]] {
         var out: [String: [String]] = [:]
@@ -80,6 +81,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("max-message-bytes", maxMessageBytes.map(String.init)), ("max-input-tokens", maxInputTokens.map(String.init)),
         ]
         for (name, value) in scalars { if let value { out[name] = [value] } }
+        for (name, value) in costLimits.values { out[name] = [String(value)] }
         return out
     }
 
@@ -155,7 +157,7 @@ enum ServeEngine {
     /// Loads the heads off Swift's cooperative pool (file reads and weight conversion block).
     static func load(_ settings: ServeSettings) async throws -> PipelineEngine {
         let specs = settings.heads.map { HeadSpec(name: $0.name, directory: $0.directory) }
-        let configuration = EngineConfiguration(maxInputTokens: settings.maxInputTokens, maxTokensPerPass: settings.maxBatchTokens)
+        let configuration = EngineConfiguration(maxInputTokens: settings.maxInputTokens, maxTokensPerPass: settings.maxBatchTokens, limits: settings.limits)
         let tokenizer = settings.tokenizer
         let result: Result<PipelineEngine, EngineError> = await withCheckedContinuation { continuation in
             Thread.detachNewThread {
