@@ -316,7 +316,6 @@ extension PipelineEngine {
                 }
                 c.encoderTokens = Cost.add(c.encoderTokens, min(n, maxInputTokens))
             }
-            c.windows = max(1, choices.count)
             c.responseBytes = Cost.add(envelope, Cost.mul(choices.count, 3 * Cost.floatBytes))
             c.responseWhat = "\(choices.count) choices"
         case .textGeneration:
