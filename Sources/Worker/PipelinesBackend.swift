@@ -25,6 +25,10 @@ public final class PipelinesBackend: InferenceBackend {
         BLAS.setThreads(1)
     }
 
+    /// Decodes and prices a request (``PipelineEngine/cost(of:)``): over a cost limit it is
+    /// rejected here, before it is queued; otherwise its batch cost is ``RequestCost/batchTokens``.
+    /// Tokenizes only a request whose input bytes could pass a limit (a big text in windows, a
+    /// long QA context with small windows, …), never builds windows.
     public func prepare(_ value: [UInt8]) -> Result<PreparedJob<Job>, RequestRejection> {
         let request: PipelineRequest
         switch PipelineRequest.decode(value) {
