@@ -46,6 +46,9 @@ public struct RunStats: Sendable, Equatable {
     public var requestedSequences = 0
     /// Head applications (one per head per pass).
     public var headApplications = 0
+    /// Windows and choices the plans built, counted as they are made (also those of a request that
+    /// fails afterwards): a request rejected by its price builds none.
+    public var builtSequences = 0
     public init() {}
 }
 

@@ -20,6 +20,8 @@ struct FeatureExtractionPlan: EncoderPlan {
         normalize = try r.options.bool("normalize", default: false)
         let e = try engine.encode(text)
         try engine.checkLength(e.count, what: "the text")
+        // The response: one vector per token with `pooling: none`.
+        try engine.enforce(engine.taskCost(r, head: head, task: .featureExtraction, measure: .exact, known: e, planning: true))
         ids = e.ids
     }
 

@@ -18,7 +18,7 @@ struct FillMaskPlan: EncoderPlan {
     init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine) throws(PipelineError) {
         let text = try r.textInput(for: .fillMask)
         tokenizer = engine.tokenizer
-        topK = try r.options.int("top_k", default: 5, in: 1...Int(Int32.max))
+        topK = try r.options.capped("top_k", default: 5, from: 1, limit: engine.configuration.limits.maxTopK, setting: "max-top-k")
         let vocab = head.model.head?.outputs ?? head.model.config.vocabSize
         if let names = try r.options.strings("targets") {
             var list: [Int] = []
@@ -37,6 +37,8 @@ struct FillMaskPlan: EncoderPlan {
         }
         let encoding = try engine.encode(text)
         try engine.checkLength(encoding.count, what: "the text")
+        // Masks (a vocabulary-wide row of logits each) and the response (masks² × top_k × the text).
+        try engine.enforce(engine.taskCost(r, head: head, task: .fillMask, measure: .exact, known: encoding, planning: true))
         ids = encoding.ids
         guard let mask = engine.tokenizer.specialTokens.maskId ?? head.model.config.maskTokenId else {
             throw PipelineError(.invalidInput, "the tokenizer has no mask token")

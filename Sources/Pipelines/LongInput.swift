@@ -15,13 +15,18 @@ struct LongInput {
 
     var tokenCount: Int { sequences.reduce(0) { $0 + $1.count } }
 
-    static func split(_ e: Encoding, maxTokens: Int, policy: OverflowPolicy, stride: Int, what: String) throws(PipelineError) -> LongInput {
+    /// Callers price the windows first (``WindowExtent/classification``, checked against the
+    /// limits); `built` counts the windows as they are made.
+    static func split(_ e: Encoding, maxTokens: Int, policy: OverflowPolicy, stride: Int, what: String, built: inout Int) throws(PipelineError) -> LongInput {
         let n = e.count
         var prefix = 0
         while prefix < n && e.specialTokensMask[prefix] == 1 { prefix += 1 }
         var suffix = 0
         while suffix < n - prefix && e.specialTokensMask[n - 1 - suffix] == 1 { suffix += 1 }
-        if n <= maxTokens { return LongInput(sequences: [e.ids], starts: [prefix], prefix: prefix, suffix: suffix) }
+        if n <= maxTokens {
+            built += 1
+            return LongInput(sequences: [e.ids], starts: [prefix], prefix: prefix, suffix: suffix)
+        }
         guard policy == .window else {
             throw PipelineError(.inputTooLong, "\(what) is \(n) tokens, more than the maximum of \(maxTokens) (set option \"overflow\": \"window\" to classify it in windows)")
         }
@@ -37,6 +42,7 @@ struct LongInput {
             let b = min(a + room, contentEnd)
             sequences.append(head + Array(e.ids[a..<b]) + tail)
             starts.append(a)
+            built += 1
             if b == contentEnd { break }
             a += room - stride
         }

@@ -9,19 +9,25 @@ struct MultipleChoicePlan: EncoderPlan {
     var needsHidden: Bool { false }
     func headRows(_ i: Int) -> [Int] { [0] }
 
-    init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine) throws(PipelineError) {
+    init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine, stats: inout RunStats) throws(PipelineError) {
         let task = PipelineTask.multipleChoice
         try r.rejectUnused(["question", "choices"], task: task)
         let question = try r.requireNonEmpty(r.question, "question", task: task)
         guard let choices = r.choices else { throw PipelineError(.missingField, "multiple-choice needs field 'choices'") }
         guard !choices.isEmpty else { throw PipelineError(.emptyInput, "field 'choices' is empty") }
+        var price = TaskCost()
+        price.choices = choices.count
+        try engine.enforce(price)
         var seqs: [[Int]] = []
         for (k, choice) in choices.enumerated() {
             guard !choice.isEmpty else { throw PipelineError(.emptyInput, "choice \(k) is empty") }
             let e = try engine.encode(question, pair: choice)
             try engine.checkLength(e.count, what: "the question with choice \(k)")
             seqs.append(e.ids)
+            stats.builtSequences += 1
+            price.encoderTokens += e.count
         }
+        try engine.enforce(price)
         sequences = seqs
     }
 

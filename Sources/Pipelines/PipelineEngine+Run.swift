@@ -45,9 +45,11 @@ extension PipelineEngine {
         var responses: [[PipelineResponse?]] = []
         var plans: [PlanSlot] = []
         var generations: [GenerationJob] = []
+        var stats = RunStats()
         for (ri, r) in requests.enumerated() {
             let pairs: [(LoadedHead, PipelineTask)]
-            do { pairs = try resolve(r) } catch {
+            // Priced before any work: over a limit, the request gets one error response.
+            do { _ = try price(r); pairs = try resolve(r) } catch {
                 responses.append([PipelineResponse.failure(id: r.id, task: r.task, head: r.head, error)])
                 continue
             }
@@ -57,14 +59,13 @@ extension PipelineEngine {
                     if task == .textGeneration {
                         generations.append(try makeGeneration(r, head: head, slot: (ri, k)))
                     } else {
-                        plans.append(PlanSlot(request: ri, index: k, head: head, task: task, plan: try makePlan(r, head: head, task: task)))
+                        plans.append(PlanSlot(request: ri, index: k, head: head, task: task, plan: try makePlan(r, head: head, task: task, stats: &stats)))
                     }
                 } catch {
                     responses[ri][k] = PipelineResponse.failure(id: r.id, task: task, head: head.name, error)
                 }
             }
         }
-        var stats = RunStats()
         var partials: [[PipelineResponse]] = requests.map { _ in [] }
         let emit: PartialHandler = { request, response in
             if let onPartial { onPartial(request, response) } else { partials[request].append(response) }
@@ -103,13 +104,13 @@ extension PipelineEngine {
         return BatchResult(responses: final, partials: partials, stats: stats)
     }
 
-    func makePlan(_ r: PipelineRequest, head: LoadedHead, task: PipelineTask) throws(PipelineError) -> any EncoderPlan {
+    func makePlan(_ r: PipelineRequest, head: LoadedHead, task: PipelineTask, stats: inout RunStats) throws(PipelineError) -> any EncoderPlan {
         switch task {
-        case .textClassification: return try TextClassificationPlan(r, head: head, engine: self)
-        case .tokenClassification: return try TokenClassificationPlan(r, head: head, engine: self)
-        case .questionAnswering: return try QuestionAnsweringPlan(r, head: head, engine: self)
+        case .textClassification: return try TextClassificationPlan(r, head: head, engine: self, stats: &stats)
+        case .tokenClassification: return try TokenClassificationPlan(r, head: head, engine: self, stats: &stats)
+        case .questionAnswering: return try QuestionAnsweringPlan(r, head: head, engine: self, stats: &stats)
         case .fillMask: return try FillMaskPlan(r, head: head, engine: self)
-        case .multipleChoice: return try MultipleChoicePlan(r, head: head, engine: self)
+        case .multipleChoice: return try MultipleChoicePlan(r, head: head, engine: self, stats: &stats)
         case .featureExtraction: return try FeatureExtractionPlan(r, head: head, engine: self)
         case .textGeneration: throw PipelineError(.internalError, "text generation has no encoder plan")
         }

@@ -51,9 +51,12 @@ public struct EngineConfiguration: Sendable {
     public var maxInputTokens: Int?
     /// Token budget of one packed encoder pass (sequences of many requests are packed up to it).
     public var maxTokensPerPass: Int
-    public init(maxInputTokens: Int? = nil, maxTokensPerPass: Int = 8192) {
+    /// Per-request cost limits (see ``CostLimits`` and ``PipelineEngine/cost(of:)``).
+    public var limits: CostLimits
+    public init(maxInputTokens: Int? = nil, maxTokensPerPass: Int = 8192, limits: CostLimits = CostLimits()) {
         self.maxInputTokens = maxInputTokens
         self.maxTokensPerPass = maxTokensPerPass
+        self.limits = limits
     }
 }
 
@@ -65,6 +68,11 @@ public final class PipelineEngine: Sendable {
     public let tokenizer: Tokenizer
     public let maxInputTokens: Int
     public let configuration: EngineConfiguration
+    /// The encoder-token limit of one request (``CostLimits/maxRequestTokens``, resolved).
+    public let maxRequestTokens: Int
+    /// Special tokens the tokenizer's template adds around one text (before, after) and to a pair.
+    let singleSpecials: (prefix: Int, suffix: Int)
+    let pairSpecials: Int
     let byName: [String: LoadedHead]
 
     /// Builds an engine over already loaded models (names must be unique). Models whose
@@ -96,6 +104,18 @@ public final class PipelineEngine: Sendable {
         } else {
             maxInputTokens = max(2, loaded[0].model.config.maxSequenceLength)
         }
+        for setting in CostLimits.settings {
+            if let v = setting.get(configuration.limits), !setting.range.contains(v) {
+                throw EngineError("\(setting.name) must be in \(setting.range.lowerBound)...\(setting.range.upperBound), got \(v)")
+            }
+        }
+        maxRequestTokens = configuration.limits.maxRequestTokens ?? Cost.mul(16, maxInputTokens)
+        let probe = try? tokenizer.encode("a", pair: nil, addSpecialTokens: true, truncation: nil, padding: nil)
+        let mask = probe?.specialTokensMask ?? []
+        let prefix = mask.prefix { $0 == 1 }.count
+        singleSpecials = (prefix, mask.count == prefix ? 0 : mask.reversed().prefix { $0 == 1 }.count)
+        let pair = try? tokenizer.encode("a", pair: "b", addSpecialTokens: true, truncation: nil, padding: nil)
+        pairSpecials = pair?.specialTokensMask.filter { $0 == 1 }.count ?? 0
     }
 
     /// Loads checkpoint folders; heads whose encoder tensors are byte-identical share one

@@ -24,6 +24,10 @@ public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible
         case inputTooLong = "input_too_long"
         /// The input cannot be processed as asked (e.g. fill-mask without a mask token).
         case invalidInput = "invalid_input"
+        /// The request would cost more than a configured per-request limit (encoder tokens over all
+        /// windows, choices and heads; windows; choices; masks; estimated response bytes). The
+        /// message names the limit, the computed cost and the setting that raises it.
+        case requestTooCostly = "request_too_costly"
         /// The model failed (should not happen with a valid checkpoint).
         case internalError = "internal_error"
     }

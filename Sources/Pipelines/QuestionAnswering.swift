@@ -26,16 +26,16 @@ struct QuestionAnsweringPlan: EncoderPlan {
     var needsHidden: Bool { false }
     func headRows(_ i: Int) -> [Int] { Array(0..<windows[i].ids.count) }
 
-    init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine) throws(PipelineError) {
+    init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine, stats: inout RunStats) throws(PipelineError) {
         let task = PipelineTask.questionAnswering
         try r.rejectUnused(["question", "context"], task: task)
         let question = try r.requireNonEmpty(r.question, "question", task: task)
         let contextText = try r.requireNonEmpty(r.context, "context", task: task)
         let o = r.options
         let big = Int(Int32.max)
-        topK = try o.int("top_k", default: 1, in: 1...big)
+        topK = try o.capped("top_k", default: 1, from: 1, limit: engine.configuration.limits.maxTopK, setting: "max-top-k")
         maxAnswerLen = try o.int("max_answer_len", default: 15, in: 1...big)
-        let maxQuestionLen = try o.int("max_question_len", default: 64, in: 1...big)
+        _ = try o.int("max_question_len", default: 64, in: 1...big)
         let maxSeqLen = try o.int("max_seq_len", default: min(engine.maxInputTokens, 384), in: 2...engine.maxInputTokens)
         let docStride = try o.int("doc_stride", default: min(maxSeqLen / 2, 128), in: 0...big)
         guard docStride <= maxSeqLen else {
@@ -45,15 +45,15 @@ struct QuestionAnsweringPlan: EncoderPlan {
         alignToWords = try o.bool("align_to_words", default: true)
         clsId = engine.tokenizer.specialTokens.clsId ?? head.model.config.bosTokenId
 
-        let questionTokens: Int
+        // The whole pair first: the question's length, the total length and the windows are
+        // checked (and priced) before any window is built.
+        let whole: Encoding
         do {
-            questionTokens = try engine.tokenizer.encode(question, pair: nil, addSpecialTokens: false, truncation: nil, padding: nil).count
+            whole = try engine.tokenizer.encode(question, pair: contextText, addSpecialTokens: true, truncation: nil, padding: nil)
         } catch {
-            throw PipelineError(.invalidInput, "cannot tokenize the question: \(error.description)")
+            throw PipelineError(.invalidInput, "cannot tokenize the question and context: \(error.description)")
         }
-        if questionTokens > maxQuestionLen {
-            throw PipelineError(.inputTooLong, "the question is \(questionTokens) tokens, more than max_question_len \(maxQuestionLen)")
-        }
+        try engine.enforce(engine.taskCost(r, head: head, task: task, measure: .exact, known: whole, planning: true))
         let encoding: Encoding
         do {
             encoding = try engine.tokenizer.encode(question, pair: contextText, addSpecialTokens: true,
@@ -68,11 +68,7 @@ struct QuestionAnsweringPlan: EncoderPlan {
             for sub in e.overflowing { add(sub) }
         }
         add(encoding)
-        // Length of the whole pair without windows: consecutive windows share `doc_stride`
-        // context tokens, so the context has sum(window context tokens) - stride * (windows - 1).
-        let contextTokens = list.reduce(0) { $0 + $1.sequenceIds.filter { $0 == 1 }.count } - docStride * (list.count - 1)
-        let first = list.first.map { $0.ids.count - $0.sequenceIds.filter { $0 == 1 }.count } ?? 0
-        try engine.checkLength(first + contextTokens, what: "the question and context")
+        stats.builtSequences += list.count
         windows = list
         context = Array(contextText.unicodeScalars)
     }

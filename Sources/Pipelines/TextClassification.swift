@@ -16,7 +16,7 @@ struct TextClassificationPlan: EncoderPlan {
     var needsHidden: Bool { false }
     func headRows(_ i: Int) -> [Int] { [0] }
 
-    init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine) throws(PipelineError) {
+    init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine, stats: inout RunStats) throws(PipelineError) {
         let text = try r.textInput(for: .textClassification)
         let config = head.model.config
         let outputs = head.model.head?.outputs ?? config.numLabels
@@ -25,7 +25,10 @@ struct TextClassificationPlan: EncoderPlan {
         function = try r.options.choice("function_to_apply", ["softmax", "sigmoid", "none"]) ?? fallback
         topK = try r.options.int("top_k", in: 1...Int(Int32.max))
         let (policy, stride) = try r.options.overflow(maxTokens: engine.maxInputTokens)
-        input = try LongInput.split(try engine.encode(text), maxTokens: engine.maxInputTokens, policy: policy, stride: stride, what: "the text")
+        let encoding = try engine.encode(text)
+        try engine.enforce(engine.taskCost(r, head: head, task: .textClassification, measure: .exact, known: encoding, planning: true))
+        input = try LongInput.split(encoding, maxTokens: engine.maxInputTokens, policy: policy, stride: stride, what: "the text",
+                                    built: &stats.builtSequences)
     }
 
     func scores(_ logits: [Float]) -> [Float] {

@@ -26,7 +26,8 @@ extension PipelineEngine {
         guard e.ids.allSatisfy({ $0 >= 0 && $0 < head.model.config.vocabSize }) else {
             throw PipelineError(.invalidInput, "the tokenizer gave a token id outside the model's vocabulary")
         }
-        let maxNew = try o.int("max_new_tokens", default: 20, in: 0...Int(Int32.max))
+        let maxNew = try o.capped("max_new_tokens", default: 20, from: 0, limit: configuration.limits.maxNewTokens, setting: "max-new-tokens")
+        try enforce(taskCost(r, head: head, task: .textGeneration, measure: .exact, known: e, planning: true))
         if e.count + maxNew > maxInputTokens {
             throw PipelineError(.inputTooLong, "the prompt (\(e.count) tokens) plus max_new_tokens (\(maxNew)) is more than the maximum of \(maxInputTokens)")
         }

@@ -22,7 +22,7 @@ struct TokenClassificationPlan: EncoderPlan {
     var needsHidden: Bool { false }
     func headRows(_ i: Int) -> [Int] { Array(0..<input.sequences[i].count) }
 
-    init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine) throws(PipelineError) {
+    init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine, stats: inout RunStats) throws(PipelineError) {
         let t = try r.textInput(for: .tokenClassification)
         let config = head.model.config
         let outputs = head.model.head?.outputs ?? config.numLabels
@@ -32,7 +32,9 @@ struct TokenClassificationPlan: EncoderPlan {
         ignore = try r.options.strings("ignore_labels") ?? ["O"]
         let (policy, stride) = try r.options.overflow(maxTokens: engine.maxInputTokens)
         encoding = try engine.encode(t)
-        input = try LongInput.split(encoding, maxTokens: engine.maxInputTokens, policy: policy, stride: stride, what: "the text")
+        try engine.enforce(engine.taskCost(r, head: head, task: .tokenClassification, measure: .exact, known: encoding, planning: true))
+        input = try LongInput.split(encoding, maxTokens: engine.maxInputTokens, policy: policy, stride: stride, what: "the text",
+                                    built: &stats.builtSequences)
         text = Array(t.unicodeScalars)
         tokenizer = engine.tokenizer
     }

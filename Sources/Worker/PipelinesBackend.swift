@@ -25,6 +25,10 @@ public final class PipelinesBackend: InferenceBackend {
         BLAS.setThreads(1)
     }
 
+    /// Decodes and prices a request (``PipelineEngine/cost(of:)``): over a cost limit it is
+    /// rejected here, before it is queued; otherwise its batch cost is ``RequestCost/batchTokens``.
+    /// Tokenizes only a request whose input bytes could pass a limit (a big text in windows, a
+    /// long QA context with small windows, …), never builds windows.
     public func prepare(_ value: [UInt8]) -> Result<PreparedJob<Job>, RequestRejection> {
         let request: PipelineRequest
         switch PipelineRequest.decode(value) {
@@ -34,40 +38,25 @@ public final class PipelinesBackend: InferenceBackend {
             return .failure(rejection(failure.error, response: response, task: failure.task ?? "unknown", head: "none"))
         }
         let named = request.heads ?? request.head.map { [$0] } ?? []
-        for name in named where engine.head(named: name) == nil {
-            let error = PipelineError(.unknownHead, "unknown head '\(name.prefix(100))' (configured: \(engine.heads.map(\.name).joined(separator: ", ")))")
-            return .failure(rejection(error, response: .failure(id: request.id, task: request.task, head: request.head, error),
-                                      task: request.task?.rawValue ?? "unknown", head: "none"))
-        }
+        let known = named.allSatisfy { engine.head(named: $0) != nil }
         let heads = named.isEmpty ? engine.heads.filter { head in request.task.map(head.serves) ?? false }.prefix(1).map(\.name) : named
-        let encoderKey = heads.first.flatMap { engine.head(named: $0)?.encoderGroup } ?? -1
         let task = request.task?.rawValue ?? "heads"
-        let head = heads.isEmpty ? "none" : heads.joined(separator: "+")
-        var prepared = PreparedJob(
-            job: Job(request: request, task: task, head: head), tokens: Self.estimateTokens(request, heads: max(1, heads.count), limit: engine.maxInputTokens),
-            encoderKey: encoderKey, task: task, head: head, id: request.id)
-        prepared.steps = Self.decodingSteps(request, heads: heads.compactMap { engine.head(named: $0) })
-        return .success(prepared)
-    }
-
-    /// Tokens a request will cost, estimated from its text (about 4 bytes a token, plus special
-    /// tokens): good enough for packing and flow control, without tokenizing twice.
-    static func estimateTokens(_ request: PipelineRequest, heads: Int, limit: Int) -> Int {
-        var bytes = (request.text?.utf8.count ?? 0) + (request.question?.utf8.count ?? 0) + (request.context?.utf8.count ?? 0)
-        var sequences = 1
-        if let choices = request.choices {
-            sequences = max(1, choices.count)
-            bytes = bytes * sequences + choices.reduce(0) { $0 + $1.utf8.count }
+        let head = heads.isEmpty || !known ? "none" : heads.joined(separator: "+")
+        // Priced before queueing: a request over a limit (or naming an unknown head) is rejected
+        // here, so it is dead-lettered without running anything.
+        let cost: RequestCost
+        switch engine.cost(of: request) {
+        case .success(let priced): cost = priced
+        case .failure(let error):
+            return .failure(rejection(error, response: .failure(id: request.id, task: request.task, head: request.head, error),
+                                      task: request.task?.rawValue ?? "unknown", head: head))
         }
-        let perHead = bytes / 4 + 3 * sequences
-        return max(1, min(perHead, max(limit, 1) * 64)) * heads
-    }
-
-    /// Decoding steps a request may take: `max_new_tokens` (default 20) when it generates text.
-    static func decodingSteps(_ request: PipelineRequest, heads: [LoadedHead]) -> Int {
-        let generates = request.task == .textGeneration || (request.task == nil && heads.contains { $0.tasks.first == .textGeneration })
-        guard generates else { return 0 }
-        return max(1, request.options.values["max_new_tokens"]?.intValue ?? 20)
+        let encoderKey = heads.first.flatMap { engine.head(named: $0)?.encoderGroup } ?? -1
+        var prepared = PreparedJob(job: Job(request: request, task: task, head: head), tokens: max(1, cost.batchTokens),
+                                   encoderKey: encoderKey, task: task, head: head, id: request.id)
+        // Generations batch apart and never hold short requests up (see LaneSlots).
+        prepared.steps = cost.generatedTokens
+        return .success(prepared)
     }
 
     public func run(_ batch: [Job], lane: Int, emit: (Int, BackendResponse) -> Void, between: () -> Void) -> [[BackendResponse]] {

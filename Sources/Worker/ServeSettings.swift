@@ -1,4 +1,5 @@
 import Foundation
+import Pipelines
 
 /// `serve`'s settings, resolved from (highest first) command-line flags, `NORBERT_WORKER_…`
 /// environment variables, a JSON config file, and defaults. Every source uses the flag names:
@@ -32,6 +33,8 @@ public struct ServeSettings: Sendable, Equatable {
     public var maxInFlight = 10_000
     public var maxInFlightBytes = 128 << 20
     public var laneStallTimeoutMs = 600_000
+    /// Per-request cost limits (`max-request-tokens`, `max-windows`, …: ``CostLimits/settings``).
+    public var limits = CostLimits()
 
     public static func == (a: Self, b: Self) -> Bool {
         a.heads.map { "\($0.name)=\($0.directory)" } == b.heads.map { "\($0.name)=\($0.directory)" } && a.tokenizer == b.tokenizer
@@ -43,6 +46,7 @@ public struct ServeSettings: Sendable, Equatable {
             && a.maxQueuedTokens == b.maxQueuedTokens && a.maxMessageBytes == b.maxMessageBytes && a.maxInputTokens == b.maxInputTokens
             && a.replyToAllow == b.replyToAllow && a.maxInFlight == b.maxInFlight && a.maxInFlightBytes == b.maxInFlightBytes
             && a.laneStallTimeoutMs == b.laneStallTimeoutMs
+            && a.limits == b.limits
     }
 
     /// Every setting name (flags without `--`), for validation and `--help`.
@@ -51,7 +55,7 @@ public struct ServeSettings: Sendable, Equatable {
         "max-batch-tokens", "max-wait-ms", "lanes", "instance-id", "kafka", "log-format", "log-level",
         "drain-timeout-ms", "commit-interval-ms", "max-queued-tokens", "max-message-bytes", "max-input-tokens",
         "reply-to-allow", "max-in-flight", "max-in-flight-bytes", "lane-stall-timeout-ms",
-    ]
+    ] + CostLimits.settings.map(\.name)
     static let lists: Set<String> = ["head", "requests", "kafka", "reply-to-allow"]
     public static let environmentPrefix = "NORBERT_WORKER_"
 
@@ -118,6 +122,9 @@ public struct ServeSettings: Sendable, Equatable {
                 throw Failure("reply-to-allow '\(pattern.prefix(100))' is not a topic pattern (a-z A-Z 0-9 . _ - and the wildcards * ?)")
             }
             s.replyToAllow.append(trimmed)
+        }
+        for setting in CostLimits.settings {
+            if let v = try int(setting.name, setting.range) { setting.set(&s.limits, v) }
         }
         // kafka: merged per property, lowest source first.
         for source in [file["kafka"], env["kafka"], flags["kafka"]] {

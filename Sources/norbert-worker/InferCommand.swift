@@ -42,6 +42,8 @@ struct InferCommand: AsyncParsableCommand {
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads: Int = 1
 
+    @OptionGroup(title: "Per-request cost limits") var costLimits: CostLimitOptions
+
     func validate() throws {
         guard !heads.isEmpty else { throw ValidationError("give at least one --head NAME=DIR") }
         for h in heads where HeadSpec.parse(h) == nil { throw ValidationError("--head '\(h)' is not NAME=DIR") }
@@ -54,7 +56,7 @@ struct InferCommand: AsyncParsableCommand {
         let engine: PipelineEngine
         do {
             engine = try PipelineEngine(heads: heads.compactMap(HeadSpec.parse), tokenizerDirectory: tokenizer,
-                                        configuration: EngineConfiguration(maxInputTokens: maxTokens))
+                                        configuration: EngineConfiguration(maxInputTokens: maxTokens, limits: costLimits.limits))
         } catch {
             throw CLIError("infer: \(error.description)")
         }

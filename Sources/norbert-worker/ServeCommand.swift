@@ -73,6 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
     var maxInFlightBytes: Int?
     @Option(help: ArgumentHelp("/livez fails when a busy lane makes no progress (batch, encoder pass, decoding step) for this long, ms (default 600000).", valueName: "n"))
     var laneStallTimeoutMs: Int?
+    @OptionGroup var costLimits: CostLimitOptions
 
     var flagValues: [String: [String]] {
         var out: [String: [String]] = [:]
@@ -91,6 +92,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("lane-stall-timeout-ms", laneStallTimeoutMs.map(String.init)),
         ]
         for (name, value) in scalars { if let value { out[name] = [value] } }
+        for (name, value) in costLimits.values { out[name] = [String(value)] }
         return out
     }
 
@@ -166,7 +168,7 @@ enum ServeEngine {
     /// Loads the heads off Swift's cooperative pool (file reads and weight conversion block).
     static func load(_ settings: ServeSettings) async throws -> PipelineEngine {
         let specs = settings.heads.map { HeadSpec(name: $0.name, directory: $0.directory) }
-        let configuration = EngineConfiguration(maxInputTokens: settings.maxInputTokens, maxTokensPerPass: settings.maxBatchTokens)
+        let configuration = EngineConfiguration(maxInputTokens: settings.maxInputTokens, maxTokensPerPass: settings.maxBatchTokens, limits: settings.limits)
         let tokenizer = settings.tokenizer
         let result: Result<PipelineEngine, EngineError> = await withCheckedContinuation { continuation in
             Thread.detachNewThread {

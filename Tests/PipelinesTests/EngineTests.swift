@@ -71,7 +71,8 @@ struct EngineTests {
                                        configuration: EngineConfiguration(maxInputTokens: 50))
         let r = try request(#"{"id": "w", "task": "text-classification", "text": "\#(long)", "options": {"overflow": "window", "stride": 10, "function_to_apply": "none", "top_k": null}}"#)
         let head = try #require(small.head(named: "sentiment"))
-        let plan = try TextClassificationPlan(r, head: head, engine: small)
+        var stats = RunStats()
+        let plan = try TextClassificationPlan(r, head: head, engine: small, stats: &stats)
         #expect(plan.sequences.count > 2 && plan.sequences.allSatisfy { $0.count <= 50 && $0.first == 1 })
         let logits = try #require(head.model.run(PackedBatch(plan.sequences), workspace: EncoderWorkspace())["logits"])
         let n = plan.sequences.count

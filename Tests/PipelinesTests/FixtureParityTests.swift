@@ -99,13 +99,14 @@ struct FixtureParityTests {
             }
         }
         let qa = try #require(engine.head(named: "qa"))
+        var stats = RunStats()
         for c in try PipelineFixtures.cases("question-answering") {
             var options = RequestOptions()
             options.set("max_seq_len", .int(128))
             options.set("doc_stride", .int(32))
             let r = PipelineRequest(id: "w", task: .questionAnswering, question: c["question"]?.stringValue,
                                     context: c["context"]?.stringValue, options: options)
-            let plan = try QuestionAnsweringPlan(r, head: qa, engine: engine)
+            let plan = try QuestionAnsweringPlan(r, head: qa, engine: engine, stats: &stats)
             let expected = (c["windows"]?.arrayValue ?? []).map { $0["input_ids"]?.intArray ?? [] }
             #expect(plan.sequences == expected, "\(c["id"]?.stringValue ?? "")")
         }
@@ -113,7 +114,7 @@ struct FixtureParityTests {
         for c in try PipelineFixtures.cases("multiple-choice") {
             let r = PipelineRequest(id: "m", task: .multipleChoice, question: c["question"]?.stringValue,
                                     choices: c["choices"]?.arrayValue?.compactMap(\.stringValue))
-            let plan = try MultipleChoicePlan(r, head: mc, engine: engine)
+            let plan = try MultipleChoicePlan(r, head: mc, engine: engine, stats: &stats)
             let padded = c["input_ids"]?.arrayValue ?? []
             let masks = c["attention_mask"]?.arrayValue ?? []
             for (k, ids) in plan.sequences.enumerated() {

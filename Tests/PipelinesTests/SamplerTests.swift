@@ -25,6 +25,34 @@ struct SamplerTests {
         #expect(checked > 400)
     }
 
+    /// Large k takes the radix selection (O(V) for every k): same k-th value as sorting, with
+    /// ties, negatives, infinities, ±0 and values that differ only in their last bits.
+    @Test func kthLargestForLargeKEqualsSorting() {
+        var rng = SplitMix64(seed: 23)
+        for trial in 0..<40 {
+            let count = [65, 100, 2048, 5000][trial % 4]
+            var x = (0..<count).map { _ -> Double in
+                switch rng.next() % 6 {
+                case 0: return Double(Int(rng.next() % 16)) - 8
+                case 1: return -Double(rng.next() % 1000) / 7
+                case 2: return Double(bitPattern: 0x3FF0_0000_0000_0000 | (rng.next() & 0xFF))
+                default: return Double(Int64(bitPattern: rng.next()) >> 11) / Double(1 << 40)
+                }
+            }
+            x[Int(rng.next() % UInt64(count))] = -.infinity
+            x[Int(rng.next() % UInt64(count))] = 0
+            x[Int(rng.next() % UInt64(count))] = -0.0
+            let sorted = x.sorted(by: >)
+            for k in [Sampler.bufferedK + 1, count / 2, count - 1, count] where k > Sampler.bufferedK && k <= count {
+                #expect(Sampler.kthLargest(x, k) == sorted[k - 1], "count \(count) k \(k)")
+            }
+        }
+        // Sampling with top_k = the vocabulary keeps every token.
+        let logits = (0..<2048).map { Double(($0 * 7919) % 2048) / 256 }
+        #expect(Sampler.candidates(logits, topK: 2048).count == 2048)
+        #expect(Sampler.candidates(logits, topK: 2047).count == 2047)
+    }
+
     @Test func kthLargestCountsDuplicates() {
         #expect(Sampler.kthLargest([3, 1, 3, 2], 1) == 3)
         #expect(Sampler.kthLargest([3, 1, 3, 2], 2) == 3)

@@ -8,6 +8,7 @@ public enum SchemaCheck {
     /// jsonschema is a failure too: the check must not pass by not running.
     public static func failures(_ kind: String, _ lines: [String]) -> [String] {
         guard !lines.isEmpty else { return ["no \(kind) lines to validate"] }
+        signal(SIGPIPE, SIG_IGN)   // a validator that dies early must fail the check, not the test process
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", NorbertBinary.packageRoot.appendingPathComponent("scripts/validate-schemas.py").path, "--check", kind]
@@ -25,7 +26,7 @@ public enum SchemaCheck {
             done.signal()
         }
         reader.start()
-        input.fileHandleForWriting.write(Data(lines.joined(separator: "\n").utf8 + [0x0A]))
+        try? input.fileHandleForWriting.write(contentsOf: Data(lines.joined(separator: "\n").utf8 + [0x0A]))
         try? input.fileHandleForWriting.close()
         process.waitUntilExit()
         done.wait()

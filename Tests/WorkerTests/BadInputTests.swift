@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Logging
+import Pipelines
 import ServiceLifecycle
 import TestSupport
 import Testing
@@ -67,6 +68,8 @@ struct BadInputTests {
                    + Array(repeating: UInt8(ascii: "a"), count: 1_040_000) + Array("\"".utf8))  // not closed
         // Above the default --max-message-bytes (1 MiB): message_too_large, dead letter cut.
         out.append(Array(repeating: UInt8(ascii: "["), count: 1_048_577))
+        // Costly requests (every one is rejected before any work; see costlyRequestsWithDefaults).
+        out += HostileRequests.cases.map { Array($0.line.utf8) }
         return out
     }()
 
@@ -142,6 +145,58 @@ struct BadInputTests {
         configuration.kafka = [:]
         let running = RunningWorker(configuration, backend: PipelinesBackend(engine: engine, lanes: 1))
         try await Self.checkAnswers(servers: servers, messages: messages, badKeys: badKeys)
+        try await running.stop()
+    }
+
+    @Test("the issue's costly requests with the default settings: rejected when prepared, dead-lettered with their code; good requests keep flowing")
+    func costlyRequestsWithDefaults() async throws {
+        let engine = try #require(WorkerFixtures.engine)
+        #expect(engine.configuration.limits == CostLimits() && engine.maxInputTokens == 16384)
+        let backend = PipelinesBackend(engine: engine, lanes: 1)
+        // Rejected in `prepare`, before queueing: nothing runs (the one whose bytes look harmless is
+        // refused by its plan in the lane, before any window is built).
+        for c in HostileRequests.cases where c.rejectedWhenPriced {
+            switch backend.prepare(Array(c.line.utf8)) {
+            case .success: Issue.record("\(c.name): accepted by prepare")
+            case .failure(let rejection): #expect(rejection.code == c.code, "\(c.name): \(rejection.message)")
+            }
+        }
+        // The batch cost of a generation counts its new tokens.
+        let generation = #"{"id": "g", "task": "text-generation", "head": "causal", "text": "Hei", "options": {"max_new_tokens": 500}}"#
+        guard case .success(let prepared) = backend.prepare(Array(generation.utf8)) else { Issue.record("generation"); return }
+        #expect(prepared.tokens >= 500)
+
+        let cluster = try KafkaMockCluster(brokers: 1)
+        defer { cluster.shutdown() }
+        for (topic, partitions) in [("req", 2), ("res", 1), ("dlq", 1)] { try cluster.createTopic(topic, partitions: partitions) }
+        let servers = cluster.bootstrapServers
+        var messages: [KafkaProducerMessage] = []
+        var expected: [String: String] = [:]
+        for (index, c) in HostileRequests.cases.enumerated() {
+            expected["costly-\(index)"] = c.code
+            messages.append(KafkaProducerMessage(topic: "req", partition: Int32(index % 2), key: Array("costly-\(index)".utf8), value: Array(c.line.utf8)))
+            messages.append(KafkaProducerMessage(topic: "req", partition: Int32(index % 2), key: Array("good-\(index)".utf8),
+                                                 value: Array("{\"id\": \"g\(index)\", \"task\": \"text-classification\", \"text\": \"Hei \(index)\"}".utf8)))
+        }
+        for (index, line) in HostileRequests.nowCheap.enumerated() {
+            messages.append(KafkaProducerMessage(topic: "req", partition: 0, key: Array("cheap-\(index)".utf8), value: Array(line.utf8)))
+        }
+        try await WorkerFixtures.produce(messages, servers: servers)
+        // Default worker settings (1 MiB messages, 8192-token batches) and engine limits.
+        let running = RunningWorker(WorkerFixtures.configuration(servers, group: "costly"), backend: backend)
+        let badKeys = Set(expected.keys)
+        try await Self.checkAnswers(servers: servers, messages: messages, badKeys: badKeys)
+        let letters = try await WorkerFixtures.consume("dlq", servers: servers, count: badKeys.count)
+        for letter in letters {
+            let key = String(decoding: letter.key ?? [], as: UTF8.self)
+            let code = String(decoding: (letter.headerValues("norbert-error-code").first ?? nil) ?? [], as: UTF8.self)
+            #expect(code == expected[key], "\(key)")
+        }
+        let results = try await WorkerFixtures.consume("res", servers: servers, count: messages.count)
+        for result in results where badKeys.contains(String(decoding: result.key ?? [], as: UTF8.self)) {
+            let key = String(decoding: result.key ?? [], as: UTF8.self)
+            #expect(String(decoding: result.value ?? [], as: UTF8.self).contains("\"code\": \"\(expected[key] ?? "?")\""), "\(key)")
+        }
         try await running.stop()
     }
 

@@ -97,9 +97,13 @@ struct SchedulingTests {
         for topic in ["req", "res", "dlq"] { try cluster.createTopic(topic, partitions: 1) }
         let servers = cluster.bootstrapServers
         let reader = try TopicReader(topic: "res", servers: servers)
-        let engine = try #require(WorkerFixtures.engine)
+        // A generation of 3,000 tokens (seconds on the tiny model), over the default 1,024 limit.
+        var configuration = EngineConfiguration()
+        configuration.limits.maxNewTokens = 3000
+        let engine = try PipelineEngine(heads: WorkerFixtures.heads, tokenizerDirectory: WorkerFixtures.root.appendingPathComponent("Tests/Fixtures/tokenizer").path,
+                                        configuration: configuration)
         let running = RunningWorker(WorkerFixtures.configuration(servers, group: "hol"), backend: PipelinesBackend(engine: engine, lanes: lanes))
-        let long = #"{"id": "long", "task": "text-generation", "head": "causal", "text": "Hei på deg", "options": {"max_new_tokens": 1500}}"#
+        let long = #"{"id": "long", "task": "text-generation", "head": "causal", "text": "Hei på deg", "options": {"max_new_tokens": 3000}}"#
         let shorts = (0..<4).map { k in
             KafkaProducerMessage(topic: "req", key: "short-\(k)", value: #"{"id": "short-\#(k)", "task": "text-classification", "text": "Dette er kort \#(k)."}"#)
         }
@@ -119,7 +123,8 @@ struct SchedulingTests {
             order = reader.messages.compactMap { try? JSONValue.parse($0.value ?? [], context: "t")["id"]?.stringValue }
         }
         let before = order.prefix { $0 != "long" }
-        #expect(Set(before) == Set((0..<4).map { "short-\($0)" }), "final answers in arrival order: \(order)")
+        #expect(Set(before) == Set((0..<4).map { "short-\($0)" }),
+                "final answers in arrival order: \(order); \(reader.messages.first.map { String(decoding: $0.value ?? [], as: UTF8.self).prefix(300) } ?? "")")
         let text = String(decoding: running.metrics.render(), as: UTF8.self)
         #expect(text.contains("norbert_worker_pending_answers"))
         try await running.stop()
