@@ -62,6 +62,8 @@ final class ConsumerCore: Sendable {
     let pollThread = PollThread()
     let eventThread = PollThread()
     let phase = Mutex(Phase.created)
+    /// Set when `close` starts: every commit from then on ends by it.
+    let closeDeadline = Mutex<ContinuousClock.Instant?>(nil)
     let statisticsStream: AsyncStream<KafkaStatistics>
     let statisticsContinuation: AsyncStream<KafkaStatistics>.Continuation
 
@@ -98,7 +100,8 @@ final class ConsumerCore: Sendable {
                 }
                 // Commit what the caller stored for these partitions before releasing them;
                 // retry transient refusals (e.g. REBALANCE_IN_PROGRESS) until the deadline.
-                if let error = ConsumerCore.commitStoredBlocking(client, deadline: .now + configuration.commitTimeout) {
+                let deadline = self?.commitDeadline() ?? .now + configuration.commitTimeout
+                if let error = ConsumerCore.commitStoredBlocking(client, deadline: deadline) {
                     buffer.push(.error(error))
                 }
             case .error(let error):
@@ -186,21 +189,35 @@ final class ConsumerCore: Sendable {
         }
     }
 
+    /// A commit's deadline: `commitTimeout` from now, or the close deadline if sooner.
+    func commitDeadline() -> ContinuousClock.Instant {
+        let deadline = ContinuousClock.now + configuration.commitTimeout
+        return closeDeadline.withLock { close in close.map { min($0, deadline) } ?? deadline }
+    }
+
+    /// Everything, the final commits (also the one of a revoke running meanwhile) and leaving
+    /// the group included, ends by `closeTimeout`; a consumer that could not leave by then is
+    /// destroyed without leaving (the group notices after the session timeout).
     private func closeBlocking(leaveGroup: Bool) -> KafkaError? {
         var failure: KafkaError?
+        let deadline = ContinuousClock.now + configuration.closeTimeout
+        closeDeadline.withLock { $0 = deadline }
         buffer.finish()  // releases a revoke waiting for the caller
         pollThread.stopAndJoin()
+        var left = false
         if leaveGroup {
-            if let error = ConsumerCore.commitStoredBlocking(client, deadline: .now + configuration.commitTimeout), error.code != .state {
+            if let error = ConsumerCore.commitStoredBlocking(client, deadline: commitDeadline()), error.code != .state {
                 failure = error
             }
-            if !client.closeConsumer(timeoutMs: configuration.closeTimeout.milliseconds), failure == nil {
+            let remaining = deadline - .now
+            left = remaining > .zero && client.closeConsumer(timeoutMs: remaining.milliseconds)
+            if !left, failure == nil {
                 failure = .timedOut("leaving the consumer group")
             }
         }
         eventThread.stopAndJoin()
         for pending in commits.takeAll() { pending.complete(.failure(.closed("commit"))) }
-        client.destroy(leaveGroup: leaveGroup)
+        client.destroy(leaveGroup: left)
         statisticsContinuation.finish()
         phase.withLock { $0 = .closed }
         return failure

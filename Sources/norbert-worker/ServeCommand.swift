@@ -39,6 +39,8 @@ struct ServeCommand: AsyncParsableCommand {
     var deadLetter: String?
     @Option(help: ArgumentHelp("HTTP port for /metrics, /livez, /readyz (default 9400; 0 picks one).", valueName: "n"))
     var metricsPort: Int?
+    @Option(help: ArgumentHelp("Address the HTTP port binds (default 0.0.0.0, every interface, as Kubernetes probes need; 127.0.0.1 keeps it local).", valueName: "host"))
+    var metricsHost: String?
     @Option(help: ArgumentHelp("Token budget of one encoder batch (default 8192).", valueName: "n"))
     var maxBatchTokens: Int?
     @Option(help: ArgumentHelp("Longest wait for a batch to fill, ms (default 5).", valueName: "n"))
@@ -55,7 +57,7 @@ struct ServeCommand: AsyncParsableCommand {
     var logFormat: String?
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical (default info).", valueName: "level"))
     var logLevel: String?
-    @Option(help: ArgumentHelp("Deadline for finishing in-flight work on revoke and shutdown, ms (default 20000).", valueName: "n"))
+    @Option(help: ArgumentHelp("Deadline for finishing in-flight work on revoke and shutdown, ms (default 15000). Shutdown takes at most this + 10 s (25 s by default: inside Kubernetes' 30 s grace period); it plus 12 s must stay below max.poll.interval.ms.", valueName: "n"))
     var drainTimeoutMs: Int?
     @Option(help: ArgumentHelp("How often answered offsets are committed, ms (default 200): shorter means fewer repeated answers after a crash, more commit requests.", valueName: "n"))
     var commitIntervalMs: Int?
@@ -73,6 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
         let scalars: [(String, String?)] = [
             ("tokenizer", tokenizer), ("bootstrap-servers", bootstrapServers), ("group", group), ("requests", requests),
             ("results", results), ("dead-letter", deadLetter), ("metrics-port", metricsPort.map(String.init)),
+            ("metrics-host", metricsHost),
             ("max-batch-tokens", maxBatchTokens.map(String.init)), ("max-wait-ms", maxWaitMs.map(String.init)),
             ("lanes", lanes.map(String.init)), ("instance-id", instanceId), ("log-format", logFormat), ("log-level", logLevel),
             ("drain-timeout-ms", drainTimeoutMs.map(String.init)), ("commit-interval-ms", commitIntervalMs.map(String.init)),
@@ -135,11 +138,11 @@ enum ServeRunner {
     static func run(settings: ServeSettings, engine: PipelineEngine, servers: String, logger: Logger,
                     ready: (@Sendable (ProbeServer) -> Void)? = nil) async throws {
         let backend = PipelinesBackend(engine: engine, lanes: settings.lanes)
-        let metrics = WorkerMetrics()
+        let metrics = WorkerMetrics(heads: engine.heads.map(\.name))
         let status = WorkerStatus()
         let worker = Worker(configuration: settings.workerConfiguration(bootstrapServers: servers), backend: backend,
                             metrics: metrics, status: status, logger: logger)
-        let probes = ProbeServer(port: settings.metricsPort, metrics: metrics, status: status, logger: logger)
+        let probes = settings.probeServer(metrics: metrics, status: status, logger: logger)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [
                 .init(service: probes),
