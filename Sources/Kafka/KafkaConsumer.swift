@@ -64,6 +64,8 @@ final class ConsumerCore: Sendable {
     let phase = Mutex(Phase.created)
     /// Set when `close` starts: every commit from then on ends by it.
     let closeDeadline = Mutex<ContinuousClock.Instant?>(nil)
+    /// True once librdkafka's handle is destroyed (after `close`, possibly in the background).
+    let destroyed = DestroyedFlag()
     let statisticsStream: AsyncStream<KafkaStatistics>
     let statisticsContinuation: AsyncStream<KafkaStatistics>.Continuation
 
@@ -189,6 +191,9 @@ final class ConsumerCore: Sendable {
         }
     }
 
+    /// How long a close that missed its deadline goes on in the background.
+    static let abandonedCloseLimit: Duration = .seconds(120)
+
     /// A commit's deadline: `commitTimeout` from now, or the close deadline if sooner.
     func commitDeadline() -> ContinuousClock.Instant {
         let deadline = ContinuousClock.now + configuration.commitTimeout
@@ -196,30 +201,52 @@ final class ConsumerCore: Sendable {
     }
 
     /// Everything, the final commits (also the one of a revoke running meanwhile) and leaving
-    /// the group included, ends by `closeTimeout`; a consumer that could not leave by then is
-    /// destroyed without leaving (the group notices after the session timeout).
+    /// the group included, ends by `closeTimeout`. A consumer not out of the group by then is
+    /// finished on a background thread (librdkafka's teardown needs the close to complete):
+    /// it keeps serving the close for up to ``abandonedCloseLimit`` more, then destroys.
     private func closeBlocking(leaveGroup: Bool) -> KafkaError? {
         var failure: KafkaError?
         let deadline = ContinuousClock.now + configuration.closeTimeout
         closeDeadline.withLock { $0 = deadline }
         buffer.finish()  // releases a revoke waiting for the caller
         pollThread.stopAndJoin()
+        var closing: CloseQueue?
         var left = false
         if leaveGroup {
             if let error = ConsumerCore.commitStoredBlocking(client, deadline: commitDeadline()), error.code != .state {
                 failure = error
             }
-            let remaining = deadline - .now
-            left = remaining > .zero && client.closeConsumer(timeoutMs: remaining.milliseconds)
+            closing = client.startClosingConsumer()
+            left = closing.map { client.serveClose($0, until: deadline) } ?? false
             if !left, failure == nil {
                 failure = .timedOut("leaving the consumer group")
             }
         }
-        eventThread.stopAndJoin()
         for pending in commits.takeAll() { pending.complete(.failure(.closed("commit"))) }
-        client.destroy(leaveGroup: left)
+        if let queue = closing, !left {
+            let thread = Thread { [client, eventThread, destroyed] in
+                let closed = client.serveClose(queue, until: .now + ConsumerCore.abandonedCloseLimit)
+                queue.destroy()
+                eventThread.stopAndJoin()
+                client.destroy(leaveGroup: closed)
+                destroyed.set()
+            }
+            thread.name = "kafka-consumer-close"
+            thread.start()
+        } else {
+            closing?.destroy()
+            eventThread.stopAndJoin()
+            client.destroy(leaveGroup: leaveGroup && left)
+            destroyed.set()
+        }
         statisticsContinuation.finish()
         phase.withLock { $0 = .closed }
         return failure
     }
+}
+
+final class DestroyedFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
 }
