@@ -64,8 +64,11 @@ final class ConsumerCore: Sendable {
     let phase = Mutex(Phase.created)
     /// Set when `close` starts: every commit from then on ends by it.
     let closeDeadline = Mutex<ContinuousClock.Instant?>(nil)
-    /// True once librdkafka's handle is destroyed (after `close`, possibly in the background).
-    let destroyed = DestroyedFlag()
+    /// True once `close` is done with librdkafka's handle (possibly in the background): destroyed,
+    /// or deliberately left (``destroyClient(leaveGroup:)``).
+    let destroyed = Flag()
+    /// True once the group gave this consumer an assignment (see ``destroyClient(leaveGroup:)``).
+    let assigned = Flag()
     let statisticsStream: AsyncStream<KafkaStatistics>
     let statisticsContinuation: AsyncStream<KafkaStatistics>.Continuation
 
@@ -85,9 +88,10 @@ final class ConsumerCore: Sendable {
         client = try RDKafkaClient(
             kind: .consumer, properties: properties, logHandler: configuration.logHandler,
             events: RDKafkaEventMask.error | RDKafkaEventMask.stats | RDKafkaEventMask.offsetCommit, rebalance: true)
-        client.installRebalanceHandler { [weak self, buffer, client, configuration] event in
+        client.installRebalanceHandler { [weak self, buffer, client, configuration, assigned] event in
             switch event {
             case .assign(let partitions):
+                assigned.set()
                 buffer.push(.assigned(partitions.sorted()))
             case .revoke(let partitions, lost: true):
                 buffer.push(.lost(partitions.sorted()))
@@ -191,6 +195,18 @@ final class ConsumerCore: Sendable {
         }
     }
 
+    /// Destroys librdkafka's handle, except where librdkafka before 2.3.0 would abort the
+    /// process: a cooperative-sticky consumer that joined the group but never got an assignment
+    /// (its sticky assignor state is still NULL; confluentinc/librdkafka#4312, e.g. a SIGTERM
+    /// while a restarted static member waits for its old session). Such a handle is left as it
+    /// is: its memory and idle threads stay until the process exits.
+    private func destroyClient(leaveGroup: Bool) {
+        if assigned.isSet || !RDKafkaClient.destroyAbortsBeforeFirstAssignment || !configuration.assignmentStrategy.contains("cooperative-sticky") {
+            client.destroy(leaveGroup: leaveGroup)
+        }
+        destroyed.set()
+    }
+
     /// How long a close that missed its deadline goes on in the background.
     static let abandonedCloseLimit: Duration = .seconds(120)
 
@@ -224,20 +240,18 @@ final class ConsumerCore: Sendable {
         }
         for pending in commits.takeAll() { pending.complete(.failure(.closed("commit"))) }
         if let queue = closing, !left {
-            let thread = Thread { [client, eventThread, destroyed] in
+            let thread = Thread { [self] in
                 let closed = client.serveClose(queue, until: .now + ConsumerCore.abandonedCloseLimit)
                 queue.destroy()
                 eventThread.stopAndJoin()
-                client.destroy(leaveGroup: closed)
-                destroyed.set()
+                destroyClient(leaveGroup: closed)
             }
             thread.name = "kafka-consumer-close"
             thread.start()
         } else {
             closing?.destroy()
             eventThread.stopAndJoin()
-            client.destroy(leaveGroup: leaveGroup && left)
-            destroyed.set()
+            destroyClient(leaveGroup: leaveGroup && left)
         }
         statisticsContinuation.finish()
         phase.withLock { $0 = .closed }
@@ -245,7 +259,7 @@ final class ConsumerCore: Sendable {
     }
 }
 
-final class DestroyedFlag: Sendable {
+final class Flag: Sendable {
     private let value = Atomic<Bool>(false)
     func set() { value.store(true, ordering: .releasing) }
     var isSet: Bool { value.load(ordering: .acquiring) }

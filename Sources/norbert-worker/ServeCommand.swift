@@ -105,8 +105,9 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = ServeLogging.bootstrap(format: settings.logFormat, level: settings.logLevel)
         // SIGTERM/SIGINT while the heads load: nothing to drain yet, so exit 0 once loaded.
         let early = EarlySignals()
+        defer { early.cancel() }
         let engine = try await ServeEngine.load(settings)
-        if early.finish() {
+        if early.fired {
             logger.notice("stopped by a signal during start-up")
             return
         }
@@ -129,14 +130,14 @@ struct ServeCommand: AsyncParsableCommand {
             logger.notice("no --bootstrap-servers: embedded dev broker (memory only) started", metadata: ["bootstrap_servers": "\(servers)"])
         }
         defer { embedded?.shutdown() }
-        try await ServeRunner.run(settings: settings, engine: engine, servers: servers, logger: logger)
+        try await ServeRunner.run(settings: settings, engine: engine, servers: servers, logger: logger, signals: early)
     }
 }
 
 enum ServeRunner {
     /// Runs the worker and the probe server until SIGTERM/SIGINT (or a fatal error, thrown).
     static func run(settings: ServeSettings, engine: PipelineEngine, servers: String, logger: Logger,
-                    ready: (@Sendable (ProbeServer) -> Void)? = nil) async throws {
+                    signals: EarlySignals? = nil, ready: (@Sendable (ProbeServer) -> Void)? = nil) async throws {
         let backend = PipelinesBackend(engine: engine, lanes: settings.lanes)
         let metrics = WorkerMetrics(heads: engine.heads.map(\.name))
         let status = WorkerStatus()
@@ -150,6 +151,8 @@ enum ServeRunner {
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
+        // A signal between start-up and the group installing its own handlers would be lost.
+        signals?.forward { Task { await group.triggerGracefulShutdown() } }
         try await group.run()
     }
 }
@@ -189,29 +192,53 @@ enum ServeLogging {
     }
 }
 
-/// Remembers SIGTERM/SIGINT until the service group takes the signals over.
+/// Catches SIGTERM/SIGINT from the start (they are ignored otherwise: SIG_IGN) and, once the
+/// service group exists, hands them to it, so that a signal between start-up and the group
+/// installing its own handlers is not lost.
 final class EarlySignals {
     private let sources: [any DispatchSourceSignal]
-    private let fired = SignalFlag()
+    private let state = SignalState()
 
     init() {
-        let fired = self.fired
+        let state = self.state
         sources = [SIGTERM, SIGINT].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { fired.value.withLock { $0 = true } }
+            source.setEventHandler { state.fire() }
             source.resume()
             return source
         }
     }
 
-    /// Stops listening; true when a signal came.
-    func finish() -> Bool {
+    /// True when a signal came.
+    var fired: Bool { state.fired }
+
+    /// From now on a signal runs `action` (at once if one came already).
+    func forward(_ action: @escaping @Sendable () -> Void) { state.forward(action) }
+
+    func cancel() {
         for source in sources { source.cancel() }
-        return fired.value.withLock { $0 }
     }
 }
 
-final class SignalFlag: Sendable {
-    let value = Mutex(false)
+final class SignalState: Sendable {
+    private let value = Mutex<(fired: Bool, action: (@Sendable () -> Void)?)>((false, nil))
+
+    var fired: Bool { value.withLock { $0.fired } }
+
+    func fire() {
+        let action = value.withLock { state in
+            state.fired = true
+            return state.action
+        }
+        action?()
+    }
+
+    func forward(_ action: @escaping @Sendable () -> Void) {
+        let fired = value.withLock { state in
+            state.action = action
+            return state.fired
+        }
+        if fired { action() }
+    }
 }
