@@ -62,6 +62,13 @@ final class ConsumerCore: Sendable {
     let pollThread = PollThread()
     let eventThread = PollThread()
     let phase = Mutex(Phase.created)
+    /// Set when `close` starts: every commit from then on ends by it.
+    let closeDeadline = Mutex<ContinuousClock.Instant?>(nil)
+    /// True once `close` is done with librdkafka's handle (possibly in the background): destroyed,
+    /// or deliberately left (``destroyClient(leaveGroup:)``).
+    let destroyed = Flag()
+    /// True once the group gave this consumer an assignment (see ``destroyClient(leaveGroup:)``).
+    let assigned = Flag()
     let statisticsStream: AsyncStream<KafkaStatistics>
     let statisticsContinuation: AsyncStream<KafkaStatistics>.Continuation
 
@@ -81,9 +88,10 @@ final class ConsumerCore: Sendable {
         client = try RDKafkaClient(
             kind: .consumer, properties: properties, logHandler: configuration.logHandler,
             events: RDKafkaEventMask.error | RDKafkaEventMask.stats | RDKafkaEventMask.offsetCommit, rebalance: true)
-        client.installRebalanceHandler { [weak self, buffer, client, configuration] event in
+        client.installRebalanceHandler { [weak self, buffer, client, configuration, assigned] event in
             switch event {
             case .assign(let partitions):
+                assigned.set()
                 buffer.push(.assigned(partitions.sorted()))
             case .revoke(let partitions, lost: true):
                 buffer.push(.lost(partitions.sorted()))
@@ -98,7 +106,8 @@ final class ConsumerCore: Sendable {
                 }
                 // Commit what the caller stored for these partitions before releasing them;
                 // retry transient refusals (e.g. REBALANCE_IN_PROGRESS) until the deadline.
-                if let error = ConsumerCore.commitStoredBlocking(client, deadline: .now + configuration.commitTimeout) {
+                let deadline = self?.commitDeadline() ?? .now + configuration.commitTimeout
+                if let error = ConsumerCore.commitStoredBlocking(client, deadline: deadline) {
                     buffer.push(.error(error))
                 }
             case .error(let error):
@@ -186,23 +195,72 @@ final class ConsumerCore: Sendable {
         }
     }
 
+    /// Destroys librdkafka's handle, except where librdkafka before 2.3.0 would abort the
+    /// process: a cooperative-sticky consumer that joined the group but never got an assignment
+    /// (its sticky assignor state is still NULL; confluentinc/librdkafka#4312, e.g. a SIGTERM
+    /// while a restarted static member waits for its old session). Such a handle is left as it
+    /// is: its memory and idle threads stay until the process exits.
+    private func destroyClient(leaveGroup: Bool) {
+        if assigned.isSet || !RDKafkaClient.destroyAbortsBeforeFirstAssignment || !configuration.assignmentStrategy.contains("cooperative-sticky") {
+            client.destroy(leaveGroup: leaveGroup)
+        }
+        destroyed.set()
+    }
+
+    /// How long a close that missed its deadline goes on in the background.
+    static let abandonedCloseLimit: Duration = .seconds(120)
+
+    /// A commit's deadline: `commitTimeout` from now, or the close deadline if sooner.
+    func commitDeadline() -> ContinuousClock.Instant {
+        let deadline = ContinuousClock.now + configuration.commitTimeout
+        return closeDeadline.withLock { close in close.map { min($0, deadline) } ?? deadline }
+    }
+
+    /// Everything, the final commits (also the one of a revoke running meanwhile) and leaving
+    /// the group included, ends by `closeTimeout`. A consumer not out of the group by then is
+    /// finished on a background thread (librdkafka's teardown needs the close to complete):
+    /// it keeps serving the close for up to ``abandonedCloseLimit`` more, then destroys.
     private func closeBlocking(leaveGroup: Bool) -> KafkaError? {
         var failure: KafkaError?
+        let deadline = ContinuousClock.now + configuration.closeTimeout
+        closeDeadline.withLock { $0 = deadline }
         buffer.finish()  // releases a revoke waiting for the caller
         pollThread.stopAndJoin()
+        var closing: CloseQueue?
+        var left = false
         if leaveGroup {
-            if let error = ConsumerCore.commitStoredBlocking(client, deadline: .now + configuration.commitTimeout), error.code != .state {
+            if let error = ConsumerCore.commitStoredBlocking(client, deadline: commitDeadline()), error.code != .state {
                 failure = error
             }
-            if !client.closeConsumer(timeoutMs: configuration.closeTimeout.milliseconds), failure == nil {
+            closing = client.startClosingConsumer()
+            left = closing.map { client.serveClose($0, until: deadline) } ?? false
+            if !left, failure == nil {
                 failure = .timedOut("leaving the consumer group")
             }
         }
-        eventThread.stopAndJoin()
         for pending in commits.takeAll() { pending.complete(.failure(.closed("commit"))) }
-        client.destroy(leaveGroup: leaveGroup)
+        if let queue = closing, !left {
+            let thread = Thread { [self] in
+                let closed = client.serveClose(queue, until: .now + ConsumerCore.abandonedCloseLimit)
+                queue.destroy()
+                eventThread.stopAndJoin()
+                destroyClient(leaveGroup: closed)
+            }
+            thread.name = "kafka-consumer-close"
+            thread.start()
+        } else {
+            closing?.destroy()
+            eventThread.stopAndJoin()
+            destroyClient(leaveGroup: leaveGroup && left)
+        }
         statisticsContinuation.finish()
         phase.withLock { $0 = .closed }
         return failure
     }
+}
+
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
 }

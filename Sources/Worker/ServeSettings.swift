@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Pipelines
 
 /// `serve`'s settings, resolved from (highest first) command-line flags, `NORBERT_WORKER_…`
@@ -17,6 +18,9 @@ public struct ServeSettings: Sendable, Equatable {
     public var results = "norbert-results"
     public var deadLetter = "norbert-dead-letters"
     public var metricsPort = 9400
+    /// The probe port's address: all interfaces by default, as the kubelet's probes and
+    /// Prometheus reach a pod on its pod IP; `127.0.0.1` keeps it local.
+    public var metricsHost = "0.0.0.0"
     public var maxBatchTokens = 8192
     public var maxWaitMs = 5
     public var lanes: Int
@@ -24,7 +28,7 @@ public struct ServeSettings: Sendable, Equatable {
     public var kafka: [String: String] = [:]
     public var logFormat = "text"
     public var logLevel = "info"
-    public var drainTimeoutMs = 20_000
+    public var drainTimeoutMs = 15_000
     public var commitIntervalMs = 200
     public var maxQueuedTokens: Int?
     public var maxMessageBytes = 1 << 20
@@ -39,7 +43,8 @@ public struct ServeSettings: Sendable, Equatable {
     public static func == (a: Self, b: Self) -> Bool {
         a.heads.map { "\($0.name)=\($0.directory)" } == b.heads.map { "\($0.name)=\($0.directory)" } && a.tokenizer == b.tokenizer
             && a.bootstrapServers == b.bootstrapServers && a.group == b.group && a.requests == b.requests && a.results == b.results
-            && a.deadLetter == b.deadLetter && a.metricsPort == b.metricsPort && a.maxBatchTokens == b.maxBatchTokens
+            && a.deadLetter == b.deadLetter && a.metricsPort == b.metricsPort && a.metricsHost == b.metricsHost
+            && a.maxBatchTokens == b.maxBatchTokens
             && a.maxWaitMs == b.maxWaitMs && a.lanes == b.lanes && a.instanceID == b.instanceID && a.kafka == b.kafka
             && a.logFormat == b.logFormat && a.logLevel == b.logLevel && a.drainTimeoutMs == b.drainTimeoutMs
             && a.commitIntervalMs == b.commitIntervalMs
@@ -51,7 +56,7 @@ public struct ServeSettings: Sendable, Equatable {
 
     /// Every setting name (flags without `--`), for validation and `--help`.
     public static let names: [String] = [
-        "head", "tokenizer", "bootstrap-servers", "group", "requests", "results", "dead-letter", "metrics-port",
+        "head", "tokenizer", "bootstrap-servers", "group", "requests", "results", "dead-letter", "metrics-port", "metrics-host",
         "max-batch-tokens", "max-wait-ms", "lanes", "instance-id", "kafka", "log-format", "log-level",
         "drain-timeout-ms", "commit-interval-ms", "max-queued-tokens", "max-message-bytes", "max-input-tokens",
         "reply-to-allow", "max-in-flight", "max-in-flight-bytes", "lane-stall-timeout-ms",
@@ -102,6 +107,12 @@ public struct ServeSettings: Sendable, Equatable {
         s.results = string("results") ?? s.results
         s.deadLetter = string("dead-letter") ?? s.deadLetter
         s.metricsPort = try int("metrics-port", 0...65535) ?? s.metricsPort
+        if let (source, values) = value("metrics-host"), let host = values.last {
+            guard !host.isEmpty, host.utf8.count <= 253, host.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 }) else {
+                throw Failure("\(source): '\(host.prefix(100))' is not a host name or IP address")
+            }
+            s.metricsHost = host
+        }
         s.maxBatchTokens = try int("max-batch-tokens", 1...1 << 24) ?? s.maxBatchTokens
         s.maxWaitMs = try int("max-wait-ms", 0...60_000) ?? s.maxWaitMs
         s.lanes = try int("lanes", 1...256) ?? s.lanes
@@ -126,13 +137,15 @@ public struct ServeSettings: Sendable, Equatable {
         for setting in CostLimits.settings {
             if let v = try int(setting.name, setting.range) { setting.set(&s.limits, v) }
         }
-        // kafka: merged per property, lowest source first.
-        for source in [file["kafka"], env["kafka"], flags["kafka"]] {
-            for pair in source ?? [] {
-                guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else { throw Failure("kafka property '\(pair.prefix(60))' is not KEY=VALUE") }
-                s.kafka[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+        // kafka: merged per property, lowest source first. A malformed entry is named by its
+        // source and position, never shown: it may hold a password.
+        for (source, pairs) in [("config file 'kafka'", file["kafka"]), ("the environment", env["kafka"]), ("--kafka", flags["kafka"])] {
+            for (index, pair) in (pairs ?? []).enumerated() {
+                guard let (key, value) = kafkaProperty(pair) else { throw malformedKafka(source, index, of: pairs?.count ?? 0) }
+                s.kafka[key] = value
             }
         }
+        try s.checkDrainTimeout()
         guard ["text", "json"].contains(s.logFormat) else { throw Failure("log-format must be text or json, got '\(s.logFormat)'") }
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(s.logLevel) else { throw Failure("log-level '\(s.logLevel)' is not a swift-log level") }
         guard !s.requests.isEmpty, s.requests.allSatisfy(MessageRouting.isValidTopic) else { throw Failure("requests must name valid topics") }
@@ -152,13 +165,16 @@ public struct ServeSettings: Sendable, Equatable {
             if rest == "CONFIG" { continue }
             if rest.hasPrefix("KAFKA_") {
                 let property = rest.dropFirst("KAFKA_".count).lowercased().replacingOccurrences(of: "_", with: ".")
+                guard !property.isEmpty else { throw Failure("\(key) names no kafka property") }
                 out["kafka", default: []].append("\(property)=\(value)")
                 continue
             }
             let name = rest.lowercased().replacingOccurrences(of: "_", with: "-")
             guard names.contains(name) else { throw Failure("unknown environment variable \(key)") }
             if name == "kafka" {
-                out["kafka", default: []] += value.split(separator: ",").map(String.init)
+                let pairs = value.split(separator: ",").map(String.init)
+                for (index, pair) in pairs.enumerated() where kafkaProperty(pair) == nil { throw malformedKafka(key, index, of: pairs.count) }
+                out["kafka", default: []] += pairs
             } else if lists.contains(name) {
                 out[name] = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             } else {
@@ -200,6 +216,48 @@ public struct ServeSettings: Sendable, Equatable {
             }
         }
         return out
+    }
+
+    /// `KEY=VALUE` split at the first `=`; nil without a key.
+    static func kafkaProperty(_ pair: String) -> (key: String, value: String)? {
+        guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else { return nil }
+        return (String(pair[..<eq]), String(pair[pair.index(after: eq)...]))
+    }
+
+    /// A malformed kafka entry, named by source and position but never shown: it may be a
+    /// password (e.g. a `sasl.password` value cut at a comma).
+    static func malformedKafka(_ source: String, _ index: Int, of count: Int) -> Failure {
+        Failure("\(source): kafka entry \(index + 1) of \(count) is not KEY=VALUE (its text is not shown, as it may hold a secret)")
+    }
+
+    /// librdkafka's `max.poll.interval.ms` default.
+    static let defaultMaxPollIntervalMs = 300_000
+
+    /// A revoke holds the group for the drain deadline plus the commits around it; longer than
+    /// `max.poll.interval.ms` and the broker removes the worker from the group mid-revoke.
+    func checkDrainTimeout() throws(Failure) {
+        var maxPoll = Self.defaultMaxPollIntervalMs
+        if let text = kafka["max.poll.interval.ms"] {
+            guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value > 0 else {
+                throw Failure("kafka property max.poll.interval.ms must be a whole number of milliseconds")
+            }
+            maxPoll = value
+        }
+        let configuration = workerConfiguration(bootstrapServers: "")
+        let overhead = configuration.revokeOverhead.components
+        let overheadMs = Int(overhead.seconds * 1000 + overhead.attoseconds / 1_000_000_000_000_000)
+        guard drainTimeoutMs + overheadMs < maxPoll else {
+            throw Failure("""
+                drain-timeout-ms (\(drainTimeoutMs)) plus \(overheadMs) ms of revoke commits must stay below librdkafka's \
+                max.poll.interval.ms (\(maxPoll)\(kafka["max.poll.interval.ms"] == nil ? ", its default" : "")): a longer revoke \
+                gets the worker removed from the group; lower drain-timeout-ms or raise it with --kafka max.poll.interval.ms=N
+                """)
+        }
+    }
+
+    /// The probe port's server (`/metrics`, `/livez`, `/readyz`) on `metrics-host`:`metrics-port`.
+    public func probeServer(metrics: WorkerMetrics, status: WorkerStatus, logger: Logger) -> ProbeServer {
+        ProbeServer(host: metricsHost, port: metricsPort, metrics: metrics, status: status, logger: logger)
     }
 
     public func workerConfiguration(bootstrapServers servers: String) -> WorkerConfiguration {

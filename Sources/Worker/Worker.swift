@@ -1,6 +1,7 @@
 import Kafka
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The Kafka worker as a swift-service-lifecycle `Service`: consumes the request topics, runs
 /// requests in batches on the backend's lanes, publishes answers and commits only answered,
@@ -66,6 +67,14 @@ public final class Worker<Backend: InferenceBackend>: Service {
             statistics.cancel()
         }
 
+        // Shutdown, started once (by the signal or when polling ends): drain and commit, then
+        // leave the group (bounded by the consumer's close timeout). Closing the consumer ends
+        // `events`, which ends `poll`.
+        let log = logger
+        let stop = OnceTask {
+            await loop.shutdown()
+            do { try await consumer.close() } catch { log.warning("closing the consumer", metadata: ["error": "\(error)"]) }
+        }
         let pollError: KafkaError? = await withGracefulShutdownHandler {
             do {
                 try await self.poll(consumer, loop)
@@ -76,17 +85,18 @@ public final class Worker<Backend: InferenceBackend>: Service {
                 return KafkaError(code: .fail, message: "\(error)", isRetriable: false)
             }
         } onGracefulShutdown: {
-            Task {
-                await loop.shutdown()
-                try? await consumer.close()
-            }
+            stop.start()
         }
         if let pollError { await loop.fail(pollError) }
+        stop.start()
         await loop.shutdown()
-        do { try await consumer.close() } catch { logger.warning("closing the consumer", metadata: ["error": "\(error)"]) }
+        // The consumer leaves the group while the producer's last answers are delivered (both
+        // bounded: see `WorkerConfiguration.worstCaseShutdown`).
         publisher.abandon()
-        try? await producer.flush(timeout: .seconds(5))
-        try? await producer.close(timeout: .seconds(5))
+        do { try await producer.close(timeout: configuration.producerCloseTimeout) } catch {
+            logger.warning("closing the producer", metadata: ["error": "\(error)"])
+        }
+        await stop.value
         if let failure = await loop.failure {
             throw failure
         }
@@ -145,6 +155,29 @@ public final class Worker<Backend: InferenceBackend>: Service {
                 return reject(.replyToNotAllowed, why, replyTo: nil, id: prepared.id, task: prepared.task, head: prepared.head)
             }
             return .job(prepared, replyTo: usable)
+        }
+    }
+}
+
+/// A task started at most once, by whichever caller comes first.
+final class OnceTask: Sendable {
+    private let body: @Sendable () async -> Void
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    init(_ body: @escaping @Sendable () async -> Void) { self.body = body }
+
+    func start() {
+        task.withLock { task in
+            if task == nil { task = Task(operation: body) }
+        }
+    }
+
+    /// Waits for the task (starting it if nobody has).
+    var value: Void {
+        get async {
+            start()
+            let running = task.withLock { $0 }
+            await running?.value
         }
     }
 }

@@ -20,6 +20,13 @@ public struct WorkerConfiguration: Sendable {
     public var maxMessageBytes: Int
     /// Deadline for finishing in-flight work on revoke and shutdown.
     public var drainTimeout: Duration
+    /// Deadline of each offset commit at revoke and shutdown (and of the consumer's retries).
+    public var commitTimeout: Duration = .seconds(5)
+    /// Deadline of leaving the group at shutdown, its final commit included.
+    public var consumerCloseTimeout: Duration = .seconds(5)
+    /// How long the producer's last answers may take to be acknowledged at shutdown; what is
+    /// left then is purged (which takes at most 1 s more).
+    public var producerCloseTimeout: Duration = .seconds(4)
     /// How often answered offsets are committed.
     public var commitInterval: Duration
     /// Backoff of retried produce errors: first delay and cap.
@@ -41,7 +48,7 @@ public struct WorkerConfiguration: Sendable {
         resultsTopic: String = "norbert-results", deadLetterTopic: String = "norbert-dead-letters",
         instanceID: String? = nil, kafka: [String: String] = [:], maxBatchTokens: Int = 8192,
         maxWait: Duration = .milliseconds(5), maxQueuedTokens: Int? = nil, maxMessageBytes: Int = 1 << 20,
-        drainTimeout: Duration = .seconds(20), commitInterval: Duration = .milliseconds(200),
+        drainTimeout: Duration = .seconds(15), commitInterval: Duration = .milliseconds(200),
         retryBackoff: Duration = .milliseconds(100), maxRetryBackoff: Duration = .seconds(10),
         replyToAllow: [String] = [], maxInFlight: Int = 10_000, maxInFlightBytes: Int = 128 << 20,
         laneStallTimeout: Duration = .seconds(600)
@@ -78,11 +85,30 @@ public struct WorkerConfiguration: Sendable {
         ReplyToPolicy(patterns: replyToAllow, resultsTopic: resultsTopic, forbidden: Set(requestTopics + [deadLetterTopic]))
     }
 
+    /// How long a revoke waits for the worker to drain and commit before the consumer releases
+    /// the partitions anyway: the drain, its commit, and a margin.
+    public var rebalanceTimeout: Duration { drainTimeout + commitTimeout + .seconds(2) }
+
+    /// How long a revoke may hold up the group beyond the drain deadline: the worker's commit,
+    /// the margin, then the consumer's commit of the stored offsets. A revoke longer than
+    /// librdkafka's `max.poll.interval.ms` gets the member removed from the group.
+    public var revokeOverhead: Duration { rebalanceTimeout - drainTimeout + commitTimeout }
+
+    /// The longest a graceful shutdown takes (the `serve` process exits right after): the drain,
+    /// its commit, then leaving the group and delivering the producer's last answers side by
+    /// side. With the defaults 15 + 5 + max(5, 4 + 1) = 25 s, inside Kubernetes' default 30 s
+    /// termination grace period.
+    public var worstCaseShutdown: Duration {
+        drainTimeout + commitTimeout + max(consumerCloseTimeout, producerCloseTimeout + .seconds(1))
+    }
+
     func consumerConfiguration() -> KafkaConsumerConfiguration {
         var config = KafkaConsumerConfiguration(bootstrapServers: bootstrapServers, groupID: groupID)
         config.autoOffsetReset = .earliest
         config.statisticsInterval = .seconds(5)
-        config.rebalanceTimeout = drainTimeout + .seconds(10)
+        config.rebalanceTimeout = rebalanceTimeout
+        config.commitTimeout = commitTimeout
+        config.closeTimeout = consumerCloseTimeout
         config.clientID = "norbert-worker"
         // Every --kafka property goes to every client; librdkafka ignores what does not apply.
         config.properties.merge(KafkaProperties(kafka))

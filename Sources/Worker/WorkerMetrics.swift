@@ -1,4 +1,5 @@
 import Kafka
+import Pipelines
 import Prometheus
 import Synchronization
 
@@ -26,10 +27,15 @@ public final class WorkerMetrics: Sendable {
     let commits: Counter
     let commitFailures: Counter
     let assignedPartitions: Gauge
+    let probeConnectionsClosed: [ProbeServer.CloseReason: Counter]
+    let labels: MetricLabels
     private let tokenWindow = Mutex<(start: ContinuousClock.Instant, tokens: Int)>((.now, 0))
 
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    /// `heads`: the configured head names, the only values (and `+` combinations of them) the
+    /// `head` label takes; nil (tests) accepts the first ``MetricLabels/maxHeadLabels`` values seen.
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), heads: [String]? = nil) {
         self.registry = registry
+        labels = MetricLabels(heads: heads)
         func name(_ base: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
             MetricNameDescriptor(namespace: Self.prefix, metricName: base, unitName: unit, helpText: help)
         }
@@ -53,20 +59,26 @@ public final class WorkerMetrics: Sendable {
         commits = registry.makeCounter(descriptor: name("commits", "total", "Offset commits that succeeded."))
         commitFailures = registry.makeCounter(descriptor: name("commit_failures", "total", "Offset commits that failed (retried)."))
         assignedPartitions = registry.makeGauge(descriptor: name("assigned_partitions", "", "Partitions assigned to this worker."))
+        probeConnectionsClosed = Dictionary(uniqueKeysWithValues: ProbeServer.CloseReason.allCases.map { reason in
+            (reason, registry.makeCounter(
+                descriptor: name("probe_connections_closed", "total", "Probe-port connections the server closed early, by reason."),
+                labels: [("reason", reason.rawValue)]))
+        })
     }
 
-    /// Counts a final answer by task, head and outcome (`ok` or an error code).
+    /// Counts a final answer by task, head and outcome (`ok` or an error code). The values come
+    /// from requests, so each is mapped into a bounded set first (``MetricLabels``).
     func request(task: String, head: String, outcome: String) {
         registry.makeCounter(
             descriptor: MetricNameDescriptor(namespace: Self.prefix, metricName: "requests", unitName: "total", helpText: "Requests answered, by task, head and outcome."),
-            labels: [("task", task), ("head", head), ("outcome", outcome)]
+            labels: [("task", labels.task(task)), ("head", labels.head(head)), ("outcome", labels.code(outcome))]
         ).increment()
     }
 
     func deadLetter(code: String) {
         registry.makeCounter(
             descriptor: MetricNameDescriptor(namespace: Self.prefix, metricName: "dead_letters", unitName: "total", helpText: "Messages sent to the dead-letter topic, by error code."),
-            labels: [("code", code)]
+            labels: [("code", labels.code(code))]
         ).increment()
     }
 
@@ -119,4 +131,60 @@ public final class WorkerMetrics: Sendable {
     }
 
     public func render() -> [UInt8] { registry.emitToBuffer() }
+}
+
+/// Maps label values taken from requests into bounded sets, so a stream of undecodable or
+/// hostile requests cannot grow `/metrics` (every distinct label value is a series kept forever).
+final class MetricLabels: Sendable {
+    /// The task names a request may carry, plus `unknown` (absent or unrecognized) and `heads`
+    /// (a `heads` request without a task). Anything else counts as `unknown`.
+    static let tasks: Set<String> = Set(PipelineTask.allCases.map(\.rawValue)).union(["unknown", "heads"])
+    /// `ok`, the pipeline's error codes and the worker's own; anything else counts as `other`.
+    static let codes: Set<String> = Set(PipelineError.Code.allCases.map(\.rawValue)).union(["ok"]).union(workerCodes)
+    /// Error codes the worker itself gives (Worker.classify, AnswerRouter, the backend's failures).
+    static let workerCodes: Set<String> = Set(WorkerErrorCode.allCases.map(\.rawValue))
+    /// Distinct `head` values beyond the configured single names (multi-head combinations; or,
+    /// with no configured names, any): later ones count as `other`.
+    static let maxHeadLabels = 32
+    static let maxLabelLength = 200
+
+    /// Configured head names and their order (combinations are labelled in this order).
+    let configured: [String: Int]?
+    private let seen = Mutex<Set<String>>([])
+
+    init(heads: [String]?) {
+        configured = heads.map { names in
+            var order: [String: Int] = [:]
+            for (index, name) in names.enumerated() where order[name] == nil { order[name] = index }
+            return order
+        }
+    }
+
+    func task(_ value: String) -> String { Self.tasks.contains(value) ? value : "unknown" }
+
+    func code(_ value: String) -> String { Self.codes.contains(value) ? value : "other" }
+
+    /// A configured head, or a combination of configured heads (`a+b`, deduplicated, in the
+    /// configured order; at most ``maxHeadLabels`` distinct ones), or `none`; else `other`.
+    func head(_ value: String) -> String {
+        if value == "none" { return value }
+        guard !value.isEmpty, value.utf8.count <= Self.maxLabelLength else { return "other" }
+        let label: String
+        if let configured {
+            if configured[value] != nil { return value }
+            let parts = value.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
+            guard parts.allSatisfy({ configured[$0] != nil }) else { return "other" }
+            let unique = Set(parts).sorted { (configured[$0] ?? 0) < (configured[$1] ?? 0) }
+            if unique.count == 1, let only = unique.first { return only }
+            label = unique.joined(separator: "+")
+        } else {
+            label = value
+        }
+        return seen.withLock { seen in
+            if seen.contains(label) { return label }
+            guard seen.count < Self.maxHeadLabels else { return "other" }
+            seen.insert(label)
+            return label
+        }
+    }
 }

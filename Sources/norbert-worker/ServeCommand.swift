@@ -39,6 +39,8 @@ struct ServeCommand: AsyncParsableCommand {
     var deadLetter: String?
     @Option(help: ArgumentHelp("HTTP port for /metrics, /livez, /readyz (default 9400; 0 picks one).", valueName: "n"))
     var metricsPort: Int?
+    @Option(help: ArgumentHelp("Address the HTTP port binds (default 0.0.0.0, every interface, as Kubernetes probes need; 127.0.0.1 keeps it local).", valueName: "host"))
+    var metricsHost: String?
     @Option(help: ArgumentHelp("Token budget of one encoder batch (default 8192).", valueName: "n"))
     var maxBatchTokens: Int?
     @Option(help: ArgumentHelp("Longest wait for a batch to fill, ms (default 5).", valueName: "n"))
@@ -55,7 +57,7 @@ struct ServeCommand: AsyncParsableCommand {
     var logFormat: String?
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical (default info).", valueName: "level"))
     var logLevel: String?
-    @Option(help: ArgumentHelp("Deadline for finishing in-flight work on revoke and shutdown, ms (default 20000).", valueName: "n"))
+    @Option(help: ArgumentHelp("Deadline for finishing in-flight work on revoke and shutdown, ms (default 15000). Shutdown takes at most this + 10 s (25 s by default: inside Kubernetes' 30 s grace period); it plus 12 s must stay below max.poll.interval.ms.", valueName: "n"))
     var drainTimeoutMs: Int?
     @Option(help: ArgumentHelp("How often answered offsets are committed, ms (default 200): shorter means fewer repeated answers after a crash, more commit requests.", valueName: "n"))
     var commitIntervalMs: Int?
@@ -83,6 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
         let scalars: [(String, String?)] = [
             ("tokenizer", tokenizer), ("bootstrap-servers", bootstrapServers), ("group", group), ("requests", requests),
             ("results", results), ("dead-letter", deadLetter), ("metrics-port", metricsPort.map(String.init)),
+            ("metrics-host", metricsHost),
             ("max-batch-tokens", maxBatchTokens.map(String.init)), ("max-wait-ms", maxWaitMs.map(String.init)),
             ("lanes", lanes.map(String.init)), ("instance-id", instanceId), ("log-format", logFormat), ("log-level", logLevel),
             ("drain-timeout-ms", drainTimeoutMs.map(String.init)), ("commit-interval-ms", commitIntervalMs.map(String.init)),
@@ -115,8 +118,9 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = ServeLogging.bootstrap(format: settings.logFormat, level: settings.logLevel)
         // SIGTERM/SIGINT while the heads load: nothing to drain yet, so exit 0 once loaded.
         let early = EarlySignals()
+        defer { early.cancel() }
         let engine = try await ServeEngine.load(settings)
-        if early.finish() {
+        if early.fired {
             logger.notice("stopped by a signal during start-up")
             return
         }
@@ -139,20 +143,20 @@ struct ServeCommand: AsyncParsableCommand {
             logger.notice("no --bootstrap-servers: embedded dev broker (memory only) started", metadata: ["bootstrap_servers": "\(servers)"])
         }
         defer { embedded?.shutdown() }
-        try await ServeRunner.run(settings: settings, engine: engine, servers: servers, logger: logger)
+        try await ServeRunner.run(settings: settings, engine: engine, servers: servers, logger: logger, signals: early)
     }
 }
 
 enum ServeRunner {
     /// Runs the worker and the probe server until SIGTERM/SIGINT (or a fatal error, thrown).
     static func run(settings: ServeSettings, engine: PipelineEngine, servers: String, logger: Logger,
-                    ready: (@Sendable (ProbeServer) -> Void)? = nil) async throws {
+                    signals: EarlySignals? = nil, ready: (@Sendable (ProbeServer) -> Void)? = nil) async throws {
         let backend = PipelinesBackend(engine: engine, lanes: settings.lanes)
-        let metrics = WorkerMetrics()
+        let metrics = WorkerMetrics(heads: engine.heads.map(\.name))
         let status = WorkerStatus()
         let worker = Worker(configuration: settings.workerConfiguration(bootstrapServers: servers), backend: backend,
                             metrics: metrics, status: status, logger: logger)
-        let probes = ProbeServer(port: settings.metricsPort, metrics: metrics, status: status, logger: logger)
+        let probes = settings.probeServer(metrics: metrics, status: status, logger: logger)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [
                 .init(service: probes),
@@ -160,6 +164,8 @@ enum ServeRunner {
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
+        // A signal between start-up and the group installing its own handlers would be lost.
+        signals?.forward { Task { await group.triggerGracefulShutdown() } }
         try await group.run()
     }
 }
@@ -199,29 +205,53 @@ enum ServeLogging {
     }
 }
 
-/// Remembers SIGTERM/SIGINT until the service group takes the signals over.
+/// Catches SIGTERM/SIGINT from the start (they are ignored otherwise: SIG_IGN) and, once the
+/// service group exists, hands them to it, so that a signal between start-up and the group
+/// installing its own handlers is not lost.
 final class EarlySignals {
     private let sources: [any DispatchSourceSignal]
-    private let fired = SignalFlag()
+    private let state = SignalState()
 
     init() {
-        let fired = self.fired
+        let state = self.state
         sources = [SIGTERM, SIGINT].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { fired.value.withLock { $0 = true } }
+            source.setEventHandler { state.fire() }
             source.resume()
             return source
         }
     }
 
-    /// Stops listening; true when a signal came.
-    func finish() -> Bool {
+    /// True when a signal came.
+    var fired: Bool { state.fired }
+
+    /// From now on a signal runs `action` (at once if one came already).
+    func forward(_ action: @escaping @Sendable () -> Void) { state.forward(action) }
+
+    func cancel() {
         for source in sources { source.cancel() }
-        return fired.value.withLock { $0 }
     }
 }
 
-final class SignalFlag: Sendable {
-    let value = Mutex(false)
+final class SignalState: Sendable {
+    private let value = Mutex<(fired: Bool, action: (@Sendable () -> Void)?)>((false, nil))
+
+    var fired: Bool { value.withLock { $0.fired } }
+
+    func fire() {
+        let action = value.withLock { state in
+            state.fired = true
+            return state.action
+        }
+        action?()
+    }
+
+    func forward(_ action: @escaping @Sendable () -> Void) {
+        let fired = value.withLock { state in
+            state.action = action
+            return state.fired
+        }
+        if fired { action() }
+    }
 }

@@ -8,7 +8,7 @@ struct ServeSettingsTests {
     @Test("defaults")
     func defaults() throws {
         let s = try ServeSettings.resolve(flags: [:], environment: [:], file: [:], defaultLanes: 3)
-        #expect(s.maxBatchTokens == 8192 && s.maxWaitMs == 5 && s.lanes == 3 && s.metricsPort == 9400)
+        #expect(s.maxBatchTokens == 8192 && s.maxWaitMs == 5 && s.lanes == 3 && s.metricsPort == 9400 && s.metricsHost == "0.0.0.0")
         #expect(s.group == "norbert-worker" && s.requests == ["norbert-requests"] && s.bootstrapServers == nil)
         let c = s.workerConfiguration(bootstrapServers: "b:1").consumerConfiguration()
         #expect(c.properties["auto.offset.reset"] == "earliest")
@@ -59,6 +59,75 @@ struct ServeSettingsTests {
         #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["kafka": ["=v"]], environment: [:], file: [:], defaultLanes: 1) }
         #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["results": ["norbert-requests"]], environment: [:], file: [:], defaultLanes: 1) }
         #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["log-format": ["xml"]], environment: [:], file: [:], defaultLanes: 1) }
+        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["metrics-host": [""]], environment: [:], file: [:], defaultLanes: 1) }
+        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["metrics-host": ["a b"]], environment: [:], file: [:], defaultLanes: 1) }
+    }
+
+    @Test("a malformed kafka entry is named by source and position, its text (maybe a secret) never shown")
+    func malformedKafkaNotEchoed() throws {
+        func failure(flags: [String: [String]] = [:], environment: [String: String] = [:], file: [String: [String]] = [:]) -> String {
+            do {
+                _ = try ServeSettings.resolve(flags: flags, environment: environment, file: file, defaultLanes: 1)
+                return "accepted"
+            } catch { return error.description }
+        }
+        let flag = failure(flags: ["kafka": ["security.protocol=SASL_SSL", "hunter2-s3cret"]])
+        #expect(flag.contains("--kafka") && flag.contains("entry 2 of 2") && !flag.contains("hunter2"), "\(flag)")
+        let emptyKey = failure(flags: ["kafka": ["=hunter2-s3cret"]])
+        #expect(emptyKey.contains("--kafka") && !emptyKey.contains("hunter2"), "\(emptyKey)")
+        // A password cut at a comma in the environment's list.
+        let env = failure(environment: ["NORBERT_WORKER_KAFKA": "sasl.password=hunter2,s3cret"])
+        #expect(env.contains("NORBERT_WORKER_KAFKA") && env.contains("entry 2 of 2") && !env.contains("s3cret"), "\(env)")
+        let file = failure(file: ["kafka": ["hunter2-s3cret"]])
+        #expect(file.contains("config file") && !file.contains("hunter2"), "\(file)")
+        #expect(failure(environment: ["NORBERT_WORKER_KAFKA_": "hunter2"]).contains("names no kafka property"))
+    }
+
+    @Test("drain-timeout-ms plus the revoke's commits must stay below max.poll.interval.ms")
+    func drainBelowMaxPollInterval() throws {
+        func failure(_ flags: [String: [String]]) -> String? {
+            do {
+                _ = try ServeSettings.resolve(flags: flags, environment: [:], file: [:], defaultLanes: 1)
+                return nil
+            } catch { return error.description }
+        }
+        let overheadMs = 12_000
+        #expect(WorkerConfiguration(bootstrapServers: "b:1").revokeOverhead == .milliseconds(overheadMs))
+        #expect(failure([:]) == nil)
+        #expect(failure(["drain-timeout-ms": ["\(300_000 - overheadMs - 1)"]]) == nil)
+        let atDefault = try #require(failure(["drain-timeout-ms": ["\(300_000 - overheadMs)"]]))
+        #expect(atDefault.contains("drain-timeout-ms (288000)") && atDefault.contains("max.poll.interval.ms (300000"), "\(atDefault)")
+        #expect(failure(["drain-timeout-ms": ["300000"]]) != nil)
+        #expect(failure(["drain-timeout-ms": ["300000"], "kafka": ["max.poll.interval.ms=600000"]]) == nil)
+        let raised = try #require(failure(["kafka": ["max.poll.interval.ms=20000"]]))
+        #expect(raised.contains("drain-timeout-ms (15000)") && raised.contains("max.poll.interval.ms (20000)"), "\(raised)")
+        #expect(failure(["drain-timeout-ms": ["5000"], "kafka": ["max.poll.interval.ms=20000"]]) == nil)
+        #expect(failure(["kafka": ["max.poll.interval.ms=soon"]]) != nil)
+    }
+
+    @Test("worst-case shutdown fits Kubernetes' default 30 s grace period, as the README and --help say")
+    func shutdownBudget() throws {
+        let s = try ServeSettings.resolve(flags: [:], environment: [:], file: [:], defaultLanes: 1)
+        #expect(s.drainTimeoutMs == 15_000)
+        let config = s.workerConfiguration(bootstrapServers: "b:1")
+        #expect(config.drainTimeout == .seconds(15))
+        #expect(config.worstCaseShutdown == .seconds(25) && config.worstCaseShutdown <= .seconds(30))
+        #expect(config.worstCaseShutdown - config.drainTimeout == .seconds(10))
+        // The consumer's own deadlines are the ones the budget counts.
+        let consumer = config.consumerConfiguration()
+        #expect(consumer.rebalanceTimeout == config.rebalanceTimeout && config.rebalanceTimeout == .seconds(22))
+        #expect(consumer.commitTimeout == config.commitTimeout && consumer.closeTimeout == config.consumerCloseTimeout)
+        #expect(config.rebalanceTimeout >= config.drainTimeout + config.commitTimeout)
+        let longer = try ServeSettings.resolve(flags: ["drain-timeout-ms": ["40000"]], environment: [:], file: [:], defaultLanes: 1)
+        #expect(longer.workerConfiguration(bootstrapServers: "b:1").worstCaseShutdown == .seconds(50))
+        #expect(longer.workerConfiguration(bootstrapServers: "b:1").consumerConfiguration().rebalanceTimeout == .seconds(47))
+
+        let readme = try String(contentsOf: NorbertBinary.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        #expect(readme.contains("| `--drain-timeout-ms N` | 15000 |"))
+        #expect(readme.contains("`--drain-timeout-ms` + 10 s"), "the README does not give the worst-case shutdown formula")
+        let help = try CLIRun.run(["serve", "--help"]).out.replacingOccurrences(of: "\n", with: " ")
+            .split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+        #expect(help.contains("(default 15000)") && help.contains("this + 10 s (25 s by default"), "\(help)")
     }
 
     @Test("config file: JSON object with strings, numbers, lists and a kafka object")

@@ -133,23 +133,35 @@ extension RDKafkaClient {
         return (low, high)
     }
 
-    /// Leaves the group (serving the final revoke through the rebalance callback) and waits
-    /// at most `timeoutMs`. Returns false on timeout.
-    func closeConsumer(timeoutMs: Int32) -> Bool {
-        guard let queue = rd_kafka_queue_new(handle) else { return false }
-        defer { rd_kafka_queue_destroy(queue) }
+    /// Starts leaving the group. The returned queue carries the final revoke: serve it with
+    /// ``serveClose(_:until:)`` until the consumer is closed (librdkafka's teardown waits for
+    /// that revoke), then destroy it. Nil when the close could not start.
+    func startClosingConsumer() -> CloseQueue? {
+        guard let queue = rd_kafka_queue_new(handle) else { return nil }
         if let error = rd_kafka_consumer_close_queue(handle, queue) {
             rd_kafka_error_destroy(error)
-            return false
+            rd_kafka_queue_destroy(queue)
+            return nil
         }
-        let deadline = ContinuousClock.now + .milliseconds(Int64(timeoutMs))
+        return CloseQueue(pointer: queue)
+    }
+
+    /// Serves the close queue (the final revoke, through the rebalance callback) until the
+    /// consumer is closed or `deadline`. True when closed.
+    func serveClose(_ queue: CloseQueue, until deadline: ContinuousClock.Instant) -> Bool {
         while rd_kafka_consumer_closed(handle) == 0 {
             guard ContinuousClock.now < deadline else { return false }
-            _ = rd_kafka_queue_poll_callback(queue, 50)
+            _ = rd_kafka_queue_poll_callback(queue.pointer, 50)
         }
         return true
     }
 
     /// The consumer's group metadata for `sendOffsetsToTransaction` (caller destroys it).
     func groupMetadata() -> OpaquePointer? { rd_kafka_consumer_group_metadata(handle) }
+}
+
+/// The queue of a consumer close in progress (served by one thread at a time, then destroyed once).
+struct CloseQueue: @unchecked Sendable {
+    let pointer: OpaquePointer
+    func destroy() { rd_kafka_queue_destroy(pointer) }
 }

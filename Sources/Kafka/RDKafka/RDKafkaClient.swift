@@ -149,6 +149,10 @@ final class RDKafkaClient: @unchecked Sendable {
     }
 
     var isDestroyed: Bool { destroyed.load(ordering: .acquiring) }
+
+    /// librdkafka before 2.3.0 asserts in `rd_kafka_destroy` on a cooperative-sticky consumer
+    /// that never got an assignment (confluentinc/librdkafka#4312).
+    static var destroyAbortsBeforeFirstAssignment: Bool { rd_kafka_version() < 0x0203_0000 }
 }
 
 enum RDKafkaEventMask {
