@@ -48,6 +48,8 @@ actor WorkerLoop<Backend: InferenceBackend> {
     private(set) var stopping = false
     private(set) var failure: KafkaError?
     private var shutdownTask: Task<Void, Never>?
+    /// The shutdown drain's deadline, once it started.
+    private var shutdownDeadline: ContinuousClock.Instant?
     /// Streamed requests whose partials are being published: the last publish of each.
     private var streams: [RequestKey: Task<AnswerRouter.Step, Never>] = [:]
     private let router: AnswerRouter
@@ -96,7 +98,9 @@ actor WorkerLoop<Backend: InferenceBackend> {
         let set = Set(partitions)
         draining += 1
         pump()
-        let deadline = ContinuousClock.now + configuration.drainTimeout
+        // During a shutdown the drain has one deadline: a revoke (the consumer leaving the group)
+        // does not start a second one.
+        let deadline = min(ContinuousClock.now + configuration.drainTimeout, shutdownDeadline ?? .now + configuration.drainTimeout)
         while tracker.inFlight(partitions) > 0, ContinuousClock.now < deadline, failure == nil {
             try? await Task.sleep(for: .milliseconds(2))
         }
@@ -399,6 +403,7 @@ actor WorkerLoop<Backend: InferenceBackend> {
         pause(Array(generations.keys))
         pump()
         let deadline = ContinuousClock.now + configuration.drainTimeout
+        shutdownDeadline = deadline
         while tracker.inFlight() > 0, ContinuousClock.now < deadline, failure == nil {
             try? await Task.sleep(for: .milliseconds(2))
         }
