@@ -70,6 +70,42 @@ struct FaultTests {
         try await producer.close()
     }
 
+    @Test("errors pushed on one broker fail only that broker's requests, in order, each after its RTT")
+    func perBrokerRequestErrors() async throws {
+        let cluster = try makeCluster(brokers: 2, topics: ["on1": 1, "on2": 1])
+        try cluster.setPartitionLeader(topic: "on1", partition: 0, broker: 1)
+        try cluster.setPartitionLeader(topic: "on2", partition: 0, broker: 2)
+        let producer = try KafkaProducer(configuration: producerConfiguration(cluster.bootstrapServers))
+        _ = try await producer.send(KafkaProducerMessage(topic: "on1", key: "warm", value: "up"))
+        _ = try await producer.send(KafkaProducerMessage(topic: "on2", key: "warm", value: "up"))
+        try cluster.pushBrokerRequestErrors(2, .produce, [(.invalidRecord, rtt: .milliseconds(300)), (.policyViolation, rtt: .zero)])
+        #expect(try cluster.brokerRequestErrorCount(2, .produce) == 2)
+        #expect(try cluster.brokerRequestErrorCount(1, .produce) == 0)
+
+        // Broker 1 is untouched.
+        let other = try await withTimeout(.seconds(20), "send to broker 1") {
+            try await producer.send(KafkaProducerMessage(topic: "on1", key: "k", value: "v"))
+        }
+        #expect(other.offset == 1)
+        #expect(try cluster.brokerRequestErrorCount(2, .produce) == 2)
+        // Broker 2 returns the two errors in order (the first after its RTT), then accepts.
+        let started = ContinuousClock.now
+        var codes: [KafkaError.Code] = []
+        for index in 0..<2 {
+            let result = await withTimeoutResult(.seconds(20)) {
+                await producer.enqueueResult(KafkaProducerMessage(topic: "on2", key: "k\(index)", value: "v"))
+            }
+            if case .failure(let error) = result { codes.append(error.code) }
+        }
+        #expect(codes == [.invalidRecord, .policyViolation])
+        #expect(ContinuousClock.now - started >= .milliseconds(300))
+        #expect(try cluster.brokerRequestErrorCount(2, .produce) == 0)
+        let next = try await producer.send(KafkaProducerMessage(topic: "on2", key: "k", value: "v"))
+        #expect(next.offset == 1)
+        #expect(throws: KafkaError.self) { try cluster.pushBrokerRequestErrors(9, .produce, [(.invalidRecord, rtt: .zero)]) }
+        try await producer.close()
+    }
+
     @Test("a failed delivery's error text is librdkafka's description, never the message's payload or key")
     func deliveryErrorTextHasNoPayload() async throws {
         let topic = "errtext"
