@@ -106,6 +106,26 @@ struct FaultTests {
         try await producer.close()
     }
 
+    @Test("closing a consumer while librdkafka still holds fetched messages for it: the close drops them and returns (it used to abort the process)")
+    func closeWithMessagesQueued() async throws {
+        let topic = "queued"
+        let cluster = try makeCluster(brokers: 1, topics: [topic: 2])
+        let producer = try KafkaProducer(configuration: producerConfiguration(cluster.bootstrapServers))
+        try await produce(producer, topic: topic, count: 6_000, partitions: 2)
+        try await producer.close()
+        for round in 0..<2 {
+            var configuration = consumerConfiguration(cluster.bootstrapServers, group: uniqueName("g"))
+            configuration.bufferCapacity = 10
+            let consumer = try KafkaConsumer(configuration: configuration)
+            try consumer.subscribe(topics: [topic])
+            let first = try await collect(consumer, count: 1, timeout: .seconds(30))
+            #expect(first.count == 1)
+            // Let the fetcher queue far more than the buffer takes (librdkafka prefetches).
+            try await Task.sleep(for: .milliseconds(300 * (round + 1)))
+            try await withTimeout(.seconds(30), "close") { try await consumer.close() }
+        }
+    }
+
     @Test("a failed delivery's error text is librdkafka's description, never the message's payload or key")
     func deliveryErrorTextHasNoPayload() async throws {
         let topic = "errtext"

@@ -142,10 +142,24 @@ extension RDKafkaClient {
             rd_kafka_error_destroy(error)
             return false
         }
+        // The queue is served as events, not with rd_kafka_queue_poll_callback(): the consumer's
+        // queue is forwarded to it, and messages librdkafka fetched for the application and
+        // still holds (prefetched, or of paused partitions) cannot be served as callbacks:
+        // librdkafka asserts and aborts the process. They are dropped here, as
+        // rd_kafka_consumer_close() drops them; a rebalance goes to the rebalance handler as
+        // its callback would.
         let deadline = ContinuousClock.now + .milliseconds(Int64(timeoutMs))
         while rd_kafka_consumer_closed(handle) == 0 {
             guard ContinuousClock.now < deadline else { return false }
-            _ = rd_kafka_queue_poll_callback(queue, 50)
+            guard let event = rd_kafka_queue_poll(queue, 50) else { continue }
+            if rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE, let list = rd_kafka_event_topic_partition_list(event) {
+                if let handler = callbacks.rebalance.withLock({ $0 }) {
+                    handler(rd_kafka_event_error(event), list)
+                } else {
+                    _ = unassign(list, cooperative: isCooperative)
+                }
+            }
+            rd_kafka_event_destroy(event)
         }
         return true
     }
