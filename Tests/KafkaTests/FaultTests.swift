@@ -126,6 +126,30 @@ struct FaultTests {
         }
     }
 
+    @Test("a message with headers that fails when enqueued (a partition the topic does not have) is a typed error, not a crash (librdkafka #4627)")
+    func enqueueFailureWithHeaders() async throws {
+        let topic = "onepart"
+        let cluster = try makeCluster(brokers: 1, topics: [topic: 1])
+        let producer = try KafkaProducer(configuration: producerConfiguration(cluster.bootstrapServers))
+        _ = try await producer.send(KafkaProducerMessage(topic: topic, key: "warm", value: "up"))
+        for index in 0..<200 {
+            let message = KafkaProducerMessage(topic: topic, partition: 7, key: Array("k\(index)".utf8), value: Array("v".utf8),
+                                               headers: [KafkaHeader(name: "a", string: "1"), KafkaHeader(name: "b", value: nil),
+                                                         KafkaHeader(name: "c", value: [])])
+            await #expect(throws: KafkaError.self) { _ = try await producer.enqueue(message) }
+        }
+        // Headers still arrive intact on a message that is accepted.
+        let headers = [KafkaHeader(name: "a", string: "1"), KafkaHeader(name: "b", value: nil), KafkaHeader(name: "c", value: []),
+                       KafkaHeader(name: "", string: "empty name")]
+        _ = try await producer.send(KafkaProducerMessage(topic: topic, key: "k", value: "v", headers: headers))
+        try await producer.close()
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration(cluster.bootstrapServers, group: uniqueName("g")))
+        try consumer.subscribe(topics: [topic])
+        let messages = try await collect(consumer, count: 2, timeout: .seconds(30))
+        #expect(messages.last?.headers == headers)
+        try await consumer.close()
+    }
+
     @Test("a failed delivery's error text is librdkafka's description, never the message's payload or key")
     func deliveryErrorTextHasNoPayload() async throws {
         let topic = "errtext"
