@@ -99,13 +99,13 @@ struct WorkerFaultTests {
             (.policyViolation, .zero), (.invalidRecord, .zero), (.invalidRecord, .zero),
         ]
         try rig.cluster.pushBrokerRequestErrors(3, .produce, refusals)
-        let first = FaultRig.mixed(400, badEvery: 2, prefix: "a")
+        let first = FaultRig.mixed(300, badEvery: 2, prefix: "a")
         var produced = try await FaultRig.produce(first, servers: rig.servers)
         try await eventually(.seconds(120), "the refusals to be used") { try rig.cluster.brokerRequestErrorCount(3, .produce) == 0 }
 
         // The dead-letter topic's leader away for a few seconds: letters wait and go out after.
         try rig.cluster.setBrokerDown(3)
-        let second = FaultRig.mixed(200, badEvery: 2, prefix: "b")
+        let second = FaultRig.mixed(100, badEvery: 2, prefix: "b")
         produced.merge(try await FaultRig.produce(second, servers: rig.servers))
         try await Task.sleep(for: .seconds(4))
         #expect(!running.hasExited)
@@ -125,34 +125,46 @@ struct WorkerFaultTests {
 
     // MARK: 3. Authorization error on a reply-to
 
-    @Test("a reply-to topic the worker is not authorized for: an undeliverable_response error with the request's id and a dead letter each; the worker keeps serving")
+    @Test("reply-to topics the worker may not write (unauthorized in metadata, or in the produce response): an undeliverable_response error with the request's id and a dead letter each; the worker keeps serving")
     func replyToNotAuthorized() async throws {
-        let rig = try FaultRig(group: "auth")
+        var rig = try FaultRig(group: "auth")
+        rig.configuration.replyToAllow = ["mine", "mine-*"]
         try rig.lead(request: 1, results: 2, deadLetters: 2, coordinator: 1)
+        // `mine`: its metadata says unauthorized (refused before producing). `mine-produce`: its
+        // metadata is fine, its leader (broker 3, nothing else) refuses the writes. The second is
+        // what made the worker exit before reply-to errors were kept from being fatal.
         rig.cluster.setTopicError("mine", .topicAuthorizationFailed)
+        try rig.cluster.createTopic("mine-produce", partitions: 1)
+        try rig.cluster.setPartitionLeader(topic: "mine-produce", partition: 0, broker: 3)
+        try rig.cluster.pushBrokerRequestErrors(3, .produce, Array(repeating: (.topicAuthorizationFailed, rtt: .zero), count: 10))
         let running = try await rig.start()
         let watch = try CommitWatch(rig)
 
         var requests = FaultRig.mixed(300, badEvery: 5, prefix: "r")
-        for index in stride(from: 3, to: requests.count, by: 10) where !requests[index].bad { requests[index].replyTo = "mine" }
-        let mine = Set(requests.filter { $0.replyTo != nil }.map(\.id))
-        #expect(mine.count >= 20)
+        for index in requests.indices where !requests[index].bad {
+            if index % 10 == 3 { requests[index].replyTo = "mine" }
+            if index % 10 == 7 { requests[index].replyTo = "mine-produce" }
+        }
+        let rerouted = Set(requests.filter { $0.replyTo != nil }.map(\.id))
+        #expect(rerouted.count >= 40)
         let produced = try await FaultRig.produce(requests, servers: rig.servers)
-        let (results, letters) = try await rig.checkAnswers(produced, running: running, watch: watch, rerouted: mine)
+        let (results, letters) = try await rig.checkAnswers(produced, running: running, watch: watch, rerouted: rerouted)
+        #expect(try rig.cluster.brokerRequestErrorCount(3, .produce) < 10, "no write to mine-produce was refused")
 
-        for result in results where mine.contains(FaultRig.key(result)) {
+        for result in results where rerouted.contains(FaultRig.key(result)) {
             let json = try JSONValue.parse(result.value ?? [], context: "response")
             #expect(json["id"]?.stringValue == FaultRig.key(result))
             #expect(json["error"]?["code"]?.stringValue == "undeliverable_response")
             #expect(json["error"]?["message"]?.stringValue?.contains("TOPIC_AUTHORIZATION_FAILED") == true, "\(json)")
         }
-        for letter in letters where mine.contains(FaultRig.key(letter)) {
+        for letter in letters where rerouted.contains(FaultRig.key(letter)) {
             #expect(letter.headerValues(WorkerHeaders.errorCode) == [Array("undeliverable_response".utf8)])
         }
-        // Nothing was written to it.
+        // Nothing was written to either.
         rig.cluster.setTopicError("mine", .noError)
         let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: rig.servers, groupID: "probe-\(UUID().uuidString)"))
         #expect(try await probe.watermarks(topic: "mine", partition: 0).high == 0)
+        #expect(try await probe.watermarks(topic: "mine-produce", partition: 0).high == 0)
         try? await probe.close()
         try await running.stop()
     }
@@ -172,13 +184,16 @@ struct WorkerFaultTests {
             (.requestTimedOut, .zero), (.leaderNotAvailable, .zero), (.notEnoughReplicas, .seconds(1)), (.requestTimedOut, .zero),
         ]
         try rig.cluster.pushBrokerRequestErrors(2, .produce, slow)
-        let requests = FaultRig.mixed(1_500, badEvery: 3, prefix: "t")
+        let requests = FaultRig.mixed(1_000, badEvery: 3, prefix: "t")
         let produced = try await FaultRig.produce(requests, servers: rig.servers)
         // Cluster-wide too, now that the requests are in (the test's producer is done).
         rig.cluster.pushRequestErrors(.produce, [.requestTimedOut, .notEnoughReplicas, .requestTimedOut, .notEnoughReplicasAfterAppend])
         try await eventually(.seconds(120), "broker 2's errors to be used") { try rig.cluster.brokerRequestErrorCount(2, .produce) == 0 }
-        try await rig.checkAnswers(produced, running: running, watch: watch)
+        // Everything answered (and committed) on the slow broker; the test reads at full speed.
+        _ = try await WorkerFixtures.waitForCommitted(group: rig.configuration.groupID, topic: "req", partitions: rig.requestPartitions,
+                                                      servers: rig.servers, total: produced.count)
         try rig.cluster.setBrokerLatency(2, .zero)
+        try await rig.checkAnswers(produced, running: running, watch: watch)
         try await running.stop()
     }
 
@@ -222,7 +237,7 @@ struct WorkerFaultTests {
         // A commit answered late with REQUEST_TIMED_OUT is retried by librdkafka: a newer
         // position committed meanwhile must not be overwritten by it for good (the worker used
         // to have several commits in flight; the older one, applied last, stayed committed).
-        try rig.cluster.pushBrokerRequestErrors(1, .offsetCommit, [(.requestTimedOut, rtt: .seconds(3))])
+        try rig.cluster.pushBrokerRequestErrors(1, .offsetCommit, [(.requestTimedOut, rtt: .seconds(2))])
         produced.merge(try await FaultRig.produce(FaultRig.mixed(20, badEvery: 1, prefix: "x"), servers: rig.servers))
         try await eventually(.seconds(30), "the late commit to be sent") { try rig.cluster.brokerRequestErrorCount(1, .offsetCommit) == 0 }
         produced.merge(try await FaultRig.produce(FaultRig.mixed(20, badEvery: 1, prefix: "y"), servers: rig.servers))
@@ -244,12 +259,12 @@ struct WorkerFaultTests {
             .kafkaStorageError, .notLeaderForPartition, .unknownTopicOrPartition, .transport,
         ]
         try rig.cluster.pushBrokerRequestErrors(1, .fetch, codes.map { ($0, rtt: .milliseconds(100)) })
-        let first = FaultRig.mixed(1_000, badEvery: 3, prefix: "f")
+        let first = FaultRig.mixed(600, badEvery: 3, prefix: "f")
         var produced = try await FaultRig.produce(first, servers: rig.servers)
         try await eventually(.seconds(120), "the fetch errors to be used") { try rig.cluster.brokerRequestErrorCount(1, .fetch) == 0 }
         // And cluster-wide, while the worker fetches the rest.
         rig.cluster.pushRequestErrors(.fetch, codes)
-        produced.merge(try await FaultRig.produce(FaultRig.mixed(1_000, badEvery: 3, prefix: "g"), servers: rig.servers))
+        produced.merge(try await FaultRig.produce(FaultRig.mixed(600, badEvery: 3, prefix: "g"), servers: rig.servers))
         try await rig.checkAnswers(produced, running: running, watch: watch)
         try await running.stop()
     }
@@ -275,6 +290,39 @@ struct WorkerFaultTests {
         let produced = try await producing.value
         try await rig.checkAnswers(produced, running: running, watch: watch)
         try await running.stop()
+    }
+}
+
+extension WorkerFaultTests {
+    // MARK: 8. Authorization on the worker's own results topic: fatal
+
+    @Test("the results topic refusing the worker's writes (TOPIC_AUTHORIZATION_FAILED) is fatal: the worker exits with the error and commits nothing further")
+    func resultsTopicUnauthorizedIsFatal() async throws {
+        let rig = try FaultRig(group: "fatal")
+        try rig.lead(request: 1, results: 2, deadLetters: 3, coordinator: 1)
+        let running = try await rig.start()
+
+        var produced = try await FaultRig.produce(FaultRig.mixed(200, badEvery: 4, prefix: "a"), servers: rig.servers)
+        let before = try await WorkerFixtures.waitForCommitted(group: rig.configuration.groupID, topic: "req", partitions: rig.requestPartitions,
+                                                               servers: rig.servers, total: produced.count)
+        #expect(before == produced.count)
+
+        // Broker 2 leads only the results topic: every write to it is refused from now on.
+        try rig.cluster.pushBrokerRequestErrors(2, .produce, Array(repeating: (.topicAuthorizationFailed, rtt: .zero), count: 50))
+        produced.merge(try await FaultRig.produce(FaultRig.mixed(100, badEvery: 4, prefix: "b"), servers: rig.servers))
+        try await eventually(.seconds(60), "the worker to exit") { running.hasExited }
+        await #expect {
+            try await running.task.value
+        } throws: { error in
+            (error as? KafkaError)?.code == .topicAuthorizationFailed
+        }
+        #expect(running.status.notReadyReason == "stopping")
+        // Nothing was answered after the refusal, so nothing more was committed.
+        try await Task.sleep(for: .seconds(1))
+        let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: rig.servers, groupID: rig.configuration.groupID))
+        let committed = try await probe.committed((0..<rig.requestPartitions).map { KafkaTopicPartition(topic: "req", partition: $0) })
+        try? await probe.close()
+        #expect(committed.reduce(0) { $0 + Int($1.offset ?? 0) } == before)
     }
 }
 
@@ -409,8 +457,7 @@ struct FaultRig {
     func checkAnswers(_ produced: Produced, running: RunningWorker, watch: CommitWatch, rerouted: Set<String> = [],
                       timeout: Duration = .seconds(120)) async throws -> (results: [KafkaConsumerMessage], letters: [KafkaConsumerMessage]) {
         let lettered = produced.bad.union(rerouted)
-        let results = try await WorkerFixtures.consume("res", servers: servers, count: produced.count, timeout: timeout)
-        let letters = try await WorkerFixtures.consume("dlq", servers: servers, count: lettered.count, timeout: timeout)
+        let (results, letters) = try await Self.read(results: produced.count, letters: lettered.count, servers: servers, timeout: timeout)
 
         var finals: [String: Int] = [:]
         for result in results {
@@ -458,6 +505,34 @@ struct FaultRig {
         #expect(try await probe.watermarks(topic: "dlq", partition: 0).high == Int64(letters.count))
         try? await probe.close()
         return (results, letters)
+    }
+
+    /// Reads `results` messages of `res` and `letters` of `dlq` from the beginning, with one
+    /// consumer (one group join); fails after `timeout`.
+    static func read(results: Int, letters: Int, servers: String, timeout: Duration) async throws -> (results: [KafkaConsumerMessage], letters: [KafkaConsumerMessage]) {
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: servers, groupID: "reader-\(UUID().uuidString)")
+        configuration.autoOffsetReset = .earliest
+        let consumer = try KafkaConsumer(configuration: configuration)
+        try consumer.subscribe(topics: ["res", "dlq"])
+        let reader = Task { () throws -> ([KafkaConsumerMessage], [KafkaConsumerMessage]) in
+            var res: [KafkaConsumerMessage] = [], dlq: [KafkaConsumerMessage] = []
+            guard results + letters > 0 else { return (res, dlq) }
+            for try await message in consumer.messages {
+                if message.topic == "res" { res.append(message) } else { dlq.append(message) }
+                if res.count >= results, dlq.count >= letters { break }
+            }
+            return (res, dlq)
+        }
+        let watchdog = Task {
+            try await Task.sleep(for: timeout)
+            reader.cancel()
+            try? await consumer.close()
+        }
+        defer { watchdog.cancel() }
+        let (res, dlq) = try await reader.value
+        try? await consumer.close()
+        try #require(res.count >= results && dlq.count >= letters, "read \(res.count) of \(results) answers and \(dlq.count) of \(letters) dead letters")
+        return (res, dlq)
     }
 
     /// A dead letter's source partition and offset.
