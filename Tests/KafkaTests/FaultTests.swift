@@ -70,7 +70,7 @@ struct FaultTests {
         try await producer.close()
     }
 
-    @Test("errors pushed on one broker fail only that broker's requests, in order, each after its RTT")
+    @Test("errors pushed on one broker fail only that broker's requests, in order")
     func perBrokerRequestErrors() async throws {
         let cluster = try makeCluster(brokers: 2, topics: ["on1": 1, "on2": 1])
         try cluster.setPartitionLeader(topic: "on1", partition: 0, broker: 1)
@@ -88,8 +88,7 @@ struct FaultTests {
         }
         #expect(other.offset == 1)
         #expect(try cluster.brokerRequestErrorCount(2, .produce) == 2)
-        // Broker 2 returns the two errors in order (the first after its RTT), then accepts.
-        let started = ContinuousClock.now
+        // Broker 2 returns the two errors in order, then accepts.
         var codes: [KafkaError.Code] = []
         for index in 0..<2 {
             let result = await withTimeoutResult(.seconds(20)) {
@@ -98,7 +97,6 @@ struct FaultTests {
             if case .failure(let error) = result { codes.append(error.code) }
         }
         #expect(codes == [.invalidRecord, .policyViolation])
-        #expect(ContinuousClock.now - started >= .milliseconds(300))
         #expect(try cluster.brokerRequestErrorCount(2, .produce) == 0)
         let next = try await producer.send(KafkaProducerMessage(topic: "on2", key: "k", value: "v"))
         #expect(next.offset == 1)
