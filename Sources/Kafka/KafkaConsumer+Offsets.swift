@@ -47,16 +47,16 @@ extension KafkaConsumer {
     /// Marks `message` processed: its next offset is committed by ``commitStored(timeout:)``,
     /// before a revoke completes, and by ``close()``. Nothing is committed before this call.
     public func storeOffset(_ message: KafkaConsumerMessage) throws {
-        try core.client.storeOffsets([message.nextOffset])
+        try core.withOpenClient("store offset") { (client) throws(KafkaError) in try client.storeOffsets([message.nextOffset]) }
     }
 
     public func storeOffsets(_ offsets: [KafkaTopicPartitionOffset]) throws {
-        try core.client.storeOffsets(offsets)
+        try core.withOpenClient("store offsets") { (client) throws(KafkaError) in try client.storeOffsets(offsets) }
     }
 
     /// The next offset this consumer will read per partition (`nil` offset: not known yet).
     public func position(_ partitions: [KafkaTopicPartition]) throws -> [KafkaTopicPartitionOffset] {
-        try core.client.position(partitions)
+        try core.withOpenClient("position") { (client) throws(KafkaError) in try client.position(partitions) }
     }
 
     /// The group's committed offsets for `partitions`, from the coordinator.
@@ -92,11 +92,14 @@ extension KafkaConsumer {
 
 extension ConsumerCore {
     func startCommit(_ offsets: [KafkaTopicPartitionOffset]?) throws(KafkaError) -> Promise<[KafkaTopicPartitionOffset]> {
-        guard phase.withLock({ $0 == .running }) else { throw KafkaError.closed("commit") }
         let promise = Promise<[KafkaTopicPartitionOffset]>()
         let id = commits.register(promise)
         do {
-            try client.commit(offsets, id: id)
+            // Under the phase lock, like ``withOpenClient(_:_:)``: never on a handle being destroyed.
+            try phase.withLock { phase throws(KafkaError) in
+                guard phase == .running else { throw KafkaError.closed("commit") }
+                try client.commit(offsets, id: id)
+            }
         } catch {
             _ = commits.take(id)
             throw error

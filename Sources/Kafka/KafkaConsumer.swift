@@ -31,11 +31,11 @@ public final class KafkaConsumer: Sendable {
     public var statistics: AsyncStream<KafkaStatistics> { core.statisticsStream }
 
     /// Pauses fetching from `partitions` (messages already delivered stay delivered).
-    public func pause(_ partitions: [KafkaTopicPartition]) throws { try core.client.pause(partitions) }
-    public func resume(_ partitions: [KafkaTopicPartition]) throws { try core.client.resume(partitions) }
+    public func pause(_ partitions: [KafkaTopicPartition]) throws { try core.withOpenClient("pause") { (client) throws(KafkaError) in try client.pause(partitions) } }
+    public func resume(_ partitions: [KafkaTopicPartition]) throws { try core.withOpenClient("resume") { (client) throws(KafkaError) in try client.resume(partitions) } }
 
     /// The current assignment.
-    public func assignment() throws -> [KafkaTopicPartition] { try core.client.assignment().sorted() }
+    public func assignment() throws -> [KafkaTopicPartition] { try core.withOpenClient("assignment") { (client) throws(KafkaError) in try client.assignment() }.sorted() }
 
     /// Leaves the group after committing the offsets stored with ``storeOffset(_:)`` and waits
     /// at most ``KafkaConsumerConfiguration/closeTimeout``. The event sequences end. Throws if
@@ -113,6 +113,16 @@ final class ConsumerCore: Sendable {
             case .error(let error):
                 buffer.push(.error(error))
             }
+        }
+    }
+
+    /// Runs a short call on the librdkafka handle while the consumer is not closing: a close
+    /// (which destroys the handle) waits for it, and once closing the call throws instead of
+    /// touching a handle being destroyed (e.g. a pause from a task still draining).
+    func withOpenClient<T>(_ what: String, _ body: (RDKafkaClient) throws(KafkaError) -> T) throws(KafkaError) -> T {
+        try phase.withLock { phase throws(KafkaError) -> T in
+            guard phase == .created || phase == .running else { throw KafkaError.closed(what) }
+            return try body(client)
         }
     }
 

@@ -50,6 +50,15 @@ public final class KafkaMockCluster: Sendable {
     /// The next `errors.count` requests of `api` fail with these codes, in order.
     public func pushRequestErrors(_ api: API, _ errors: [KafkaError.Code]) { cluster.pushRequestErrors(apiKey: api.rawValue, errors) }
     public func clearRequestErrors(_ api: API) { cluster.clearRequestErrors(apiKey: api.rawValue) }
+    /// The next requests of `api` to broker `id` only fail with these codes, in order, each
+    /// response delayed by its RTT (zero: none). They take precedence over the cluster-wide errors.
+    public func pushBrokerRequestErrors(_ id: Int32, _ api: API, _ errors: [(KafkaError.Code, rtt: Duration)]) throws {
+        try cluster.pushBrokerRequestErrors(id, apiKey: api.rawValue, errors.map { ($0.0, milliseconds: $0.rtt.milliseconds) })
+    }
+    /// Broker `id`'s pushed errors for `api` not yet returned.
+    public func brokerRequestErrorCount(_ id: Int32, _ api: API) throws -> Int {
+        try cluster.brokerRequestErrorCount(id, apiKey: api.rawValue)
+    }
     /// Disconnects broker `id` (-1: all) and refuses connections; no leader change.
     public func setBrokerDown(_ id: Int32) throws { try cluster.setBrokerDown(id) }
     public func setBrokerUp(_ id: Int32) throws { try cluster.setBrokerUp(id) }

@@ -57,6 +57,8 @@ actor WorkerLoop<Backend: InferenceBackend> {
     private var inFlightBytes: [KafkaTopicPartition: Int] = [:]
     /// Requests whose answer (or dead letter) is being published, not yet acknowledged.
     private var pendingAnswers = 0
+    /// A periodic commit is in flight (its result, or its timeout, clears it).
+    private var committing = false
 
     init(configuration: WorkerConfiguration, consumer: KafkaConsumer, publisher: Publisher, replyTopics: ReplyTopics,
          lanes: LanePool<Backend>, metrics: WorkerMetrics, logger: Logger, status: WorkerStatus) {
@@ -348,17 +350,21 @@ actor WorkerLoop<Backend: InferenceBackend> {
         metrics.inFlight.set(Double(tracker.inFlight()))
     }
 
-    /// Starts an asynchronous commit of every position that moved (called periodically).
+    /// Starts an asynchronous commit of every position that moved (called periodically), one at
+    /// a time: librdkafka holds and retries a commit while the coordinator moves, so with several
+    /// in flight an older position could be applied after a newer one and stay committed.
     func commitDue() {
-        guard failure == nil else { return }
+        guard failure == nil, !committing else { return }
         let offsets = tracker.takeCommits()
         guard !offsets.isEmpty else { return }
+        committing = true
         consumer.commitAsync(offsets) { result in
             Task { await self.commitFinished(offsets, result) }
         }
     }
 
     private func commitFinished(_ offsets: [KafkaTopicPartitionOffset], _ result: Result<[KafkaTopicPartitionOffset], KafkaError>) {
+        committing = false
         switch result {
         case .success: metrics.commits.increment()
         case .failure(let error):

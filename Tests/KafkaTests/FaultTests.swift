@@ -70,6 +70,84 @@ struct FaultTests {
         try await producer.close()
     }
 
+    @Test("errors pushed on one broker fail only that broker's requests, in order")
+    func perBrokerRequestErrors() async throws {
+        let cluster = try makeCluster(brokers: 2, topics: ["on1": 1, "on2": 1])
+        try cluster.setPartitionLeader(topic: "on1", partition: 0, broker: 1)
+        try cluster.setPartitionLeader(topic: "on2", partition: 0, broker: 2)
+        let producer = try KafkaProducer(configuration: producerConfiguration(cluster.bootstrapServers))
+        _ = try await producer.send(KafkaProducerMessage(topic: "on1", key: "warm", value: "up"))
+        _ = try await producer.send(KafkaProducerMessage(topic: "on2", key: "warm", value: "up"))
+        try cluster.pushBrokerRequestErrors(2, .produce, [(.invalidRecord, rtt: .milliseconds(300)), (.policyViolation, rtt: .zero)])
+        #expect(try cluster.brokerRequestErrorCount(2, .produce) == 2)
+        #expect(try cluster.brokerRequestErrorCount(1, .produce) == 0)
+
+        // Broker 1 is untouched.
+        let other = try await withTimeout(.seconds(20), "send to broker 1") {
+            try await producer.send(KafkaProducerMessage(topic: "on1", key: "k", value: "v"))
+        }
+        #expect(other.offset == 1)
+        #expect(try cluster.brokerRequestErrorCount(2, .produce) == 2)
+        // Broker 2 returns the two errors in order, then accepts.
+        var codes: [KafkaError.Code] = []
+        for index in 0..<2 {
+            let result = await withTimeoutResult(.seconds(20)) {
+                await producer.enqueueResult(KafkaProducerMessage(topic: "on2", key: "k\(index)", value: "v"))
+            }
+            if case .failure(let error) = result { codes.append(error.code) }
+        }
+        #expect(codes == [.invalidRecord, .policyViolation])
+        #expect(try cluster.brokerRequestErrorCount(2, .produce) == 0)
+        let next = try await producer.send(KafkaProducerMessage(topic: "on2", key: "k", value: "v"))
+        #expect(next.offset == 1)
+        #expect(throws: KafkaError.self) { try cluster.pushBrokerRequestErrors(9, .produce, [(.invalidRecord, rtt: .zero)]) }
+        try await producer.close()
+    }
+
+    @Test("closing a consumer while librdkafka still holds fetched messages for it: the close drops them and returns (it used to abort the process)")
+    func closeWithMessagesQueued() async throws {
+        let topic = "queued"
+        let cluster = try makeCluster(brokers: 1, topics: [topic: 2])
+        let producer = try KafkaProducer(configuration: producerConfiguration(cluster.bootstrapServers))
+        try await produce(producer, topic: topic, count: 6_000, partitions: 2)
+        try await producer.close()
+        for round in 0..<2 {
+            var configuration = consumerConfiguration(cluster.bootstrapServers, group: uniqueName("g"))
+            configuration.bufferCapacity = 10
+            let consumer = try KafkaConsumer(configuration: configuration)
+            try consumer.subscribe(topics: [topic])
+            let first = try await collect(consumer, count: 1, timeout: .seconds(30))
+            #expect(first.count == 1)
+            // Let the fetcher queue far more than the buffer takes (librdkafka prefetches).
+            try await Task.sleep(for: .milliseconds(300 * (round + 1)))
+            try await withTimeout(.seconds(30), "close") { try await consumer.close() }
+        }
+    }
+
+    @Test("a message with headers that fails when enqueued (a partition the topic does not have) is a typed error, not a crash (librdkafka #4627)")
+    func enqueueFailureWithHeaders() async throws {
+        let topic = "onepart"
+        let cluster = try makeCluster(brokers: 1, topics: [topic: 1])
+        let producer = try KafkaProducer(configuration: producerConfiguration(cluster.bootstrapServers))
+        _ = try await producer.send(KafkaProducerMessage(topic: topic, key: "warm", value: "up"))
+        for index in 0..<200 {
+            let message = KafkaProducerMessage(topic: topic, partition: 7, key: Array("k\(index)".utf8), value: Array("v".utf8),
+                                               headers: [KafkaHeader(name: "a", string: "1"), KafkaHeader(name: "b", value: nil),
+                                                         KafkaHeader(name: "c", value: [])])
+            await #expect(throws: KafkaError.self) { _ = try await producer.enqueue(message) }
+        }
+        // Headers still arrive intact on a message that is accepted.
+        let headers = [KafkaHeader(name: "a", string: "1"), KafkaHeader(name: "b", value: nil), KafkaHeader(name: "c", value: []),
+                       KafkaHeader(name: "", string: "empty name")]
+        _ = try await producer.send(KafkaProducerMessage(topic: topic, key: "k", value: "v", headers: headers))
+        try await producer.close()
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration(cluster.bootstrapServers, group: uniqueName("g")))
+        try consumer.subscribe(topics: [topic])
+        let messages = try await collect(consumer, count: 2, timeout: .seconds(30))
+        #expect(messages.last?.headers == headers)
+        try await consumer.close()
+    }
+
     @Test("a failed delivery's error text is librdkafka's description, never the message's payload or key")
     func deliveryErrorTextHasNoPayload() async throws {
         let topic = "errtext"

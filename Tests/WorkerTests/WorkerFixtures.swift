@@ -3,6 +3,7 @@ import Kafka
 import Logging
 import Pipelines
 import ServiceLifecycle
+import Synchronization
 import TestSupport
 import Testing
 import Tokenizers
@@ -104,15 +105,34 @@ struct RunningWorker {
     let group: ServiceGroup
     let task: Task<Void, Error>
     let metrics: WorkerMetrics
+    /// What the worker's `/readyz` reads.
     let status: WorkerStatus
+    private let exited = Flag()
 
     init<Backend: InferenceBackend>(_ configuration: WorkerConfiguration, backend: Backend) {
-        let worker = Worker(configuration: configuration, backend: backend, logger: Logger(label: "test"))
+        var logger = Logger(label: "test")
+        // FAULT_DEBUG=<librdkafka debug contexts> (WorkerFaultTests): the worker logs at debug level too.
+        if ProcessInfo.processInfo.environment["FAULT_DEBUG"] != nil { logger.logLevel = .debug }
+        let worker = Worker(configuration: configuration, backend: backend, logger: logger)
         metrics = worker.metrics
         status = worker.status
         let group = ServiceGroup(configuration: .init(services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: Logger(label: "test")))
         self.group = group
-        task = Task { try await group.run() }
+        let exited = self.exited
+        task = Task {
+            defer { exited.set() }
+            try await group.run()
+        }
+    }
+
+    /// Whether the worker's service group has returned (on its own, e.g. after a fatal error, or
+    /// after ``stop()``).
+    var hasExited: Bool { exited.isSet }
+
+    final class Flag: Sendable {
+        private let value = Atomic<Bool>(false)
+        func set() { value.store(true, ordering: .releasing) }
+        var isSet: Bool { value.load(ordering: .acquiring) }
     }
 
     /// Graceful shutdown (what SIGTERM does); rethrows the worker's error.

@@ -146,12 +146,26 @@ extension RDKafkaClient {
         return CloseQueue(pointer: queue)
     }
 
-    /// Serves the close queue (the final revoke, through the rebalance callback) until the
-    /// consumer is closed or `deadline`. True when closed.
+    /// Serves the close queue until the consumer is closed or `deadline`. True when closed.
+    ///
+    /// The queue is served as events, not with rd_kafka_queue_poll_callback(): the consumer's
+    /// queue is forwarded to it, and messages librdkafka fetched for the application and still
+    /// holds (prefetched, or of paused partitions) cannot be served as callbacks: librdkafka
+    /// asserts and aborts the process. They are dropped here, as rd_kafka_consumer_close()
+    /// drops them; a rebalance (the final revoke) goes to the rebalance handler as its callback
+    /// would.
     func serveClose(_ queue: CloseQueue, until deadline: ContinuousClock.Instant) -> Bool {
         while rd_kafka_consumer_closed(handle) == 0 {
             guard ContinuousClock.now < deadline else { return false }
-            _ = rd_kafka_queue_poll_callback(queue.pointer, 50)
+            guard let event = rd_kafka_queue_poll(queue.pointer, 50) else { continue }
+            if rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE, let list = rd_kafka_event_topic_partition_list(event) {
+                if let handler = callbacks.rebalance.withLock({ $0 }) {
+                    handler(rd_kafka_event_error(event), list)
+                } else {
+                    _ = unassign(list, cooperative: isCooperative)
+                }
+            }
+            rd_kafka_event_destroy(event)
         }
         return true
     }

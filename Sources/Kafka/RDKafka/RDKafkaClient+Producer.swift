@@ -3,76 +3,80 @@ import CRdKafka
 /// The producer-side librdkafka calls.
 extension RDKafkaClient {
     /// Enqueues a message; its delivery report carries `id`. Copies key, value and headers.
+    ///
+    /// The headers go in as one list the caller owns until the call succeeds
+    /// (`RD_KAFKA_VTYPE_HEADERS`), not one by one (`RD_KAFKA_VTYPE_HEADER`): with the latter,
+    /// librdkafka 2.0.2 frees its own list twice when the message fails after it was built
+    /// (e.g. its topic is in an error state, such as unauthorized), crashing the process
+    /// (librdkafka #4627).
     func produce(_ message: KafkaProducerMessage, id: UInt) throws(KafkaError) {
-        // Header names and values live in one scratch buffer for the duration of the call.
-        var scratch: [UInt8] = []
-        var headerSlices: [(name: Int, value: Int?, size: Int)] = []
-        for header in message.headers {
-            let nameOffset = scratch.count
-            scratch.append(contentsOf: header.name.utf8)
-            scratch.append(0)
-            if let value = header.value {
-                headerSlices.append((nameOffset, scratch.count, value.count))
-                scratch.append(contentsOf: value)
-            } else {
-                headerSlices.append((nameOffset, nil, 0))
+        var headers: OpaquePointer?
+        if !message.headers.isEmpty {
+            guard let list = rd_kafka_headers_new(message.headers.count) else { throw KafkaError(code: .fail, message: "produce: no header list") }
+            for header in message.headers {
+                let code = withOptionalBytes(Array(header.name.utf8)) { name in
+                    withOptionalBytes(header.value) { value in
+                        rd_kafka_header_add(list, name?.baseAddress?.assumingMemoryBound(to: CChar.self), name?.count ?? 0,
+                                            value?.baseAddress, value?.count ?? 0)
+                    }
+                }
+                guard code == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    rd_kafka_headers_destroy(list)
+                    throw KafkaError(rd: code, handle: handle)
+                }
             }
+            headers = list
         }
-        scratch.append(0)
-        let code: rd_kafka_resp_err_t? = message.topic.withCString { topic in
+        let code: rd_kafka_resp_err_t = message.topic.withCString { topic in
             withOptionalBytes(message.key) { key in
                 withOptionalBytes(message.value) { value in
-                    scratch.withUnsafeBytes { scratchBytes in
-                        guard let base = scratchBytes.baseAddress else { return nil }
-                        var values: [rd_kafka_vu_t] = []
-                        values.reserveCapacity(6 + headerSlices.count)
-                        var vu = rd_kafka_vu_t()
-                        vu.vtype = RD_KAFKA_VTYPE_TOPIC
-                        vu.u.cstr = topic
-                        values.append(vu)
+                    var values: [rd_kafka_vu_t] = []
+                    values.reserveCapacity(7)
+                    var vu = rd_kafka_vu_t()
+                    vu.vtype = RD_KAFKA_VTYPE_TOPIC
+                    vu.u.cstr = topic
+                    values.append(vu)
+                    vu = rd_kafka_vu_t()
+                    vu.vtype = RD_KAFKA_VTYPE_PARTITION
+                    vu.u.i32 = message.partition ?? RD_KAFKA_PARTITION_UA
+                    values.append(vu)
+                    if let key {
                         vu = rd_kafka_vu_t()
-                        vu.vtype = RD_KAFKA_VTYPE_PARTITION
-                        vu.u.i32 = message.partition ?? RD_KAFKA_PARTITION_UA
+                        vu.vtype = RD_KAFKA_VTYPE_KEY
+                        vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress)
+                        vu.u.mem.size = key.count
                         values.append(vu)
-                        if let key {
-                            vu = rd_kafka_vu_t()
-                            vu.vtype = RD_KAFKA_VTYPE_KEY
-                            vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress)
-                            vu.u.mem.size = key.count
-                            values.append(vu)
-                        }
-                        if let value {
-                            vu = rd_kafka_vu_t()
-                            vu.vtype = RD_KAFKA_VTYPE_VALUE
-                            vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
-                            vu.u.mem.size = value.count
-                            values.append(vu)
-                        }
-                        for slice in headerSlices {
-                            vu = rd_kafka_vu_t()
-                            vu.vtype = RD_KAFKA_VTYPE_HEADER
-                            vu.u.header.name = (base + slice.name).assumingMemoryBound(to: CChar.self)
-                            vu.u.header.val = slice.value.map { base + $0 }
-                            vu.u.header.size = slice.value == nil ? -1 : slice.size
-                            values.append(vu)
-                        }
-                        vu = rd_kafka_vu_t()
-                        vu.vtype = RD_KAFKA_VTYPE_MSGFLAGS
-                        vu.u.i = RD_KAFKA_MSG_F_COPY
-                        values.append(vu)
-                        vu = rd_kafka_vu_t()
-                        vu.vtype = RD_KAFKA_VTYPE_OPAQUE
-                        vu.u.ptr = UnsafeMutableRawPointer(bitPattern: id)
-                        values.append(vu)
-                        guard let error = rd_kafka_produceva(handle, values, values.count) else { return RD_KAFKA_RESP_ERR_NO_ERROR }
-                        let code = rd_kafka_error_code(error)
-                        rd_kafka_error_destroy(error)
-                        return code
                     }
+                    if let value {
+                        vu = rd_kafka_vu_t()
+                        vu.vtype = RD_KAFKA_VTYPE_VALUE
+                        vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
+                        vu.u.mem.size = value.count
+                        values.append(vu)
+                    }
+                    if let headers {
+                        vu = rd_kafka_vu_t()
+                        vu.vtype = RD_KAFKA_VTYPE_HEADERS
+                        vu.u.headers = headers
+                        values.append(vu)
+                    }
+                    vu = rd_kafka_vu_t()
+                    vu.vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                    vu.u.i = RD_KAFKA_MSG_F_COPY
+                    values.append(vu)
+                    vu = rd_kafka_vu_t()
+                    vu.vtype = RD_KAFKA_VTYPE_OPAQUE
+                    vu.u.ptr = UnsafeMutableRawPointer(bitPattern: id)
+                    values.append(vu)
+                    guard let error = rd_kafka_produceva(handle, values, values.count) else { return RD_KAFKA_RESP_ERR_NO_ERROR }
+                    let code = rd_kafka_error_code(error)
+                    rd_kafka_error_destroy(error)
+                    return code
                 }
             }
         }
-        guard let code else { throw KafkaError(code: .fail, message: "produce: no buffer") }
+        // On failure the header list is still ours; on success the message owns it.
+        if code != RD_KAFKA_RESP_ERR_NO_ERROR, let headers { rd_kafka_headers_destroy(headers) }
         try rdCheck(code, handle: handle, "produce to \(message.topic)")
     }
 

@@ -52,6 +52,22 @@ final class RDKafkaMockCluster: @unchecked Sendable {
 
     func clearRequestErrors(apiKey: Int16) { rd_kafka_mock_clear_request_errors(cluster, apiKey) }
 
+    /// The next requests of `apiKey` to broker `id` fail with these codes in order, each response
+    /// delayed by its RTT (these take precedence over the cluster-wide errors).
+    func pushBrokerRequestErrors(_ id: Int32, apiKey: Int16, _ errors: [(KafkaError.Code, milliseconds: Int32)]) throws(KafkaError) {
+        for (code, rtt) in errors {
+            try rdCheck(norbert_mock_broker_push_request_error_rtt(cluster, id, apiKey, rd_kafka_resp_err_t(rawValue: code.rawValue), rtt),
+                        "push request error on broker \(id)")
+        }
+    }
+
+    /// How many of broker `id`'s pushed errors for `apiKey` are still waiting for a request.
+    func brokerRequestErrorCount(_ id: Int32, apiKey: Int16) throws(KafkaError) -> Int {
+        var count = 0
+        try rdCheck(rd_kafka_mock_broker_error_stack_cnt(cluster, id, apiKey, &count), "error stack of broker \(id)")
+        return count
+    }
+
     func setBrokerDown(_ id: Int32) throws(KafkaError) { try rdCheck(rd_kafka_mock_broker_set_down(cluster, id), "broker \(id) down") }
     func setBrokerUp(_ id: Int32) throws(KafkaError) { try rdCheck(rd_kafka_mock_broker_set_up(cluster, id), "broker \(id) up") }
     func setBrokerRTT(_ id: Int32, milliseconds: Int32) throws(KafkaError) {
