@@ -1,0 +1,75 @@
+import Kafka
+import Synchronization
+
+/// A request between receipt and its acknowledged answer.
+struct PendingRequest<Job: Sendable>: Batchable {
+    var message: KafkaConsumerMessage
+    var generation: UInt64
+    var replyTo: String?
+    var received: ContinuousClock.Instant
+    var job: Job
+    var tokens: Int
+    var encoderKey: Int
+    var task: String
+    var head: String
+    var id: String?
+    var partition: KafkaTopicPartition { message.topicPartition }
+}
+
+/// What the poll task made of a message before handing it to the loop.
+enum Classified<Job: Sendable>: Sendable {
+    case job(PreparedJob<Job>, replyTo: String?)
+    case rejected(RequestRejection, replyTo: String?)
+}
+
+/// Partial responses on their way from a lane to the loop, in order.
+final class PartialBuffer: Sendable {
+    private let state = Mutex<(items: [(Int, BackendResponse)], handing: Bool)>(([], false))
+
+    /// Adds a partial; true when nothing is on its way to hand it over (start a `take`).
+    func append(_ index: Int, _ response: BackendResponse) -> Bool {
+        state.withLock { state in
+            state.items.append((index, response))
+            guard !state.handing else { return false }
+            state.handing = true
+            return true
+        }
+    }
+
+    /// Everything added so far, in order; later additions start a new hand-over.
+    func take() -> [(Int, BackendResponse)] {
+        state.withLock { state in
+            let items = state.items
+            state.items = []
+            state.handing = false
+            return items
+        }
+    }
+}
+
+/// A request's place in its partition.
+struct RequestKey: Hashable, Sendable {
+    var partition: KafkaTopicPartition
+    var offset: Int64
+    init(_ message: KafkaConsumerMessage) {
+        partition = message.topicPartition
+        offset = message.offset
+    }
+}
+
+/// Identifies the request an answer belongs to.
+struct Answer: Sendable {
+    var message: KafkaConsumerMessage
+    var generation: UInt64
+    var replyTo: String?
+    var received: ContinuousClock.Instant
+    /// The request's id, when it could be read.
+    var id: String?
+}
+
+extension KafkaConsumerMessage {
+    /// What the message holds in memory: key, value and headers.
+    var byteCount: Int {
+        (key?.count ?? 0) + (value?.count ?? 0) + headers.reduce(0) { $0 + $1.name.utf8.count + ($1.value?.count ?? 0) } + 64
+    }
+}
