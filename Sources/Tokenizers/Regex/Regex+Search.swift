@@ -38,19 +38,21 @@ struct SearchContext {
     static let fastStepsPerPosition = 64
     /// Memoizing-engine steps allowed per (instruction, text position).
     static let memoStepsPerState = 16
-    /// Fixed allowance, so short texts never hit the budget.
-    static let baseSteps = 1_000_000
+    /// Fixed allowances on top (small: a text split into many short pieces runs one search per
+    /// piece, and the sum over the pieces must stay proportional to the text).
+    static let fastBaseSteps = 256
+    static let budgetBaseSteps = 4_096
     /// Largest memo table (bits) a search may allocate.
     static let maxMemoBits = 1 << 29
 
     init(regex: Regex, length n: Int) {
         length = n
         let positions = n + 1
-        let fast = Self.fastStepsPerPosition * positions + Self.baseSteps
+        let fast = Self.fastStepsPerPosition * positions + Self.fastBaseSteps
         let memoBits = regex.memoInsts.count.multipliedReportingOverflow(by: positions)
         let memoPossible = !memoBits.overflow && memoBits.partialValue <= Self.maxMemoBits
         let memoSteps = Self.memoStepsPerState * (regex.memoInsts.count + 1) * positions
-        budget = fast + memoSteps
+        budget = fast + memoSteps + Self.budgetBaseSteps
         fastLimit = memoPossible ? fast : budget
         stack.reserveCapacity(64)
     }

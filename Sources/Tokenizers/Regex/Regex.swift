@@ -74,6 +74,7 @@ public struct Regex: Sendable {
         var out: [(Int, Int)] = []
         var ctx = SearchContext(regex: self, length: s.count)
         defer { Regex.stepCounter?.add(ctx.work) }
+        if Regex.memoizeFromStart { try handOver(&ctx) }
         var lastEnd = 0
         var lastMatchEnd = -1
         while lastEnd <= s.count {

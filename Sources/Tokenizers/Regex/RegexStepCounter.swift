@@ -16,4 +16,7 @@ public final class RegexStepCounter: Sendable {
 extension Regex {
     /// Receives the step count of every `findAll` run in this task while set.
     @TaskLocal public static var stepCounter: RegexStepCounter?
+
+    /// Runs every search on the memoizing engine from its first step (tests compare the engines).
+    @TaskLocal static var memoizeFromStart = false
 }
