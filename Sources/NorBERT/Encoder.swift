@@ -122,11 +122,16 @@ public final class Encoder: Sendable {
         return EncoderOutput(lastHiddenState: last, hiddenStates: states)
     }
 
+    /// The rotary table covering `positions`. Past the shared table a lane-local one is built, and
+    /// it grows geometrically (at least doubling), so decoding one token at a time past it rebuilds
+    /// it O(log n) times instead of at every step.
     func rotary(for layer: LayerWeights, positions: Int, ws: EncoderWorkspace) -> RotaryTable {
         let table = layer.isGlobal ? rotaryGlobal : rotaryLocal
         if positions <= table.count { return table }
-        if let long = ws.longRotary[table.theta], long.count >= positions { return long }
-        let long = RotaryTable(theta: table.theta, headDim: config.queryKeyHeadSize, positions: max(positions, table.count * 2))
+        let previous = ws.longRotary[table.theta]
+        if let long = previous, long.count >= positions { return long }
+        let grown = 2 * max(previous?.count ?? 0, table.count)
+        let long = RotaryTable(theta: table.theta, headDim: config.queryKeyHeadSize, positions: max(positions, grown))
         ws.longRotary[table.theta] = long
         return long
     }
