@@ -73,7 +73,20 @@ extension Regex {
     /// The leftmost match starting at or after `from`.
     func search(_ s: UnsafeBufferPointer<UInt32>, from: Int, _ ctx: inout SearchContext) throws(TokenizerError) -> (Int, Int)? {
         var start = from
-        while start <= s.count {
+        let n = s.count
+        let prefilter = !firstScalars.isEmpty
+        while start <= n {
+            if prefilter {
+                let first = start
+                while start < n {
+                    let v = s[start]
+                    if v >= 0x10000 || firstScalars[Int(v >> 6)] & (1 << UInt64(v & 63)) != 0 { break }
+                    start += 1
+                }
+                ctx.work += start - first
+                // A match consumes at least one scalar: none can start at the end.
+                if start == n { return nil }
+            }
             let end: Int
             if ctx.memo == nil {
                 end = runFast(pc: 0, pos: start, s, &ctx)

@@ -29,6 +29,10 @@ public struct Regex: Sendable {
     let classes: [CharClass]
     /// All classes' BMP bitmaps, 1024 words each, so the matcher never copies a `CharClass`.
     let bitmaps: [UInt64]
+    /// BMP scalars a match can start with (1024 words; scalars past the BMP are always tried), or
+    /// empty when the pattern can match the empty string or starts with an atomic group: start
+    /// positions whose scalar is not in it are skipped without running the program.
+    let firstScalars: [UInt64]
 
     public init(_ pattern: String) throws(TokenizerError) {
         if pattern.utf8.count > 1 << 20 {
@@ -56,6 +60,31 @@ public struct Regex: Sendable {
         }
         self.classes = cls
         self.bitmaps = flat
+        self.firstScalars = Regex.firstScalars(c.insts, bitmaps: flat)
+    }
+
+    /// The union of the classes that can consume the first scalar of a match (lookarounds and
+    /// assertions are passed over, which can only make the set larger); empty when the program can
+    /// reach `match` without consuming anything or starts with an atomic group.
+    static func firstScalars(_ insts: [Inst], bitmaps: [UInt64]) -> [UInt64] {
+        var set = [UInt64](repeating: 0, count: 1024)
+        var seen = Set<Int>()
+        var todo = [0]
+        while let pc = todo.popLast() {
+            guard pc < insts.count, seen.insert(pc).inserted else { continue }
+            switch insts[pc] {
+            case .cls(let c):
+                for w in 0..<1024 { set[w] |= bitmaps[Int(c) << 10 | w] }
+            case .rep(let c, let minC, _, _):
+                for w in 0..<1024 { set[w] |= bitmaps[Int(c) << 10 | w] }
+                if minC == 0 { todo.append(pc + 1) }
+            case .split(let a, let b): todo.append(Int(a)); todo.append(Int(b))
+            case .jmp(let a): todo.append(Int(a))
+            case .look, .assert: todo.append(pc + 1)
+            case .atomic, .match: return []
+            }
+        }
+        return set
     }
 
     /// Escapes a literal string as a pattern.
