@@ -6,13 +6,24 @@ import Tensors
 public struct PackedBatch: Sendable, Equatable {
     public private(set) var tokens: [Int32] = []
     public private(set) var offsets: [Int] = [0]
+    /// The first id given that does not fit `Int32` (stored as -1 in `tokens`): `Encoder.validate`
+    /// reports it as given instead of letting it wrap into the vocabulary.
+    public private(set) var unrepresentableId: Int?
 
     public init() {}
     public init(_ sequences: [[Int]]) {
         for s in sequences { append(s) }
     }
     public mutating func append(_ ids: [Int]) {
-        tokens.append(contentsOf: ids.map { Int32(truncatingIfNeeded: $0) })
+        tokens.reserveCapacity(tokens.count + ids.count)
+        for id in ids {
+            if let narrow = Int32(exactly: id) {
+                tokens.append(narrow)
+            } else {
+                if unrepresentableId == nil { unrepresentableId = id }
+                tokens.append(-1)
+            }
+        }
         offsets.append(tokens.count)
     }
     public var count: Int { offsets.count - 1 }
@@ -76,6 +87,9 @@ public final class Encoder: Sendable {
     /// Checks every id is inside the vocabulary.
     public func validate(_ batch: PackedBatch) throws {
         let v = Int32(config.vocabSize)
+        if let bad = batch.unrepresentableId {
+            throw NorBERTError.invalidInput("token id \(bad) is outside the vocabulary (0..<\(v))")
+        }
         if let bad = batch.tokens.first(where: { $0 < 0 || $0 >= v }) {
             throw NorBERTError.invalidInput("token id \(bad) is outside the vocabulary (0..<\(v))")
         }
@@ -108,11 +122,16 @@ public final class Encoder: Sendable {
         return EncoderOutput(lastHiddenState: last, hiddenStates: states)
     }
 
+    /// The rotary table covering `positions`. Past the shared table a lane-local one is built, and
+    /// it grows geometrically (at least doubling), so decoding one token at a time past it rebuilds
+    /// it O(log n) times instead of at every step.
     func rotary(for layer: LayerWeights, positions: Int, ws: EncoderWorkspace) -> RotaryTable {
         let table = layer.isGlobal ? rotaryGlobal : rotaryLocal
         if positions <= table.count { return table }
-        if let long = ws.longRotary[table.theta], long.count >= positions { return long }
-        let long = RotaryTable(theta: table.theta, headDim: config.queryKeyHeadSize, positions: max(positions, table.count * 2))
+        let previous = ws.longRotary[table.theta]
+        if let long = previous, long.count >= positions { return long }
+        let grown = 2 * max(previous?.count ?? 0, table.count)
+        let long = RotaryTable(theta: table.theta, headDim: config.queryKeyHeadSize, positions: max(positions, grown))
         ws.longRotary[table.theta] = long
         return long
     }

@@ -60,6 +60,7 @@ struct QuestionAnsweringPlan: EncoderPlan {
                                                    truncation: TruncationParams(maxLength: maxSeqLen, stride: docStride, strategy: .onlySecond),
                                                    padding: nil)
         } catch {
+            if case .regexBudgetExceeded = error { throw PipelineError(.invalidInput, "cannot tokenize the context: \(error.description)") }
             throw PipelineError(.invalidInput, "cannot split the context into windows of max_seq_len \(maxSeqLen) with doc_stride \(docStride): \(error.description)")
         }
         var list: [Window] = []

@@ -55,7 +55,7 @@ struct AddedVocabulary: Sendable {
     let rawTrie: Trie
     let normalizedTrie: Trie
 
-    init(tokens: [AddedToken], normalizer: Normalizer?) {
+    init(tokens: [AddedToken], normalizer: Normalizer?) throws(TokenizerError) {
         self.tokens = tokens
         var bc: [VocabKey: Int] = [:], bi: [Int: Int] = [:]
         var special = Set<VocabKey>()
@@ -74,7 +74,7 @@ struct AddedVocabulary: Sendable {
             let t = tokens[k]
             if t.normalized {
                 var ns = NormalizedString(scalars: t.content.unicodeScalars.map { $0.value })
-                normalizer?.normalize(&ns)
+                try normalizer?.normalize(&ns)
                 norm.insert(ns.scalars, token: k)
             } else {
                 raw.insert(t.content.unicodeScalars.map { $0.value }, token: k)
@@ -106,7 +106,7 @@ struct AddedVocabulary: Sendable {
             }
             if t.lstrip {
                 var ns0 = start
-                while ns0 > 0 && UnicodeTables.isWhitespace(s[ns0 - 1]) { ns0 -= 1 }
+                while ns0 > startOffset && UnicodeTables.isWhitespace(s[ns0 - 1]) { ns0 -= 1 }
                 start = max(ns0, startOffset)
             }
             if t.rstrip {
@@ -126,7 +126,7 @@ struct AddedVocabulary: Sendable {
     }
 
     /// The library's `extract_and_normalize`.
-    func extractAndNormalize(_ text: [UInt32], normalizer: Normalizer?) -> PreTokenizedString {
+    func extractAndNormalize(_ text: [UInt32], normalizer: Normalizer?) throws(TokenizerError) -> PreTokenizedString {
         var p = PreTokenizedString(splits: [PreSplit(normalized: NormalizedString(scalars: text), tokens: nil)])
         if !rawTrie.isEmpty {
             var out: [PreSplit] = []
@@ -141,7 +141,7 @@ struct AddedVocabulary: Sendable {
         out.reserveCapacity(p.splits.count)
         for var sp in p.splits {
             if sp.tokens != nil { out.append(sp); continue }
-            normalizer?.normalize(&sp.normalized)
+            try normalizer?.normalize(&sp.normalized)
             for x in split(sp.normalized, trie: normalizedTrie) where !x.normalized.isEmpty { out.append(x) }
         }
         p.splits = out

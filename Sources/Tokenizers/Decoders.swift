@@ -98,7 +98,9 @@ struct ReplaceDecoder: Decoder {
     func decodeChain(_ tokens: [String]) -> [String] {
         tokens.map { t in
             var ns = NormalizedString(scalars: t.unicodeScalars.map { $0.value })
-            ns.replace(pattern, with: content)
+            // Decoding does not throw: a token whose replacement exhausts the regex budget (a token
+            // is a short vocabulary string, so only a pathological pattern can) is left unchanged.
+            do { try ns.replace(pattern, with: content) } catch { return t }
             return ns.string
         }
     }

@@ -121,8 +121,8 @@ struct NormalizedString: Sendable {
 
     /// Replaces every match of `pattern` with `content`; inserted scalars take the alignment of the
     /// last replaced scalar, as the library does.
-    mutating func replace(_ pattern: SplitPattern, with content: [UInt32]) {
-        let matches = pattern.findMatches(scalars)
+    mutating func replace(_ pattern: SplitPattern, with content: [UInt32]) throws(TokenizerError) {
+        let matches = try pattern.findMatches(scalars)
         guard matches.contains(where: { $0.isMatch }) else { return }
         var newScalars = [UInt32]()
         var newAlign = [Span]()
@@ -159,8 +159,8 @@ struct NormalizedString: Sendable {
     }
 
     /// Splits by the pattern's matches according to `behavior` (the library's `NormalizedString::split`).
-    func split(_ pattern: SplitPattern, _ behavior: SplitBehavior, invert: Bool = false) -> [NormalizedString] {
-        var matches = pattern.findMatches(scalars)
+    func split(_ pattern: SplitPattern, _ behavior: SplitBehavior, invert: Bool = false) throws(TokenizerError) -> [NormalizedString] {
+        var matches = try pattern.findMatches(scalars)
         if invert { for k in matches.indices { matches[k].isMatch.toggle() } }
         var pieces: [(Int, Int, Bool)] = []  // start, end, remove
         pieces.reserveCapacity(matches.count)
@@ -222,7 +222,7 @@ enum SplitPattern: Sendable {
         throw .invalidField(component: component, field: "pattern", expected: "{\"String\": …} or {\"Regex\": …}")
     }
 
-    func findMatches(_ s: [UInt32]) -> [PatternMatch] {
+    func findMatches(_ s: [UInt32]) throws(TokenizerError) -> [PatternMatch] {
         switch self {
         case .literal(let lit):
             if lit.isEmpty { return [PatternMatch(start: 0, end: s.count, isMatch: false)] }
@@ -243,7 +243,7 @@ enum SplitPattern: Sendable {
             return out
         case .regex(let re):
             if s.isEmpty { return [PatternMatch(start: 0, end: 0, isMatch: false)] }
-            let found = s.withUnsafeBufferPointer { re.findAll($0) }
+            let found = try s.withUnsafeBufferPointer { (b: UnsafeBufferPointer<UInt32>) throws(TokenizerError) in try re.findAll(b) }
             var out: [PatternMatch] = []
             out.reserveCapacity(found.count * 2 + 1)
             var prev = 0

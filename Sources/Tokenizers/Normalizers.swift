@@ -1,6 +1,6 @@
 /// A `normalizer` entry of tokenizer.json.
 protocol Normalizer: Sendable {
-    func normalize(_ s: inout NormalizedString)
+    func normalize(_ s: inout NormalizedString) throws(TokenizerError)
 }
 
 enum NormalizerFactory {
@@ -90,7 +90,7 @@ struct StripNormalizer: Normalizer {
 struct ReplaceNormalizer: Normalizer {
     let pattern: SplitPattern
     let content: [UInt32]
-    func normalize(_ s: inout NormalizedString) { s.replace(pattern, with: content) }
+    func normalize(_ s: inout NormalizedString) throws(TokenizerError) { try s.replace(pattern, with: content) }
 }
 
 struct PrependNormalizer: Normalizer {
@@ -102,8 +102,8 @@ struct PrependNormalizer: Normalizer {
 
 struct SequenceNormalizer: Normalizer {
     let steps: [Normalizer]
-    func normalize(_ s: inout NormalizedString) {
-        for st in steps { st.normalize(&s) }
+    func normalize(_ s: inout NormalizedString) throws(TokenizerError) {
+        for st in steps { try st.normalize(&s) }
     }
 }
 

@@ -17,12 +17,12 @@ struct PreTokenizedString: Sendable {
     var splits: [PreSplit]
 
     /// Replaces every untokenized piece by the pieces `f` returns; empty pieces are dropped.
-    mutating func split(_ f: (Int, NormalizedString) -> [NormalizedString]) {
+    mutating func split(_ f: (Int, NormalizedString) throws(TokenizerError) -> [NormalizedString]) throws(TokenizerError) {
         var out: [PreSplit] = []
         out.reserveCapacity(splits.count * 2)
         for (i, sp) in splits.enumerated() {
             if sp.tokens != nil { out.append(sp); continue }
-            for piece in f(i, sp.normalized) where !piece.isEmpty {
+            for piece in try f(i, sp.normalized) where !piece.isEmpty {
                 out.append(PreSplit(normalized: piece, tokens: nil))
             }
         }

@@ -1,6 +1,6 @@
 /// A `pre_tokenizer` entry of tokenizer.json.
 protocol PreTokenizer: Sendable {
-    func preTokenize(_ p: inout PreTokenizedString)
+    func preTokenize(_ p: inout PreTokenizedString) throws(TokenizerError)
 }
 
 enum PreTokenizerFactory {
@@ -97,11 +97,11 @@ struct ByteLevelPreTokenizer: PreTokenizer {
     let addPrefixSpace: Bool
     let regex: Regex?
 
-    func preTokenize(_ p: inout PreTokenizedString) {
-        p.split { _, ns in
+    func preTokenize(_ p: inout PreTokenizedString) throws(TokenizerError) {
+        try p.split { (_, ns) throws(TokenizerError) in
             var ns = ns
             if addPrefixSpace && ns.scalars.first != 0x20 { ns.prepend([0x20]) }
-            if let regex { return ns.split(.regex(regex), .isolated) }
+            if let regex { return try ns.split(.regex(regex), .isolated) }
             return [ns]
         }
         p.normalize { ByteLevelTable.transform(&$0) }
@@ -113,15 +113,15 @@ struct SplitPreTokenizer: PreTokenizer {
     let behavior: SplitBehavior
     let invert: Bool
 
-    func preTokenize(_ p: inout PreTokenizedString) {
-        p.split { _, ns in ns.split(pattern, behavior, invert: invert) }
+    func preTokenize(_ p: inout PreTokenizedString) throws(TokenizerError) {
+        try p.split { (_, ns) throws(TokenizerError) in try ns.split(pattern, behavior, invert: invert) }
     }
 }
 
 struct BertPreTokenizer: PreTokenizer {
-    func preTokenize(_ p: inout PreTokenizedString) {
-        p.split { _, ns in ns.split(.predicate(UnicodeTables.isWhitespace), .removed) }
-        p.split { _, ns in ns.split(.predicate(isBertPunctuation), .isolated) }
+    func preTokenize(_ p: inout PreTokenizedString) throws(TokenizerError) {
+        try p.split { (_, ns) throws(TokenizerError) in try ns.split(.predicate(UnicodeTables.isWhitespace), .removed) }
+        try p.split { (_, ns) throws(TokenizerError) in try ns.split(.predicate(isBertPunctuation), .isolated) }
     }
 }
 
@@ -134,10 +134,10 @@ struct MetaspacePreTokenizer: PreTokenizer {
     let scheme: MetaspacePrependScheme
     let split: Bool
 
-    func preTokenize(_ p: inout PreTokenizedString) {
-        p.split { _, ns in
+    func preTokenize(_ p: inout PreTokenizedString) throws(TokenizerError) {
+        try p.split { (_, ns) throws(TokenizerError) in
             var ns = ns
-            ns.replace(.literal([0x20]), with: [replacement])
+            try ns.replace(.literal([0x20]), with: [replacement])
             switch scheme {
             case .always:
                 if ns.scalars.first != replacement { ns.prepend([replacement]) }
@@ -145,7 +145,7 @@ struct MetaspacePreTokenizer: PreTokenizer {
                 if ns.scalars.first != replacement && ns.origStart == 0 { ns.prepend([replacement]) }
             case .never: break
             }
-            if split { return ns.split(.predicate({ $0 == replacement }), .mergedWithNext) }
+            if split { return try ns.split(.predicate({ $0 == replacement }), .mergedWithNext) }
             return [ns]
         }
     }
@@ -153,7 +153,7 @@ struct MetaspacePreTokenizer: PreTokenizer {
 
 struct SequencePreTokenizer: PreTokenizer {
     let steps: [PreTokenizer]
-    func preTokenize(_ p: inout PreTokenizedString) {
-        for s in steps { s.preTokenize(&p) }
+    func preTokenize(_ p: inout PreTokenizedString) throws(TokenizerError) {
+        for s in steps { try s.preTokenize(&p) }
     }
 }

@@ -65,15 +65,15 @@ extension Tokenizer {
 
     /// Pre-tokenized pieces of one sequence (after added-token extraction, normalization and
     /// pre-tokenization), each with its original offsets.
-    func preTokenize(_ text: String) -> PreTokenizedString {
+    func preTokenize(_ text: String) throws(TokenizerError) -> PreTokenizedString {
         let scalars = text.unicodeScalars.map { $0.value }
-        var p = added.extractAndNormalize(scalars, normalizer: normalizer)
-        preTokenizer?.preTokenize(&p)
+        var p = try added.extractAndNormalize(scalars, normalizer: normalizer)
+        try preTokenizer?.preTokenize(&p)
         return p
     }
 
     func encodeSequence(_ text: String, typeId: Int) throws(TokenizerError) -> Encoding {
-        let p = preTokenize(text)
+        let p = try preTokenize(text)
         var e = Encoding()
         var toks: [Token] = []
         for (wordIndex, sp) in p.splits.enumerated() {
@@ -113,9 +113,9 @@ extension Tokenizer {
     }
 
     /// The normalized text (the normalizer alone), as `normalizer.normalize_str` returns it.
-    public func normalize(_ text: String) -> String {
+    public func normalize(_ text: String) throws(TokenizerError) -> String {
         var ns = NormalizedString(scalars: text.unicodeScalars.map { $0.value })
-        normalizer?.normalize(&ns)
+        try normalizer?.normalize(&ns)
         return ns.string
     }
 }

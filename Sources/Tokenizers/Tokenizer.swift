@@ -75,7 +75,7 @@ public final class Tokenizer: Sendable {
                     normalized: try f.bool("normalized", default: !special), special: special))
             }
         }
-        let addedVocab = AddedVocabulary(tokens: addedTokens, normalizer: normalizer)
+        let addedVocab = try AddedVocabulary(tokens: addedTokens, normalizer: normalizer)
         added = addedVocab
         let m = model
         postProcessor = try PostProcessorFactory.make(root.value["post_processor"] ?? .null) { t in

@@ -23,6 +23,9 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
     case truncation(String)
     /// Any other error the library would raise during encoding.
     case encoding(String)
+    /// A regex search needed more steps than its budget (proportional to the text length) allows:
+    /// the pattern backtracks too much on this text. Raised instead of a silent "no match".
+    case regexBudgetExceeded(pattern: String, length: Int, steps: Int)
 
     public var description: String {
         switch self {
@@ -37,6 +40,8 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
         case .fileNotFound(let p): return "cannot read \(p)"
         case .truncation(let m): return "Truncation error: \(m)"
         case .encoding(let m): return m
+        case .regexBudgetExceeded(let p, let n, let steps):
+            return "regex `\(p.prefix(200))` needs more than \(steps) steps on a text of \(n) characters (too much backtracking)"
         }
     }
 }

@@ -34,8 +34,12 @@ struct TokenizeBenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Timed repetitions; the best is reported.")
     var repeats: Int = 3
 
+    @Flag(name: .long, help: "Instead: time single long texts (runs of spaces, the 1 MiB start of the corpus as one text); median of --repeats.")
+    var adversarial = false
+
     func run() async throws {
         let tok = try Tokenizer(directory: tokenizer)
+        if adversarial { return try runAdversarial(tok) }
         let lines = BenchCorpus.generate(casesFile: URL(fileURLWithPath: tokenizer).appendingPathComponent("cases.jsonl").path,
                                          bytes: Int(sizeMb * 1_000_000), seed: seed)
         let text = lines.joined(separator: "\n") + "\n"
@@ -78,6 +82,33 @@ struct TokenizeBenchCommand: AsyncParsableCommand {
         }
         if rows.count == 2 {
             print(String(format: "speed-up swift / python: %.2fx", rows[1].1 / rows[0].1))
+        }
+    }
+
+    /// Seconds (median of `repeats`) to encode each long text in one `encode` call.
+    func runAdversarial(_ tok: Tokenizer) throws {
+        var cases: [(String, String)] = []
+        for n in [10_000, 20_000, 40_000, 80_000] {
+            let spaces = String(repeating: " ", count: n)
+            cases += [("\(n) spaces", spaces), ("\(n) spaces + \"\\n\"", spaces + "\n"), ("\(n) spaces + \"x\\n\"", spaces + "x\n")]
+        }
+        var corpus = ""
+        for l in BenchCorpus.generate(casesFile: URL(fileURLWithPath: tokenizer).appendingPathComponent("cases.jsonl").path, bytes: 1 << 21, seed: seed) {
+            corpus += l + "\n"
+            if corpus.utf8.count >= 1 << 20 { break }
+        }
+        cases.append(("1 MiB Norwegian text", String(corpus.utf8.prefix(1 << 20)) ?? corpus))
+        print("text                          seconds (median of \(max(1, repeats)))   tokens")
+        for (name, text) in cases {
+            var times: [Double] = []
+            var count = 0
+            for _ in 0..<max(1, repeats) {
+                let start = DispatchTime.now().uptimeNanoseconds
+                count = try tok.encode(text).count
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+            times.sort()
+            print(name.padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: "%10.4f %18d", times[times.count / 2], count))
         }
     }
 

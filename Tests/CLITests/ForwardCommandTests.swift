@@ -91,6 +91,8 @@ struct ForwardCommandTests {
         let cases: [(String, String, String)] = [
             ("out of vocabulary", try inputs("oov.safetensors", [("input_ids", .int64(shape: [1, 3], values: [1, 99_999, 2]))]), "outside the vocabulary"),
             ("negative id", try inputs("neg.safetensors", [("input_ids", .int64(shape: [1, 2], values: [1, -5]))]), "outside the vocabulary"),
+            // 2^32 + 20 must not wrap to id 20 when narrowed.
+            ("id past Int32", try inputs("wrap.safetensors", [("input_ids", .int64(shape: [1, 2], values: [1, 4_294_967_316]))]), "token id 4294967316 is outside the vocabulary"),
             ("float ids", try inputs("float.safetensors", [("input_ids", .float32(Tensor(shape: [1, 2], storage: [1, 2])))]), "must be int64"),
             ("missing ids", try inputs("missing.safetensors", [("ids", .int64(shape: [1, 2], values: [1, 2]))]), "no tensor 'input_ids'"),
             ("wrong rank", try inputs("rank.safetensors", [("input_ids", .int64(shape: [3], values: [1, 2, 3]))]), "rank 2"),
@@ -118,6 +120,14 @@ struct ForwardCommandTests {
                              "--prompt-ids", prompt, "--max-new-tokens", "10"])
         #expect(r.status == 0, "\(r.err)")
         #expect(r.out.trimmingCharacters(in: .whitespacesAndNewlines) == expected)
+    }
+
+    /// 2^32 + 20 must be rejected, not run as id 20.
+    @Test func generateRejectsIdPastInt32() throws {
+        let r = try CLI.run(["generate", "--model", Self.tiny.appendingPathComponent("causal-lm").path,
+                             "--prompt-ids", "1,4294967316", "--max-new-tokens", "2"])
+        #expect(r.status != 0)
+        #expect(r.err.contains("token id 4294967316 is outside the vocabulary"), "\(r.err)")
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import NorBERT
 @testable import Pipelines
 import Testing
@@ -73,6 +74,27 @@ struct RequestTests {
         #expect(runError(#"{"id": "a", "task": "feature-extraction", "text": "x", "options": {"pooling": "max"}}"#, engine: engine) == .invalidValue)
         #expect(runError(#"{"id": "a", "heads": ["sentiment", "nope"], "text": "x"}"#, engine: engine) == .unknownHead)
         #expect(runError(#"{"id": "a", "task": "fill-mask", "heads": ["mlm", "sentiment"], "text": "a <mask>"}"#, engine: engine) == .unsupportedTask)
+    }
+
+    /// A tokenizer regex that exhausts its search budget is a clean `invalid_input` request error.
+    @Test func regexBudgetIsAnInvalidInput() throws {
+        let source = URL(fileURLWithPath: PipelineFixtures.tokenizerDirectory).appendingPathComponent("tokenizer.json")
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: source)) as? [String: Any])
+        json["pre_tokenizer"] = ["type": "Split", "pattern": ["Regex": "(?:(?>a*)b|a)*c"], "behavior": "Isolated", "invert": false]
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("regex-budget-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try JSONSerialization.data(withJSONObject: json).write(to: dir.appendingPathComponent("tokenizer.json"))
+        let engine = try PipelineEngine(heads: PipelineFixtures.headSpecs, tokenizerDirectory: dir.path)
+        let long = String(repeating: "a", count: 20_000)
+        for line in [#"{"id": "a", "task": "text-classification", "text": "\#(long)"}"#,
+                     #"{"id": "a", "task": "question-answering", "question": "q", "context": "\#(long)"}"#] {
+            let error = engine.respond(toLines: [Array(line.utf8)], workspace: EncoderWorkspace()).flat.first?.error
+            #expect(error?.code == .invalidInput)
+            #expect(error?.message.contains("cannot tokenize the") == true && error?.message.contains("too much backtracking") == true,
+                    "\(error?.message ?? "no error")")
+        }
+        #expect(runError(#"{"id": "a", "task": "text-classification", "text": "aab"}"#, engine: engine) == nil)
     }
 
     @Test func overTheLimit() throws {

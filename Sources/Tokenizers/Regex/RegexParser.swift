@@ -2,6 +2,7 @@
 indirect enum RegexNode {
     case empty
     case cls(CharClass)  // a single-character matcher (literal, class, `.`, `\s`…)
+    case clsRef(Int)  // a class already in the compiler's table (used by the compiler only)
     case concat([RegexNode])
     case alt([RegexNode])
     case rep(RegexNode, min: Int, max: Int, greedy: Bool, possessive: Bool)  // max < 0: unbounded
@@ -12,7 +13,7 @@ indirect enum RegexNode {
     var nullable: Bool {
         switch self {
         case .empty, .look, .assert: return true
-        case .cls: return false
+        case .cls, .clsRef: return false
         case .concat(let xs): return xs.allSatisfy { $0.nullable }
         case .alt(let xs): return xs.contains { $0.nullable }
         case .rep(let n, let min, _, _, _): return min == 0 || n.nullable
@@ -24,7 +25,7 @@ indirect enum RegexNode {
     var fixedLength: Int? {
         switch self {
         case .empty, .look, .assert: return 0
-        case .cls: return 1
+        case .cls, .clsRef: return 1
         case .concat(let xs):
             var total = 0
             for x in xs { guard let l = x.fixedLength else { return nil }; total += l }
