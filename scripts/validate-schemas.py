@@ -9,7 +9,11 @@
    limit, and validates every response line it writes against response.schema.json (good requests
    must get results, bad lines errors, one line per request and head, in order).
 
+4. With --check KIND (response, error, request, dead-letter): validates each JSON line of stdin
+   against that schema instead (the Swift tests pipe what the worker published through it).
+
 Usage: python3 scripts/validate-schemas.py [--binary .build/debug/norbert-worker] [--skip-infer]
+       python3 scripts/validate-schemas.py --check KIND < lines.jsonl
 Needs the Python package `jsonschema` (pip, or Debian's python3-jsonschema).
 """
 import argparse
@@ -47,10 +51,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=os.path.join(ROOT, ".build", "debug", "norbert-worker"))
     ap.add_argument("--skip-infer", action="store_true")
+    ap.add_argument("--check", choices=["request", "response", "error", "dead-letter"])
     args = ap.parse_args()
 
     schemas = {}
-    for name in ("request", "response", "error"):
+    for name in ("request", "response", "error", "dead-letter"):
         with open(os.path.join(SCHEMAS, name + ".schema.json"), encoding="utf-8") as f:
             schemas[name] = json.load(f)
         Draft202012Validator.check_schema(schemas[name])
@@ -67,6 +72,18 @@ def main():
         for e in errors[:3]:
             fail(f"{where}: not a valid {kind}: {e.message[:300]} at {list(e.path)}")
         return not errors
+
+    if args.check:
+        lines = [l for l in sys.stdin.read().splitlines() if l.strip()]
+        for k, line in enumerate(lines):
+            try:
+                value = json.loads(line)
+            except ValueError as e:
+                fail(f"line {k + 1}: not JSON: {e}")
+                continue
+            check(args.check, value, f"line {k + 1} ({line[:120]})")
+        print(f"validate-schemas: {len(lines)} {args.check} lines, {len(failures)} failure(s)")
+        return 1 if failures or not lines else 0
 
     counts = {}
     for name, schema in schemas.items():

@@ -38,6 +38,8 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let fatal = Code(rawValue: -150)
         public static let inconsistent = Code(rawValue: -149)
         public static let assignmentLost = Code(rawValue: -142)
+        /// `_AUTHENTICATION`: SASL/SSL authentication failed on one connection (librdkafka retries).
+        public static let authentication = Code(rawValue: -169)
 
         // Broker (Kafka protocol) codes.
         public static let noError = Code(rawValue: 0)
@@ -53,6 +55,7 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let coordinatorNotAvailable = Code(rawValue: 15)
         public static let notCoordinator = Code(rawValue: 16)
         public static let invalidTopic = Code(rawValue: 17)
+        public static let recordListTooLarge = Code(rawValue: 18)
         public static let notEnoughReplicas = Code(rawValue: 19)
         public static let notEnoughReplicasAfterAppend = Code(rawValue: 20)
         public static let illegalGeneration = Code(rawValue: 22)
@@ -60,12 +63,15 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let rebalanceInProgress = Code(rawValue: 27)
         public static let topicAuthorizationFailed = Code(rawValue: 29)
         public static let groupAuthorizationFailed = Code(rawValue: 30)
+        public static let clusterAuthorizationFailed = Code(rawValue: 31)
+        public static let transactionalIDAuthorizationFailed = Code(rawValue: 53)
         public static let policyViolation = Code(rawValue: 44)
         public static let outOfOrderSequence = Code(rawValue: 45)
         public static let invalidProducerEpoch = Code(rawValue: 47)
         public static let concurrentTransactions = Code(rawValue: 51)
         public static let kafkaStorageError = Code(rawValue: 56)
         public static let fencedInstanceID = Code(rawValue: 82)
+        public static let producerFenced = Code(rawValue: 90)
         public static let invalidRecord = Code(rawValue: 87)
     }
 

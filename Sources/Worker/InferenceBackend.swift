@@ -23,8 +23,24 @@ public protocol InferenceBackend: Sendable {
     func warmUp(lane: Int)
 
     /// An error response (schemas/ format) for failures the worker itself detects (oversize or
-    /// empty message, unusable `reply-to`, undeliverable answer).
-    func errorResponse(code: String, message: String) -> [UInt8]
+    /// empty message, unusable `reply-to`, undeliverable answer); `id`: the request's, when known.
+    func errorResponse(code: String, message: String, id: String?) -> [UInt8]
+}
+
+/// Error codes of failures the worker itself detects (the pipelines' codes are
+/// `PipelineError.Code`; together they are every code `serve` emits, the enum of
+/// schemas/error.schema.json).
+public enum WorkerErrorCode: String, Sendable, CaseIterable {
+    /// The message has no value (a tombstone).
+    case emptyMessage = "empty_message"
+    /// The message value is larger than `--max-message-bytes`.
+    case messageTooLarge = "message_too_large"
+    /// The `reply-to` header is repeated, not UTF-8 or not a topic name.
+    case invalidReplyTo = "invalid_reply_to"
+    /// The `reply-to` topic is not allowed (`--reply-to-allow`) or is one of the worker's own.
+    case replyToNotAllowed = "reply_to_not_allowed"
+    /// The answer could not be delivered where it should go (the error response says why).
+    case undeliverableResponse = "undeliverable_response"
 }
 
 /// A request ready for batching.
@@ -37,8 +53,11 @@ public struct PreparedJob<Job: Sendable>: Sendable {
     /// Metric labels.
     public var task: String
     public var head: String
+    /// The request's id (for error responses the worker makes itself).
+    public var id: String?
 
-    public init(job: Job, tokens: Int, encoderKey: Int, task: String, head: String) {
+    public init(job: Job, tokens: Int, encoderKey: Int, task: String, head: String, id: String? = nil) {
+        self.id = id
         self.job = job
         self.tokens = tokens
         self.encoderKey = encoderKey
@@ -57,8 +76,11 @@ public struct RequestRejection: Error, Sendable, Equatable {
     public var response: [UInt8]
     public var task: String
     public var head: String
+    /// The request's id, when it could be read.
+    public var id: String?
 
-    public init(code: String, message: String, response: [UInt8], task: String = "unknown", head: String = "none") {
+    public init(code: String, message: String, response: [UInt8], task: String = "unknown", head: String = "none", id: String? = nil) {
+        self.id = id
         self.code = code
         self.message = message
         self.response = response

@@ -33,8 +33,10 @@ final class LanePool<Backend: InferenceBackend>: Sendable {
         guard results.count != jobs else { return results }
         return (0..<jobs).map { index in
             if index < results.count, !results[index].isEmpty { return results[index] }
-            let value = backend.errorResponse(code: "internal_error", message: "the inference backend returned no response for this request")
-            return [BackendResponse(value: value, outcome: "internal_error", task: "unknown", head: "none")]
+            let text = "the inference backend returned no response for this request"
+            let value = backend.errorResponse(code: "internal_error", message: text, id: nil)
+            let rejection = RequestRejection(code: "internal_error", message: text, response: value)
+            return [BackendResponse(value: value, rejection: rejection, outcome: "internal_error", task: "unknown", head: "none")]
         }
     }
 

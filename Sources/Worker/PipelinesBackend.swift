@@ -45,7 +45,7 @@ public final class PipelinesBackend: InferenceBackend {
         let head = heads.isEmpty ? "none" : heads.joined(separator: "+")
         return .success(PreparedJob(
             job: Job(request: request, task: task, head: head), tokens: Self.estimateTokens(request, heads: max(1, heads.count), limit: engine.maxInputTokens),
-            encoderKey: encoderKey, task: task, head: head))
+            encoderKey: encoderKey, task: task, head: head, id: request.id))
     }
 
     /// Tokens a request will cost, estimated from its text (about 4 bytes a token, plus special
@@ -72,9 +72,12 @@ public final class PipelinesBackend: InferenceBackend {
             }
         }
         return zip(batch, result.responses.indices).map { job, request in
+            // A failed request is dead-lettered, internal errors too: its message is kept for a
+            // replay once the cause is fixed, not committed away.
             let rejection = result.responses[request].compactMap { response -> RequestRejection? in
-                guard let error = response.error, error.code != .internalError else { return nil }
-                return RequestRejection(code: error.code.rawValue, message: error.message, response: Array(response.jsonLine.utf8), task: job.task, head: response.head ?? job.head)
+                guard let error = response.error else { return nil }
+                return RequestRejection(code: error.code.rawValue, message: error.message, response: Array(response.jsonLine.utf8),
+                                        task: job.task, head: response.head ?? job.head, id: response.id)
             }.first
             // The partials went to `emit` as they came; these are the heads' final responses.
             let responses = result.responses[request]
@@ -104,13 +107,13 @@ public final class PipelinesBackend: InferenceBackend {
         _ = workspace.withWorkspace { engine.respond(toLines: lines, workspace: $0) }
     }
 
-    public func errorResponse(code: String, message: String) -> [UInt8] {
+    public func errorResponse(code: String, message: String, id: String?) -> [UInt8] {
         let error = JSONValue.object([("code", .string(code)), ("message", .string(message))])
-        return Array(JSONValue.object([("id", .null), ("error", error)]).jsonText.utf8)
+        return Array(JSONValue.object([("id", id.map(JSONValue.string) ?? .null), ("error", error)]).jsonText.utf8)
     }
 
     private func rejection(_ error: PipelineError, response: PipelineResponse, task: String, head: String) -> RequestRejection {
-        RequestRejection(code: error.code.rawValue, message: error.message, response: Array(response.jsonLine.utf8), task: task, head: head)
+        RequestRejection(code: error.code.rawValue, message: error.message, response: Array(response.jsonLine.utf8), task: task, head: head, id: response.id)
     }
 }
 

@@ -80,7 +80,11 @@ final class ProbeHandler: ChannelInboundHandler, Sendable {
             case "/metrics": (code, type, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", metrics.render())
             case "/livez": (code, type, body) = (.ok, "text/plain", Array("ok\n".utf8))
             case "/readyz":
-                (code, type, body) = status.isReady ? (.ok, "text/plain", Array("ready\n".utf8)) : (.serviceUnavailable, "text/plain", Array("not ready\n".utf8))
+                if let reason = status.notReadyReason {
+                    (code, type, body) = (.serviceUnavailable, "text/plain", Array("not ready: \(reason)\n".utf8))
+                } else {
+                    (code, type, body) = (.ok, "text/plain", Array("ready\n".utf8))
+                }
             case "": (code, type, body) = (.methodNotAllowed, "text/plain", Array("GET only\n".utf8))
             default: (code, type, body) = (.notFound, "text/plain", Array("not found: /metrics /livez /readyz\n".utf8))
             }

@@ -28,6 +28,9 @@ public struct ServeSettings: Sendable, Equatable {
     public var maxQueuedTokens: Int?
     public var maxMessageBytes = 1 << 20
     public var maxInputTokens: Int?
+    public var replyToAllow: [String] = []
+    public var maxInFlight = 10_000
+    public var maxInFlightBytes = 128 << 20
 
     public static func == (a: Self, b: Self) -> Bool {
         a.heads.map { "\($0.name)=\($0.directory)" } == b.heads.map { "\($0.name)=\($0.directory)" } && a.tokenizer == b.tokenizer
@@ -37,6 +40,7 @@ public struct ServeSettings: Sendable, Equatable {
             && a.logFormat == b.logFormat && a.logLevel == b.logLevel && a.drainTimeoutMs == b.drainTimeoutMs
             && a.commitIntervalMs == b.commitIntervalMs
             && a.maxQueuedTokens == b.maxQueuedTokens && a.maxMessageBytes == b.maxMessageBytes && a.maxInputTokens == b.maxInputTokens
+            && a.replyToAllow == b.replyToAllow && a.maxInFlight == b.maxInFlight && a.maxInFlightBytes == b.maxInFlightBytes
     }
 
     /// Every setting name (flags without `--`), for validation and `--help`.
@@ -44,8 +48,9 @@ public struct ServeSettings: Sendable, Equatable {
         "head", "tokenizer", "bootstrap-servers", "group", "requests", "results", "dead-letter", "metrics-port",
         "max-batch-tokens", "max-wait-ms", "lanes", "instance-id", "kafka", "log-format", "log-level",
         "drain-timeout-ms", "commit-interval-ms", "max-queued-tokens", "max-message-bytes", "max-input-tokens",
+        "reply-to-allow", "max-in-flight", "max-in-flight-bytes",
     ]
-    static let lists: Set<String> = ["head", "requests", "kafka"]
+    static let lists: Set<String> = ["head", "requests", "kafka", "reply-to-allow"]
     public static let environmentPrefix = "NORBERT_WORKER_"
 
     public struct Failure: Error, CustomStringConvertible, Equatable {
@@ -102,6 +107,15 @@ public struct ServeSettings: Sendable, Equatable {
         s.maxQueuedTokens = try int("max-queued-tokens", 1...Int(Int32.max))
         s.maxMessageBytes = try int("max-message-bytes", 1...(1 << 30)) ?? s.maxMessageBytes
         s.maxInputTokens = try int("max-input-tokens", 2...(1 << 24))
+        s.maxInFlight = try int("max-in-flight", 1...10_000_000) ?? s.maxInFlight
+        s.maxInFlightBytes = try int("max-in-flight-bytes", 1 << 20...(1 << 40)) ?? s.maxInFlightBytes
+        for pattern in value("reply-to-allow")?.values ?? [] {
+            let trimmed = pattern.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.isEmpty, trimmed.utf8.count <= 249, trimmed.utf8.allSatisfy({ $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") || MessageRouting.isValidTopic(String(decoding: [$0], as: UTF8.self)) }) else {
+                throw Failure("reply-to-allow '\(pattern.prefix(100))' is not a topic pattern (a-z A-Z 0-9 . _ - and the wildcards * ?)")
+            }
+            s.replyToAllow.append(trimmed)
+        }
         // kafka: merged per property, lowest source first.
         for source in [file["kafka"], env["kafka"], flags["kafka"]] {
             for pair in source ?? [] {
@@ -183,6 +197,7 @@ public struct ServeSettings: Sendable, Equatable {
             bootstrapServers: servers, groupID: group, requestTopics: requests, resultsTopic: results, deadLetterTopic: deadLetter,
             instanceID: instanceID, kafka: kafka, maxBatchTokens: maxBatchTokens, maxWait: .milliseconds(maxWaitMs),
             maxQueuedTokens: maxQueuedTokens, maxMessageBytes: maxMessageBytes, drainTimeout: .milliseconds(drainTimeoutMs),
-            commitInterval: .milliseconds(commitIntervalMs))
+            commitInterval: .milliseconds(commitIntervalMs), replyToAllow: replyToAllow, maxInFlight: maxInFlight,
+            maxInFlightBytes: maxInFlightBytes)
     }
 }

@@ -41,8 +41,8 @@ public final class Worker<Backend: InferenceBackend>: Service {
             producer: producer, metrics: metrics, logger: logger,
             backoff: configuration.retryBackoff, maxBackoff: configuration.maxRetryBackoff)
         let loop = WorkerLoop(
-            configuration: configuration, consumer: consumer, publisher: publisher, lanes: lanes,
-            metrics: metrics, logger: logger, status: status)
+            configuration: configuration, consumer: consumer, publisher: publisher, replyTopics: ReplyTopics(producer: producer),
+            lanes: lanes, metrics: metrics, logger: logger, status: status)
         try consumer.subscribe(topics: configuration.requestTopics)
         logger.info("worker started", metadata: [
             "topics": "\(configuration.requestTopics.joined(separator: ","))", "group": "\(configuration.groupID)",
@@ -111,25 +111,39 @@ public final class Worker<Backend: InferenceBackend>: Service {
     }
 
     /// Decodes and validates a message (on the poll task; the backend's `prepare` is cheap).
+    /// The request is decoded before its `reply-to` is judged, so error responses carry its id.
     func classify(_ message: KafkaConsumerMessage) -> Classified<Backend.Job> {
-        func reject(_ code: String, _ text: String, replyTo: String?) -> Classified<Backend.Job> {
-            .rejected(RequestRejection(code: code, message: text, response: backend.errorResponse(code: code, message: text)), replyTo: replyTo)
+        func reject(_ code: WorkerErrorCode, _ text: String, replyTo: String?, id: String? = nil, task: String = "unknown", head: String = "none") -> Classified<Backend.Job> {
+            .rejected(RequestRejection(code: code.rawValue, message: text, response: backend.errorResponse(code: code.rawValue, message: text, id: id),
+                                       task: task, head: head, id: id), replyTo: replyTo)
         }
-        let replyTo: String?
-        switch MessageRouting.replyTo(message.headers) {
-        case .none: replyTo = nil
-        case .topic(let topic): replyTo = topic
-        case .invalid(let why): return reject("invalid_reply_to", why, replyTo: nil)
+        let replyTo = MessageRouting.replyTo(message.headers)
+        let usable: String?
+        switch replyTo {
+        case .topic(let topic) where configuration.replyToPolicy.refusal(topic) == nil: usable = topic == configuration.resultsTopic ? nil : topic
+        default: usable = nil
         }
         guard let value = message.value else {
-            return reject("empty_message", "the message has no value (a tombstone); expected a JSON request", replyTo: replyTo)
+            return reject(.emptyMessage, "the message has no value (a tombstone); expected a JSON request", replyTo: usable)
         }
         guard value.count <= configuration.maxMessageBytes else {
-            return reject("message_too_large", "the message value is \(value.count) bytes; at most \(configuration.maxMessageBytes) are accepted", replyTo: replyTo)
+            return reject(.messageTooLarge, "the message value is \(value.count) bytes; at most \(configuration.maxMessageBytes) are accepted (serve --max-message-bytes)", replyTo: usable)
         }
+        let prepared: PreparedJob<Backend.Job>
         switch backend.prepare(value) {
-        case .success(let prepared): return .job(prepared, replyTo: replyTo)
-        case .failure(let rejection): return .rejected(rejection, replyTo: replyTo)
+        case .success(let job): prepared = job
+        case .failure(let rejection): return .rejected(rejection, replyTo: usable)
+        }
+        switch replyTo {
+        case .none:
+            return .job(prepared, replyTo: nil)
+        case .invalid(let why):
+            return reject(.invalidReplyTo, why, replyTo: nil, id: prepared.id, task: prepared.task, head: prepared.head)
+        case .topic(let topic):
+            if let why = configuration.replyToPolicy.refusal(topic) {
+                return reject(.replyToNotAllowed, why, replyTo: nil, id: prepared.id, task: prepared.task, head: prepared.head)
+            }
+            return .job(prepared, replyTo: usable)
         }
     }
 }

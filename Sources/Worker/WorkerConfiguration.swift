@@ -25,6 +25,13 @@ public struct WorkerConfiguration: Sendable {
     /// Backoff of retried produce errors: first delay and cap.
     public var retryBackoff: Duration
     public var maxRetryBackoff: Duration
+    /// `reply-to` topics requesters may name besides the results topic (glob patterns: `*`, `?`).
+    public var replyToAllow: [String]
+    /// Fetching pauses while more messages than this are received and not yet answered
+    /// (answers waiting for the broker included); resumes below half.
+    public var maxInFlight: Int
+    /// The same bound on those messages' bytes (key, value, headers).
+    public var maxInFlightBytes: Int
 
     public init(
         bootstrapServers: String, groupID: String = "norbert-worker", requestTopics: [String] = ["norbert-requests"],
@@ -32,8 +39,12 @@ public struct WorkerConfiguration: Sendable {
         instanceID: String? = nil, kafka: [String: String] = [:], maxBatchTokens: Int = 8192,
         maxWait: Duration = .milliseconds(5), maxQueuedTokens: Int? = nil, maxMessageBytes: Int = 1 << 20,
         drainTimeout: Duration = .seconds(20), commitInterval: Duration = .milliseconds(200),
-        retryBackoff: Duration = .milliseconds(100), maxRetryBackoff: Duration = .seconds(10)
+        retryBackoff: Duration = .milliseconds(100), maxRetryBackoff: Duration = .seconds(10),
+        replyToAllow: [String] = [], maxInFlight: Int = 10_000, maxInFlightBytes: Int = 128 << 20
     ) {
+        self.replyToAllow = replyToAllow
+        self.maxInFlight = maxInFlight
+        self.maxInFlightBytes = maxInFlightBytes
         self.bootstrapServers = bootstrapServers
         self.groupID = groupID
         self.requestTopics = requestTopics
@@ -49,6 +60,17 @@ public struct WorkerConfiguration: Sendable {
         self.commitInterval = commitInterval
         self.retryBackoff = retryBackoff
         self.maxRetryBackoff = maxRetryBackoff
+    }
+
+    /// What the producer accepts per message (`message.max.bytes`, librdkafka's default 1000000
+    /// unless `--kafka` sets it): dead letters are cut to fit it.
+    public var producerMaxMessageBytes: Int {
+        kafka["message.max.bytes"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.map { max(4096, $0) } ?? 1_000_000
+    }
+
+    /// Which `reply-to` topics are allowed.
+    public var replyToPolicy: ReplyToPolicy {
+        ReplyToPolicy(patterns: replyToAllow, resultsTopic: resultsTopic, forbidden: Set(requestTopics + [deadLetterTopic]))
     }
 
     func consumerConfiguration() -> KafkaConsumerConfiguration {
@@ -70,6 +92,9 @@ public struct WorkerConfiguration: Sendable {
         var config = KafkaProducerConfiguration(bootstrapServers: bootstrapServers)
         config.linger = .milliseconds(2)
         config.clientID = "norbert-worker"
+        // A delivery attempt ends after a minute (librdkafka: 5): answers to the worker's own
+        // topics are retried anyway, and a `reply-to` whose leader is gone is given up sooner.
+        config.deliveryTimeout = .seconds(60)
         config.properties.merge(KafkaProperties(kafka))
         config.properties["bootstrap.servers"] = bootstrapServers
         return config

@@ -13,6 +13,7 @@ struct PendingRequest<Job: Sendable>: Batchable {
     var encoderKey: Int
     var task: String
     var head: String
+    var id: String?
     var partition: KafkaTopicPartition { message.topicPartition }
 }
 
@@ -50,9 +51,13 @@ actor WorkerLoop<Backend: InferenceBackend> {
     /// Streamed requests whose partials are being published: the last publish of each.
     private var streams: [RequestKey: Task<AnswerRouter.Step, Never>] = [:]
     private let router: AnswerRouter
+    /// Bytes of the in-flight messages, per partition (a dropped partition's go with it).
+    private var inFlightBytes: [KafkaTopicPartition: Int] = [:]
+    /// Requests whose answer (or dead letter) is being published, not yet acknowledged.
+    private var pendingAnswers = 0
 
-    init(configuration: WorkerConfiguration, consumer: KafkaConsumer, publisher: Publisher, lanes: LanePool<Backend>,
-         metrics: WorkerMetrics, logger: Logger, status: WorkerStatus) {
+    init(configuration: WorkerConfiguration, consumer: KafkaConsumer, publisher: Publisher, replyTopics: ReplyTopics,
+         lanes: LanePool<Backend>, metrics: WorkerMetrics, logger: Logger, status: WorkerStatus) {
         self.configuration = configuration
         self.consumer = consumer
         self.publisher = publisher
@@ -61,12 +66,13 @@ actor WorkerLoop<Backend: InferenceBackend> {
         self.logger = logger
         self.status = status
         batcher = Batcher(maxBatchTokens: configuration.maxBatchTokens, maxWait: configuration.maxWait)
-        flow = FlowControl(maxQueuedTokens: configuration.maxQueuedTokens)
+        flow = FlowControl(maxQueuedTokens: configuration.maxQueuedTokens, maxInFlight: configuration.maxInFlight,
+                           maxInFlightBytes: configuration.maxInFlightBytes)
         idleLanes = (0..<(lanes.count * Self.batchesPerLane)).map { $0 % lanes.count }.reversed()
         let backend = lanes.backend
         router = AnswerRouter(
-            configuration: configuration, publisher: publisher, metrics: metrics, logger: logger,
-            errorResponse: { backend.errorResponse(code: $0, message: $1) })
+            configuration: configuration, publisher: publisher, metrics: metrics, logger: logger, replyTopics: replyTopics,
+            errorResponse: { backend.errorResponse(code: $0, message: $1, id: $2) })
     }
 
     static var batchesPerLane: Int { 2 }
@@ -114,7 +120,10 @@ actor WorkerLoop<Backend: InferenceBackend> {
 
     private func drop(_ partitions: [KafkaTopicPartition]) {
         let set = Set(partitions)
-        for partition in partitions { generations[partition] = nil }
+        for partition in partitions {
+            generations[partition] = nil
+            inFlightBytes[partition] = nil
+        }
         streams = streams.filter { !set.contains($0.key.partition) }
         tracker.remove(partitions)
         _ = batcher.remove { set.contains($0.partition) }
@@ -134,19 +143,21 @@ actor WorkerLoop<Backend: InferenceBackend> {
     func receive(_ message: KafkaConsumerMessage, _ classified: Classified<Backend.Job>) {
         let partition = message.topicPartition
         guard !stopping, let generation = generations[partition], tracker.receive(partition, offset: message.offset) else { return }
+        inFlightBytes[partition, default: 0] += message.byteCount
         metrics.inFlight.set(Double(tracker.inFlight()))
         let now = ContinuousClock.now
         switch classified {
         case .job(let prepared, let replyTo):
             let request = PendingRequest(
                 message: message, generation: generation, replyTo: replyTo, received: now, job: prepared.job,
-                tokens: prepared.tokens, encoderKey: prepared.encoderKey, task: prepared.task, head: prepared.head)
+                tokens: prepared.tokens, encoderKey: prepared.encoderKey, task: prepared.task, head: prepared.head, id: prepared.id)
             batcher.enqueue(request, now: now)
             pump()
         case .rejected(let rejection, let replyTo):
-            let answer = Answer(message: message, generation: generation, replyTo: replyTo, received: now)
+            let answer = Answer(message: message, generation: generation, replyTo: replyTo, received: now, id: rejection.id)
             let responses = [BackendResponse(value: rejection.response, rejection: rejection, outcome: rejection.code, task: rejection.task, head: rejection.head)]
             startPublishing(answer, responses)
+            updateFlow()
         }
     }
 
@@ -200,7 +211,7 @@ actor WorkerLoop<Backend: InferenceBackend> {
     private func partial(_ request: PendingRequest<Backend.Job>, _ response: BackendResponse) {
         guard generations[request.partition] == request.generation else { return }
         let key = RequestKey(request.message)
-        let answer = Answer(message: request.message, generation: request.generation, replyTo: request.replyTo, received: request.received)
+        let answer = Answer(message: request.message, generation: request.generation, replyTo: request.replyTo, received: request.received, id: request.id)
         let router = self.router, previous = streams[key]
         streams[key] = Task { await router.publish(answer, [response], after: previous) }
     }
@@ -214,7 +225,7 @@ actor WorkerLoop<Backend: InferenceBackend> {
                 streams[RequestKey(request.message)] = nil
                 continue
             }
-            let answer = Answer(message: request.message, generation: request.generation, replyTo: request.replyTo, received: request.received)
+            let answer = Answer(message: request.message, generation: request.generation, replyTo: request.replyTo, received: request.received, id: request.id)
             startPublishing(answer, responses)
         }
         pump()
@@ -238,19 +249,32 @@ actor WorkerLoop<Backend: InferenceBackend> {
     }
 
     private func updateFlow() {
-        let queued = batcher.queuedTokens
-        metrics.queuedTokens.set(Double(queued))
-        switch flow.update(queuedTokens: queued) {
+        let load = FlowControl.Load(
+            queuedTokens: batcher.queuedTokens, inFlight: tracker.inFlight(), inFlightBytes: inFlightBytes.values.reduce(0, +))
+        metrics.queuedTokens.set(Double(load.queuedTokens))
+        metrics.inFlightBytes.set(Double(load.inFlightBytes))
+        metrics.pendingAnswers.set(Double(pendingAnswers))
+        // Not ready while answers pile up unacknowledged: the broker, not the model, is the limit.
+        let stalled = flow.paused && pendingAnswers > 0 && pendingAnswers * 2 >= max(1, load.inFlight)
+        status.setAwaitingBroker(stalled ? pendingAnswers : 0)
+        let metadata: Logger.Metadata = [
+            "queued_tokens": "\(load.queuedTokens)", "in_flight": "\(load.inFlight)",
+            "in_flight_bytes": "\(load.inFlightBytes)", "pending_answers": "\(pendingAnswers)",
+        ]
+        switch flow.update(load) {
         case .pause?:
             metrics.pauses.increment()
             metrics.paused.set(Double(1))
             pause(Array(generations.keys))
-            logger.info("fetching paused", metadata: ["queued_tokens": "\(queued)"])
+            logger.info("fetching paused", metadata: metadata)
+            let stalledNow = pendingAnswers > 0 && pendingAnswers * 2 >= max(1, load.inFlight)
+            status.setAwaitingBroker(stalledNow ? pendingAnswers : 0)
         case .resume?:
             metrics.paused.set(Double(0))
+            status.setAwaitingBroker(0)
             guard !stopping else { return }
             do { try consumer.resume(Array(generations.keys)) } catch { logger.warning("resume failed", metadata: ["error": "\(error)"]) }
-            logger.info("fetching resumed", metadata: ["queued_tokens": "\(queued)"])
+            logger.info("fetching resumed", metadata: metadata)
         case nil:
             break
         }
@@ -268,19 +292,28 @@ actor WorkerLoop<Backend: InferenceBackend> {
     private func startPublishing(_ answer: Answer, _ responses: [BackendResponse]) {
         let previous = streams.isEmpty ? nil : streams.removeValue(forKey: RequestKey(answer.message))
         let router = self.router
+        pendingAnswers += 1
         Task {
-            switch await router.publish(answer, responses, after: previous) {
-            case .open, .closed(.delivered): self.answered(answer)
-            case .closed(.fatal(let error)): self.fail(error)
-            case .closed(.abandoned), .closed(.rejected): break
-            }
+            let step = await router.publish(answer, responses, after: previous)
+            self.published(answer, step)
         }
+    }
+
+    private func published(_ answer: Answer, _ step: AnswerRouter.Step) {
+        pendingAnswers -= 1
+        switch step {
+        case .open, .closed(.delivered): answered(answer)
+        case .closed(.fatal(let error)): fail(error)
+        case .closed(.abandoned), .closed(.rejected): break
+        }
+        updateFlow()
     }
 
     private func answered(_ answer: Answer) {
         let partition = answer.message.topicPartition
         guard generations[partition] == answer.generation else { return }
         tracker.complete(partition, offset: answer.message.offset)
+        inFlightBytes[partition, default: 0] -= answer.message.byteCount
         metrics.endToEndLatency.record(.now - answer.received)
         metrics.inFlight.set(Double(tracker.inFlight()))
     }
@@ -403,4 +436,13 @@ struct Answer: Sendable {
     var generation: UInt64
     var replyTo: String?
     var received: ContinuousClock.Instant
+    /// The request's id, when it could be read.
+    var id: String?
+}
+
+extension KafkaConsumerMessage {
+    /// What the message holds in memory: key, value and headers.
+    var byteCount: Int {
+        (key?.count ?? 0) + (value?.count ?? 0) + headers.reduce(0) { $0 + $1.name.utf8.count + ($1.value?.count ?? 0) } + 64
+    }
 }

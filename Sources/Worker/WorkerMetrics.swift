@@ -19,6 +19,9 @@ public final class WorkerMetrics: Sendable {
     let paused: Gauge
     let queuedTokens: Gauge
     let inFlight: Gauge
+    let inFlightBytes: Gauge
+    let pendingAnswers: Gauge
+    let deadLetterFallbacks: Counter
     let produceRetries: Counter
     let commits: Counter
     let commitFailures: Counter
@@ -43,6 +46,9 @@ public final class WorkerMetrics: Sendable {
         paused = registry.makeGauge(descriptor: name("paused", "", "1 while fetching is paused."))
         queuedTokens = registry.makeGauge(descriptor: name("queued_tokens", "", "Tokens waiting for a lane."))
         inFlight = registry.makeGauge(descriptor: name("in_flight", "", "Messages received and not yet answered."))
+        inFlightBytes = registry.makeGauge(descriptor: name("in_flight", "bytes", "Bytes (key, value, headers) of the messages received and not yet answered."))
+        pendingAnswers = registry.makeGauge(descriptor: name("pending_answers", "", "Requests whose answer or dead letter waits for the broker's acknowledgement."))
+        deadLetterFallbacks = registry.makeCounter(descriptor: name("dead_letter_fallbacks", "total", "Dead letters the topic refused whole and that went out with the worker's headers only."))
         produceRetries = registry.makeCounter(descriptor: name("produce_retries", "total", "Produce attempts retried after a transient error."))
         commits = registry.makeCounter(descriptor: name("commits", "total", "Offset commits that succeeded."))
         commitFailures = registry.makeCounter(descriptor: name("commit_failures", "total", "Offset commits that failed (retried)."))

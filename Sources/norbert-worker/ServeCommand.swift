@@ -65,11 +65,18 @@ struct ServeCommand: AsyncParsableCommand {
     var maxMessageBytes: Int?
     @Option(help: ArgumentHelp("Longest input in tokens (default: the tokenizer's model_max_length, else the model's).", valueName: "n"))
     var maxInputTokens: Int?
+    @Option(name: .customLong("reply-to-allow"), help: ArgumentHelp("A reply-to topic pattern requesters may use (* and ? wildcards); repeatable. Default none: every answer goes to the results topic, other reply-to topics are refused (reply_to_not_allowed).", valueName: "pattern"))
+    var replyToAllow: [String] = []
+    @Option(help: ArgumentHelp("Pause fetching above this many messages received and not yet answered, answers waiting for the broker included (default 10000).", valueName: "n"))
+    var maxInFlight: Int?
+    @Option(help: ArgumentHelp("Pause fetching above this many bytes of such messages (default 134217728).", valueName: "n"))
+    var maxInFlightBytes: Int?
 
     var flagValues: [String: [String]] {
         var out: [String: [String]] = [:]
         if !heads.isEmpty { out["head"] = heads }
         if !kafka.isEmpty { out["kafka"] = kafka }
+        if !replyToAllow.isEmpty { out["reply-to-allow"] = replyToAllow }
         let scalars: [(String, String?)] = [
             ("tokenizer", tokenizer), ("bootstrap-servers", bootstrapServers), ("group", group), ("requests", requests),
             ("results", results), ("dead-letter", deadLetter), ("metrics-port", metricsPort.map(String.init)),
@@ -78,6 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("drain-timeout-ms", drainTimeoutMs.map(String.init)), ("commit-interval-ms", commitIntervalMs.map(String.init)),
             ("max-queued-tokens", maxQueuedTokens.map(String.init)),
             ("max-message-bytes", maxMessageBytes.map(String.init)), ("max-input-tokens", maxInputTokens.map(String.init)),
+            ("max-in-flight", maxInFlight.map(String.init)), ("max-in-flight-bytes", maxInFlightBytes.map(String.init)),
         ]
         for (name, value) in scalars { if let value { out[name] = [value] } }
         return out

@@ -70,6 +70,29 @@ struct FaultTests {
         try await producer.close()
     }
 
+    @Test("a failed delivery's error text is librdkafka's description, never the message's payload or key")
+    func deliveryErrorTextHasNoPayload() async throws {
+        let topic = "errtext"
+        let cluster = try makeCluster(brokers: 1, topics: [topic: 1])
+        let producer = try KafkaProducer(configuration: producerConfiguration(cluster.bootstrapServers))
+        _ = try await producer.send(KafkaProducerMessage(topic: topic, key: "warm", value: "up"))
+        cluster.pushRequestErrors(.produce, [.invalidRecord])
+        // rd_kafka_message_errstr() returns the payload of a producer message (not NUL-terminated).
+        let payload = "private answer for one requester only"
+        let result = await withTimeoutResult(.seconds(20)) {
+            await producer.enqueueResult(KafkaProducerMessage(topic: topic, key: "key-bytes-after", value: payload))
+        }
+        guard case .failure(let error) = result else {
+            Issue.record("expected a delivery error, got \(result)")
+            return
+        }
+        #expect(error.code == .invalidRecord)
+        #expect(!error.message.contains("private"), "\(error.message)")
+        #expect(!error.message.contains("key-bytes"), "\(error.message)")
+        #expect(!error.message.isEmpty)
+        try await producer.close()
+    }
+
     @Test("a message whose delivery cannot finish fails with _MSG_TIMED_OUT within message.timeout.ms")
     func deliveryTimeout() async throws {
         let topic = "timeout"

@@ -58,8 +58,15 @@ struct BadInputTests {
         var out = values.map { Array($0.utf8) }
         out.append([0xFF, 0xFE, 0x00])                                            // not UTF-8
         out.append(Array("{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"".utf8) + [0xC3, 0x28] + Array("\"}".utf8))
-        out.append(Array(repeating: UInt8(ascii: "{"), count: 100_000))            // deep nesting, oversize for this worker
-        out.append(Array(repeating: UInt8(ascii: "a"), count: 70_000))             // oversize
+        out.append(Array(repeating: UInt8(ascii: "{"), count: 100_000))            // deep nesting
+        out.append(Array(repeating: UInt8(ascii: "a"), count: 70_000))             // long, not JSON
+        // Above what the producer accepts (message.max.bytes 1000000) but within the default
+        // --max-message-bytes: its dead letter must be cut to fit, not refused (a crash loop).
+        out.append(Array(repeating: UInt8(ascii: "a"), count: 1_000_100))
+        out.append(Array("{\"id\": \"big\", \"task\": \"text-classification\", \"text\": \"".utf8)
+                   + Array(repeating: UInt8(ascii: "a"), count: 1_040_000) + Array("\"".utf8))  // not closed
+        // Above the default --max-message-bytes (1 MiB): message_too_large, dead letter cut.
+        out.append(Array(repeating: UInt8(ascii: "["), count: 1_048_577))
         return out
     }()
 
@@ -91,7 +98,15 @@ struct BadInputTests {
         #expect(Set(letters.map(key)) == badKeys)
         for letter in letters {
             let original = messages.first { $0.key == letter.key }
-            #expect(letter.value == original?.value, "dead letter \(key(letter)) changed the value")
+            if let cut = letter.headerValues("norbert-truncated").first ?? nil {
+                // Cut to fit the producer's limit: a prefix of the original, its size in a header.
+                #expect(String(decoding: cut, as: UTF8.self) == "value")
+                #expect(original.map { ($0.value ?? []).count > 990_000 } == true, "only values over the limit are cut")
+                #expect(letter.value.map { ($0.count > 900_000) && (original?.value ?? []).starts(with: $0) } == true)
+                #expect(letter.headerValues("norbert-value-bytes") == [Array(String(original?.value?.count ?? -1).utf8)])
+            } else {
+                #expect(letter.value == original?.value, "dead letter \(key(letter)) changed the value")
+            }
             #expect(letter.headerValues("norbert-source-topic") == [Array("req".utf8)])
             #expect((letter.headerValues("norbert-error-code").first ?? nil)?.isEmpty == false)
             #expect((letter.headerValues("norbert-error-message").first ?? nil)?.isEmpty == false)
@@ -104,6 +119,11 @@ struct BadInputTests {
             else { #expect(text.contains("\"result\""), "\(key(result)): \(text.prefix(200))") }
         }
         #expect(Set(results.map(key)).count == messages.count)
+        // Everything published validates against schemas/: responses and dead-letter headers.
+        let responseFailures = SchemaCheck.failures("response", results.map { String(decoding: $0.value ?? [], as: UTF8.self) })
+        #expect(responseFailures.isEmpty, "\(responseFailures.prefix(5))")
+        let letterFailures = SchemaCheck.failures("dead-letter", letters.map { SchemaCheck.headerObject($0.headers.map { ($0.name, $0.value) }) })
+        #expect(letterFailures.isEmpty, "\(letterFailures.prefix(5))")
     }
 
     @Test("50 kinds of bad input each give a dead letter and an error response; good requests keep flowing")
@@ -117,10 +137,9 @@ struct BadInputTests {
         try await WorkerFixtures.produce(messages, servers: servers)
 
         let engine = try #require(WorkerFixtures.engine)
+        // Default limits: a limit lowered here would hide what users hit.
         var configuration = WorkerFixtures.configuration(servers, group: "bad")
         configuration.kafka = [:]
-        configuration.maxMessageBytes = 64 * 1024
-        configuration.maxBatchTokens = 512
         let running = RunningWorker(configuration, backend: PipelinesBackend(engine: engine, lanes: 1))
         try await Self.checkAnswers(servers: servers, messages: messages, badKeys: badKeys)
         try await running.stop()
@@ -133,8 +152,7 @@ struct BadInputTests {
         defer { broker.kill9() }
         let (messages, badKeys) = Self.messages()
         try await WorkerFixtures.produce(messages, servers: servers)
-        let serve = try ChildProcess(support.serveArguments(servers, group: "bad-\(UUID().uuidString.prefix(8))", instance: "bad")
-                                     + ["--max-message-bytes", "65536", "--max-batch-tokens", "512"])
+        let serve = try ChildProcess(support.serveArguments(servers, group: "bad-\(UUID().uuidString.prefix(8))", instance: "bad"))
         defer { serve.kill9() }
         try await Self.checkAnswers(servers: servers, messages: messages, badKeys: badKeys)
         #expect(serve.isRunning, "serve stopped: \(serve.stderr.suffix(2000))")

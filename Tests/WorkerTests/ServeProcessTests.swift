@@ -17,7 +17,8 @@ struct ServeProcessTests {
         var args = ["serve", "--bootstrap-servers", servers, "--group", group, "--requests", "req", "--results", "res",
                     "--dead-letter", "dlq", "--metrics-port", "0", "--instance-id", instance, "--lanes", "2",
                     "--tokenizer", WorkerFixtures.root.appendingPathComponent("Tests/Fixtures/tokenizer").path,
-                    "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500", "--drain-timeout-ms", "10000"]
+                    "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500", "--drain-timeout-ms", "10000",
+                    "--reply-to-allow", "mine"]
         for head in Self.heads {
             let parts = head.split(separator: "=")
             args += ["--head", "\(parts[0])=\(WorkerFixtures.tiny(String(parts[1])))"]

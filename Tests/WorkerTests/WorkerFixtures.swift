@@ -36,7 +36,9 @@ enum WorkerFixtures {
     }
 
     static func produce(_ messages: [KafkaProducerMessage], servers: String) async throws {
-        let producer = try KafkaProducer(configuration: .init(bootstrapServers: servers))
+        var configuration = KafkaProducerConfiguration(bootstrapServers: servers)
+        configuration.maxMessageBytes = 4 << 20   // requesters may send more than the worker's producer accepts
+        let producer = try KafkaProducer(configuration: configuration)
         var pending: [KafkaPendingDelivery] = []
         for message in messages { pending.append(try await producer.enqueue(message)) }
         for delivery in pending { _ = try await delivery.get() }
@@ -92,6 +94,7 @@ enum WorkerFixtures {
         var configuration = WorkerConfiguration(bootstrapServers: servers, groupID: "\(prefix)-\(UUID().uuidString)", requestTopics: ["req"],
                                                 resultsTopic: "res", deadLetterTopic: "dlq")
         configuration.kafka = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
+        configuration.replyToAllow = ["mine"]
         return configuration
     }
 }

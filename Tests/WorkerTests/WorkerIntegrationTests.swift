@@ -3,7 +3,9 @@ import Kafka
 import Logging
 import Pipelines
 import ServiceLifecycle
+import TestSupport
 import Testing
+import Tokenizers
 @testable import Worker
 
 /// The worker in process against an in-process mock cluster, with the real Pipelines backend
@@ -41,7 +43,8 @@ struct WorkerIntegrationTests {
         }
         messages.append(KafkaProducerMessage(topic: "req", key: Array("tombstone".utf8), value: nil))
         messages.append(KafkaProducerMessage(topic: "req", key: Array("bad-reply".utf8), value: Array(good[0].utf8), headers: [KafkaHeader(name: "reply-to", string: "no such topic")]))
-        let badCount = bad.count + 2
+        messages.append(KafkaProducerMessage(topic: "req", key: Array("not-allowed-reply".utf8), value: Array(good[0].utf8), headers: [KafkaHeader(name: "reply-to", string: "req")]))
+        let badCount = bad.count + 3
         try await WorkerFixtures.produce(messages, servers: servers)
 
         let engine = try #require(WorkerFixtures.engine)
@@ -85,6 +88,17 @@ struct WorkerIntegrationTests {
         #expect(codes.contains("invalid_json"))
         #expect(codes.contains("empty_message"))
         #expect(codes.contains("invalid_reply_to"))
+        #expect(codes.contains("reply_to_not_allowed"))
+        // Error responses the worker makes itself carry the request's id when it could be read.
+        let notAllowed = try #require(results.first { $0.key == Array("not-allowed-reply".utf8) })
+        let requestID = try JSONValue.parse(Array(good[0].utf8), context: "t")["id"]?.stringValue
+        #expect(try JSONValue.parse(notAllowed.value ?? [], context: "t")["id"]?.stringValue == requestID)
+
+        // Everything published validates against schemas/.
+        let responseFailures = SchemaCheck.failures("response", (results + mine).map { String(decoding: $0.value ?? [], as: UTF8.self) })
+        #expect(responseFailures.isEmpty, "\(responseFailures.prefix(5))")
+        let letterFailures = SchemaCheck.failures("dead-letter", letters.map { SchemaCheck.headerObject($0.headers.map { ($0.name, $0.value) }) })
+        #expect(letterFailures.isEmpty, "\(letterFailures.prefix(5))")
 
         // Everything answered is committed (within a few commit intervals).
         let total = messages.count

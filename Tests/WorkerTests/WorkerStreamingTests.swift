@@ -91,7 +91,7 @@ struct WorkerStreamingTests {
             return batch.map { _ in [BackendResponse(value: Array(#"{"released": \#(released)}"#.utf8), task: "text-generation", head: "gated")] }
         }
         func warmUp(lane: Int) {}
-        func errorResponse(code: String, message: String) -> [UInt8] { Array(#"{"error": "\#(code)"}"#.utf8) }
+        func errorResponse(code: String, message: String, id: String?) -> [UInt8] { Array(#"{"error": "\#(code)"}"#.utf8) }
     }
 
     @Test("a partial is published while its batch is still running")

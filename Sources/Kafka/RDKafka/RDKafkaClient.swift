@@ -119,8 +119,9 @@ final class RDKafkaClient: @unchecked Sendable {
     private func deliveryResult(_ message: UnsafePointer<rd_kafka_message_t>) -> Result<KafkaDeliveryReport, KafkaError> {
         let m = message.pointee
         guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            let text = rd_kafka_message_errstr(message).map { String(cString: $0) }
-            var error = KafkaError(rd: m.err, message: text, handle: handle)
+            // Not rd_kafka_message_errstr(): for a producer message it returns the payload (not
+            // NUL-terminated), which would leak one requester's answer into error texts and logs.
+            var error = KafkaError(rd: m.err, message: nil, handle: handle)
             if m.err == RD_KAFKA_RESP_ERR__FATAL { error.isFatal = true; error.isRetriable = false }
             return .failure(error)
         }

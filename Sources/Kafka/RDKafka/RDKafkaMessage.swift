@@ -16,12 +16,20 @@ enum RDKafkaMessage {
         return Array(UnsafeRawBufferPointer(start: pointer, count: count))
     }
 
+    /// A consumer error's text: librdkafka puts it in the payload, `len` bytes without a NUL
+    /// (`rd_kafka_message_errstr` would read past it). Bounded, invalid UTF-8 repaired.
+    static func errorText(_ m: rd_kafka_message_t) -> String? {
+        guard let payload = m.payload, m.len > 0 else { return nil }
+        let bytes = UnsafeRawBufferPointer(start: payload, count: min(m.len, 1024))
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// A consumed message, or the error it signals.
     static func consumed(_ message: UnsafeMutablePointer<rd_kafka_message_t>, handle: OpaquePointer) -> Result<KafkaConsumerMessage, KafkaError> {
         let m = message.pointee
         let topic = m.rkt.flatMap { rd_kafka_topic_name($0) }.map { String(cString: $0) } ?? ""
         guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            var error = KafkaError(rd: m.err, message: rd_kafka_message_errstr(message).map { String(cString: $0) }, handle: handle)
+            var error = KafkaError(rd: m.err, message: errorText(m), handle: handle)
             if !topic.isEmpty { error.message = "\(topic)[\(m.partition)]: \(error.message)" }
             return .failure(error)
         }
