@@ -57,6 +57,7 @@ if [ $# -ge 1 ]; then
 fi
 EXTRA=("$@")
 
+# -enable-testing: the safetensors target calls the internal header parser (@testable import).
 # Per target: the package target to build (it brings its dependencies), the modules to link,
 # extra link flags, and default libFuzzer flags (later flags on the command line win).
 top_module() {
@@ -80,10 +81,10 @@ link_flags() {
 }
 fuzz_flags() {
     case "$1" in
-        request) echo "-max_len=4096 -timeout=10 -dict=fuzz/dict/request.dict" ;;
-        tokenizer) echo "-max_len=16384 -timeout=10 -dict=fuzz/dict/tokenizer.dict" ;;
-        encode) echo "-max_len=65536 -timeout=10 -dict=fuzz/dict/encode.dict" ;;
-        safetensors) echo "-max_len=4096 -timeout=10 -dict=fuzz/dict/safetensors.dict" ;;
+        request) echo "-max_len=4096 -timeout=30 -dict=fuzz/dict/request.dict" ;;
+        tokenizer) echo "-max_len=16384 -timeout=60 -dict=fuzz/dict/tokenizer.dict" ;;
+        encode) echo "-max_len=65536 -timeout=30 -dict=fuzz/dict/encode.dict" ;;
+        safetensors) echo "-max_len=4096 -timeout=30 -dict=fuzz/dict/safetensors.dict" ;;
     esac
 }
 
@@ -91,7 +92,7 @@ build_modules() {
     local top=$1
     echo "fuzz.sh: building $top (instrumented) in .build-fuzz ..." >&2
     swift build --scratch-path "$SCRATCH" -c release -j "$BUILD_JOBS" --target "$top" \
-        -Xswiftc -sanitize=fuzzer,address >"$SCRATCH/logs/build-$top.log" 2>&1 || {
+        -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing >"$SCRATCH/logs/build-$top.log" 2>&1 || {
         tail -40 "$SCRATCH/logs/build-$top.log" >&2
         echo "fuzz.sh: building $top failed (log: .build-fuzz/logs/build-$top.log)" >&2
         return 1
