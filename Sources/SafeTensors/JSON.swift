@@ -4,6 +4,11 @@
 /// well-defined behaviour: nesting depth is bounded, integers are parsed exactly with overflow
 /// checks (no silent Double round trip), duplicate object keys are rejected, object key order
 /// is preserved and lone UTF-16 surrogates in `\u` escapes are rejected.
+///
+/// Keys are compared after unescaping (`"a"` and `"\u0061"` are the same key) with Swift `String`
+/// equality, i.e. canonical equivalence: this module looks tensors and metadata up by `String`,
+/// so two keys it could not tell apart (NFC and NFD spellings) are duplicates too. A hash set keeps
+/// the check O(n) in the number of keys.
 enum JSONValue: Sendable, Equatable {
     case object([(key: String, value: JSONValue)])
     case array([JSONValue])
@@ -179,7 +184,7 @@ struct JSONParser {
             let keyOffset = position
             let key = try parseString()
             guard seen.insert(key).inserted else {
-                throw JSONParseError(message: "duplicate key \"\(key)\"", offset: keyOffset)
+                throw JSONParseError(message: "duplicate key \(Self.quotedExcerpt(key))", offset: keyOffset)
             }
             skipWhitespace()
             guard current == UInt8(ascii: ":") else { throw error("expected ':'") }
@@ -241,6 +246,15 @@ struct JSONParser {
             while let c = current, isDigit(c) { position += 1 }
         }
         return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+    }
+
+    /// `text` quoted for an error message, cut after `limit` Unicode scalars ("…" marks the cut).
+    /// Scalars, not `Character`s: one Character can hold any number of combining scalars.
+    static func quotedExcerpt(_ text: String, limit: Int = 100) -> String {
+        let scalars = text.unicodeScalars
+        guard let cut = scalars.index(scalars.startIndex, offsetBy: limit, limitedBy: scalars.endIndex),
+              cut != scalars.endIndex else { return JSONWriter.quoted(text) }
+        return JSONWriter.quoted(String(String.UnicodeScalarView(scalars[..<cut]))) + "…"
     }
 
     private func isDigit(_ c: UInt8) -> Bool {

@@ -54,15 +54,24 @@ struct JSONParser {
         i += w.count
     }
 
+    /// Objects with a duplicate key are refused: readers that keep the first value and readers that
+    /// keep the last (as `JSONValue`'s subscript does) would otherwise see different documents.
+    /// Keys are compared after unescaping, byte for byte (like every key lookup here), through a
+    /// hash set: O(n) in the number of keys.
     mutating func parseObject(depth: Int) throws(TokenizerError) -> JSONValue {
         i += 1
         var pairs: [(String, JSONValue)] = []
+        var seen = Set<VocabKey>()
         skipWS()
         if i < bytes.count, bytes[i] == 0x7D { i += 1; return .object(pairs) }
         while true {
             skipWS()
             guard i < bytes.count, bytes[i] == 0x22 else { throw fail("expected a string key") }
+            let keyStart = i
             let key = try parseString()
+            guard seen.insert(VocabKey(key)).inserted else {
+                throw .malformedJSON(context: context, detail: "duplicate key \(JSONParser.quotedExcerpt(key)) at byte \(keyStart)")
+            }
             skipWS()
             guard i < bytes.count, bytes[i] == 0x3A else { throw fail("expected `:`") }
             i += 1
@@ -74,6 +83,20 @@ struct JSONParser {
             if bytes[i] == 0x7D { i += 1; return .object(pairs) }
             throw fail("expected `,` or `}`")
         }
+    }
+
+    /// `text` quoted for an error message, cut after `limit` Unicode scalars ("…" marks the cut).
+    /// Scalars, not `Character`s: one Character can hold any number of combining scalars.
+    static func quotedExcerpt(_ text: String, limit: Int = 100) -> String {
+        let scalars = text.unicodeScalars
+        var out = ""
+        if let cut = scalars.index(scalars.startIndex, offsetBy: limit, limitedBy: scalars.endIndex), cut != scalars.endIndex {
+            JSONValue.writeString(String(String.UnicodeScalarView(scalars[..<cut])), into: &out)
+            out += "…"
+        } else {
+            JSONValue.writeString(text, into: &out)
+        }
+        return out
     }
 
     mutating func parseArray(depth: Int) throws(TokenizerError) -> JSONValue {

@@ -51,6 +51,23 @@ struct RequestTests {
         }
     }
 
+    /// Two values for one key: a gateway that validated the first would see another request than
+    /// the one run, so the request is refused as invalid JSON naming the key.
+    @Test func duplicateKeysAreInvalidJSON() throws {
+        let line = #"{"id": "a", "task": "fill-mask", "text": "harmless <mask>", "text": "other <mask>"}"#
+        guard case .failure(let failure) = PipelineRequest.decode(line) else {
+            Issue.record("decoded a request with two \"text\" keys")
+            return
+        }
+        #expect(failure.error.code == .invalidJSON)
+        #expect(failure.error.message.contains(#"duplicate key "text" at byte 60"#), "\(failure.error.message)")
+        #expect(decodeError(#"{"id": "a", "task": "fill-mask", "text": "x <mask>", "options": {"top_k": 1, "top_\u006b": 9}}"#) == .invalidJSON)
+        let engine = try #require(PipelineFixtures.engine)
+        let response = engine.respond(toLines: [Array(line.utf8)], workspace: EncoderWorkspace()).flat.first
+        #expect(response?.error?.code == .invalidJSON)
+        #expect(response?.error?.message.contains(#"duplicate key "text""#) == true, "\(String(describing: response?.error))")
+    }
+
     @Test func badRequestsAgainstTheEngine() throws {
         let engine = try #require(PipelineFixtures.engine)
         #expect(runError(#"{"id": "a", "task": "text-classification", "head": "nope", "text": "x"}"#, engine: engine) == .unknownHead)

@@ -66,6 +66,46 @@ struct HostileFileTests {
         try expectOpenFails(rawFile(header: header, data: .init(repeating: 0, count: 16)), .invalidHeader, tensor: nil)
     }
 
+    /// Duplicate keys are refused wherever they are (a reader keeping the first value and one keeping
+    /// the last would see different files), compared after unescaping, named in the error (cut at 100
+    /// Unicode scalars).
+    @Test func duplicateKeysNamedInTheError() throws {
+        func message(_ header: String, data: Int = 0) throws -> String {
+            let error = try expectOpenFails(rawFile(header: header, data: .init(repeating: 0, count: data)), .invalidHeader, tensor: nil)
+            return error?.message ?? ""
+        }
+        // "\u0074" is "t".
+        var m = try message("{" + entry() + "," + entry("\\u0074", offsets: "[8,16]") + "}", data: 16)
+        #expect(m.contains(#"duplicate key "t""#), "\(m)")
+        m = try message(#"{"__metadata__":{"format":"pt","format":"np"}}"#)
+        #expect(m.contains(#"duplicate key "format""#), "\(m)")
+        // Keys the module's String lookups cannot tell apart (NFC "é" and NFD "e\u{301}").
+        m = try message(#"{"__metadata__":{"\u00e9":"1","e\u0301":"2"}}"#)
+        #expect(m.contains("duplicate key"), "\(m)")
+        // A long key is cut at 100 scalars: an 8 KB key, or one Character of 5,000 combining marks.
+        let long = "k" + String(repeating: "x", count: 8_000)
+        m = try message("{\"__metadata__\":{\"\(long)\":\"1\",\"\(long)\":\"2\"}}")
+        #expect(m.contains("duplicate key \"k" + String(repeating: "x", count: 99) + "\"…"), "\(m.prefix(300))")
+        #expect(m.utf8.count < 300, "\(m.prefix(300))")
+        let zalgo = "a" + String(repeating: "\u{301}", count: 5_000)
+        m = try message("{\"__metadata__\":{\"\(zalgo)\":\"1\",\"\(zalgo)\":\"2\"}}")
+        #expect(m.contains("duplicate key") && m.utf8.count < 400, "\(m.prefix(400))")
+        // Escapes in the key are shown escaped.
+        m = try message(#"{"__metadata__":{"a\nb":"1","a\nb":"2"}}"#)
+        #expect(m.contains(#"duplicate key "a\nb""#), "\(m)")
+    }
+
+    /// 200,000 keys (a hash set, not a scan per key): a duplicate at the end is found quickly.
+    @Test func duplicateAfterManyKeys() throws {
+        var header = "{\"__metadata__\":{"
+        for k in 0..<200_000 { header += "\"k\(k)\":\"\","  }
+        header += "\"k123456\":\"\"}}"
+        let started = ContinuousClock.now
+        let error = try expectOpenFails(rawFile(header: header), .invalidHeader, tensor: nil)
+        #expect(error?.message.contains(#"duplicate key "k123456""#) == true, "\(String(describing: error))")
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
+
     @Test func metadataNotStrings() throws {
         let header = "{\"__metadata__\":{\"format\":1}," + entry() + "}"
         try expectOpenFails(rawFile(header: header, data: .init(repeating: 0, count: 8)), .invalidHeader, tensor: nil)

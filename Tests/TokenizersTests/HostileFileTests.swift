@@ -166,6 +166,59 @@ struct HostileFileTests {
         }
     }
 
+    /// The `detail` of a `.malformedJSON` error from loading `json` as tokenizer.json ("" if none).
+    static func malformedDetail(_ json: String, config: String? = nil) -> String {
+        do {
+            _ = try Tokenizer(tokenizerJSON: Data(json.utf8), config: config.map { Data($0.utf8) })
+            Issue.record("loaded without error")
+        } catch {
+            if case .malformedJSON(_, let detail) = error { return detail }
+            Issue.record("unexpected error: \(error)")
+        }
+        return ""
+    }
+
+    /// Duplicate keys are refused wherever they are (a reader keeping the first value and one keeping
+    /// the last would see different files), compared after unescaping, named in the error (cut at 100
+    /// Unicode scalars).
+    @Test func duplicateKeys() throws {
+        let model = #""model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}"#
+        var d = HostileFileTests.malformedDetail(#"{"model": {"type": "BPE", "vocab": {"a": 0, "\u0061": 1}, "merges": []}}"#)
+        #expect(d.hasPrefix(#"duplicate key "a" at byte "#), "\(d)")
+        d = HostileFileTests.malformedDetail(#"{"normalizer": null, "# + model + #", "normalizer": {"type": "Lowercase"}}"#)
+        #expect(d.hasPrefix(#"duplicate key "normalizer""#), "\(d)")
+        d = HostileFileTests.malformedDetail("{" + model + "}", config: #"{"unk_token": "a", "unk_token": "b"}"#)
+        #expect(d.hasPrefix(#"duplicate key "unk_token""#), "\(d)")
+        // Shown escaped; long keys (8 KB, or one Character of 5,000 combining marks) cut at 100 scalars.
+        d = HostileFileTests.malformedDetail(#"{"model": {"type": "BPE", "vocab": {"a\n": 0, "a\u000a": 1}, "merges": []}}"#)
+        #expect(d.hasPrefix(#"duplicate key "a\n""#), "\(d)")
+        let long = "k" + String(repeating: "x", count: 8_000)
+        d = HostileFileTests.malformedDetail(#"{"model": {"type": "BPE", "vocab": {""# + long + #"": 0, ""# + long + #"": 1}, "merges": []}}"#)
+        #expect(d.hasPrefix("duplicate key \"k" + String(repeating: "x", count: 99) + "\"… at byte "), "\(d.prefix(300))")
+        let zalgo = "a" + String(repeating: "\u{301}", count: 5_000)
+        d = HostileFileTests.malformedDetail(#"{"model": {"type": "BPE", "vocab": {""# + zalgo + #"": 0, ""# + zalgo + #"": 1}, "merges": []}}"#)
+        #expect(d.hasPrefix("duplicate key") && d.utf8.count < 400, "\(d.prefix(400))")
+    }
+
+    /// Keys are compared byte for byte, like vocabulary lookups: NFC "é" and NFD "e\u{301}" are two tokens.
+    @Test func canonicallyEquivalentKeysAreDistinct() throws {
+        let t = try Tokenizer(tokenizerJSON: Data(#"{"model": {"type": "BPE", "vocab": {"\u00e9": 0, "e\u0301": 1}, "merges": []}}"#.utf8))
+        #expect(t.tokenToId("\u{e9}") == 0)
+        #expect(t.tokenToId("e\u{301}") == 1)
+    }
+
+    /// 200,000 keys (a hash set, not a scan per key): a duplicate at the end is found quickly.
+    @Test func duplicateAfterManyKeys() throws {
+        var json = "{"
+        for k in 0..<200_000 { json += "\"k\(k)\": \(k), " }
+        json += "\"k123456\": 0}"
+        let started = ContinuousClock.now
+        #expect(throws: TokenizerError.malformedJSON(context: "t", detail: #"duplicate key "k123456" at byte \#(json.utf8.count - 13)"#)) {
+            _ = try JSONValue.parse(Array(json.utf8), context: "t")
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
+
     @Test func missingDirectory() {
         #expect(throws: TokenizerError.fileNotFound(path: "/nonexistent-dir-xyz/tokenizer.json")) {
             _ = try Tokenizer(directory: "/nonexistent-dir-xyz")
