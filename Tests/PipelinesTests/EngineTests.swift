@@ -120,8 +120,8 @@ struct EngineTests {
 
     @Test func samplingIsSeededAndTopK1IsGreedy() throws {
         let engine = try #require(PipelineFixtures.engine)
-        func line(_ options: String) -> String {
-            #"{"id": "g", "task": "text-generation", "head": "causal", "text": "Det var en gang", "options": {"max_new_tokens": 12, \#(options)}}"#
+        func line(_ options: String, maxNewTokens: Int = 12) -> String {
+            #"{"id": "g", "task": "text-generation", "head": "causal", "text": "Det var en gang", "options": {"max_new_tokens": \#(maxNewTokens), \#(options)}}"#
         }
         let a = try generate(engine, [line(#""do_sample": true, "seed": 7, "top_p": 0.95"#)]).texts
         let b = try generate(engine, [line(#""do_sample": true, "seed": 7, "top_p": 0.95"#)]).texts
@@ -132,9 +132,9 @@ struct EngineTests {
         let topOne = try generate(engine, [line(#""do_sample": true, "top_k": 1, "seed": 3"#)]).texts
         #expect(greedy == topOne)
         #expect(greedy[0].hasPrefix("Det var en gang"))
-        let stopped = try generate(engine, [line(#""stop_at_newline": true, "max_new_tokens": 40"#)]).texts
+        let stopped = try generate(engine, [line(#""stop_at_newline": true"#, maxNewTokens: 40)]).texts
         #expect(!stopped[0].contains("\n"))
-        let none = try generate(engine, [line(#""max_new_tokens": 0"#)]).texts
+        let none = try generate(engine, [line(#""do_sample": false"#, maxNewTokens: 0)]).texts
         #expect(none == ["Det var en gang"])
     }
 

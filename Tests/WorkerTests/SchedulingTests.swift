@@ -97,13 +97,17 @@ struct SchedulingTests {
         for topic in ["req", "res", "dlq"] { try cluster.createTopic(topic, partitions: 1) }
         let servers = cluster.bootstrapServers
         let reader = try TopicReader(topic: "res", servers: servers)
-        // A generation of 3,000 tokens (seconds on the tiny model), over the default 1,024 limit.
+        // A generation of 5,000 tokens (a few seconds on the tiny model), over the default 1,024 limit.
         var configuration = EngineConfiguration()
-        configuration.limits.maxNewTokens = 3000
+        configuration.limits.maxNewTokens = 5000
         let engine = try PipelineEngine(heads: WorkerFixtures.heads, tokenizerDirectory: WorkerFixtures.root.appendingPathComponent("Tests/Fixtures/tokenizer").path,
                                         configuration: configuration)
-        let running = RunningWorker(WorkerFixtures.configuration(servers, group: "hol"), backend: PipelinesBackend(engine: engine, lanes: lanes))
-        let long = #"{"id": "long", "task": "text-generation", "head": "causal", "text": "Hei på deg", "options": {"max_new_tokens": 3000}}"#
+        // The dev broker holds a fetch for fetch.wait.max.ms (500 ms) even when messages arrive:
+        // polled briefly, the short requests reach the worker while the generation runs.
+        var workerConfiguration = WorkerFixtures.configuration(servers, group: "hol")
+        workerConfiguration.kafka["fetch.wait.max.ms"] = "10"
+        let running = RunningWorker(workerConfiguration, backend: PipelinesBackend(engine: engine, lanes: lanes))
+        let long = #"{"id": "long", "task": "text-generation", "head": "causal", "text": "Hei på deg", "options": {"max_new_tokens": 5000}}"#
         let shorts = (0..<4).map { k in
             KafkaProducerMessage(topic: "req", key: "short-\(k)", value: #"{"id": "short-\#(k)", "task": "text-classification", "text": "Dette er kort \#(k)."}"#)
         }
