@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Runs the Kafka and Worker test suites under a sanitizer and reports what it found.
+#
+#   scripts/sanitize.sh address [FILTER]   # AddressSanitizer + LeakSanitizer, scratch .build-asan
+#   scripts/sanitize.sh thread  [FILTER]   # ThreadSanitizer, scratch .build-tsan
+#
+# FILTER is a `swift test --filter` regex (default below). The tests that spawn `norbert-worker`
+# run the sanitized binary of the same scratch path, so the worker processes are checked too.
+# Every report (test process and child processes) goes to $LOGS/<kind>.<pid> (LOGS defaults to
+# .build-<asan|tsan>/sanitizer-logs, emptied at the start); the script prints a summary of them
+# (one line per distinct report: kind and top frames of our code) and exits non-zero if the
+# tests failed or any report was written. Suppressions: scripts/tsan.supp, scripts/lsan.supp
+# (each entry says why the report is not ours).
+# Not run by `swift test` or CI: it takes long (ThreadSanitizer: the tests run ~5-15x slower).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+
+KIND="${1:-}"
+case "$KIND" in
+  address) SHORT=asan ;;
+  thread) SHORT=tsan ;;
+  *) echo "usage: $0 address|thread [FILTER]" >&2; exit 2 ;;
+esac
+
+# Default filter: the Kafka and Worker suites. Under ThreadSanitizer the worker-process tests
+# (ServeProcessTests, ServeEqualityTests: thousands of requests through the sanitized binary as
+# child processes) make the run far longer than the rest together, so the thread default skips
+# them (SKIP); run them on their own: SKIP= scripts/sanitize.sh thread 'ServeProcessTests|ServeEqualityTests'.
+# (SKIP='' runs everything the filter selects.)
+FILTER="${2:-KafkaTests|WorkerTests}"
+if [ "$KIND" = thread ]; then DEFAULT_SKIP='ServeProcessTests|ServeEqualityTests'; else DEFAULT_SKIP=''; fi
+SKIP="${SKIP-$DEFAULT_SKIP}"
+SCRATCH="${SCRATCH:-.build-$SHORT}"
+LOGS="${LOGS:-$SCRATCH/sanitizer-logs}"
+SYMBOLIZER="$(command -v llvm-symbolizer || true)"
+
+mkdir -p "$SCRATCH"
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+LOGS="$(cd "$LOGS" && pwd)"
+SUPP_DIR="$(pwd)/scripts"
+
+echo "== sanitize $KIND: build ($SCRATCH)" >&2
+swift build --build-tests --sanitize="$KIND" --scratch-path "$SCRATCH" >&2
+
+# log_path: one file per process (pid appended), children included (the env is inherited).
+if [ "$KIND" = address ]; then
+  export ASAN_OPTIONS="log_path=$LOGS/asan:detect_leaks=1:detect_stack_use_after_return=0:abort_on_error=0:symbolize=1${SYMBOLIZER:+:external_symbolizer_path=$SYMBOLIZER}"
+  export LSAN_OPTIONS="suppressions=$SUPP_DIR/lsan.supp:print_suppressions=0:log_path=$LOGS/lsan"
+else
+  # halt_on_error=0: keep running after a report, so one run finds them all.
+  export TSAN_OPTIONS="log_path=$LOGS/tsan:halt_on_error=0:second_deadlock_stack=1:history_size=4:suppressions=$SUPP_DIR/tsan.supp:print_suppressions=0${SYMBOLIZER:+:external_symbolizer_path=$SYMBOLIZER}"
+fi
+
+echo "== sanitize $KIND: swift test --filter '$FILTER'${SKIP:+ --skip '$SKIP'}" >&2
+start=$(date +%s)
+status=0
+swift test --skip-build --sanitize="$KIND" --scratch-path "$SCRATCH" --filter "$FILTER" ${SKIP:+--skip "$SKIP"} \
+  > "$LOGS/../swift-test-$SHORT.log" 2>&1 || status=$?
+end=$(date +%s)
+tail -n 5 "$LOGS/../swift-test-$SHORT.log" >&2
+echo "== tests exit $status in $((end - start)) s (log: $LOGS/../swift-test-$SHORT.log)" >&2
+
+# Summary: one line per distinct report (kind + first frames in our sources).
+python3 - "$LOGS" "$(pwd)" <<'PY'
+import collections, os, re, sys
+logs, root = sys.argv[1], sys.argv[2]
+heads = re.compile(r"^(WARNING: ThreadSanitizer: .*?|ERROR: (?:Address|Leak)Sanitizer: [\w-]+)(?: \(pid=\d+\)| on address.*)?$")
+frame = re.compile(r"^\s+#\d+ 0x[0-9a-f]+ in (\S+) (\S+)")
+reports = collections.Counter()
+examples = {}
+files = sorted(os.listdir(logs))
+for name in files:
+    text = open(os.path.join(logs, name), errors="replace").read().splitlines()
+    current, ours = None, []
+    def flush():
+        if current:
+            key = (current, " <- ".join(ours[:3]) or "(no frame in our sources)")
+            reports[key] += 1
+            examples.setdefault(key, name)
+    for line in text:
+        m = heads.match(line)
+        if m:
+            flush(); current, ours = m.group(1), []
+            continue
+        f = frame.match(line)
+        if f and current and root in f.group(2) and "/.build" not in f.group(2):
+            where = f.group(2).replace(root + "/", "")
+            ours.append(f"{where.split(':')[0]}:{where.split(':')[1] if ':' in where else '?'}")
+        if line.startswith("SUMMARY:"):
+            flush(); current, ours = None, []
+    flush()
+print(f"== {len(files)} sanitizer log file(s), {sum(reports.values())} report(s), {len(reports)} distinct")
+for (kind, where), n in reports.most_common():
+    print(f"{n:5d}  {kind}\n       at {where}  (e.g. {examples[(kind, where)]})")
+sys.exit(1 if reports else 0)
+PY
+found=$?
+if [ "$status" -ne 0 ] || [ "$found" -ne 0 ]; then exit 1; fi
+echo "== sanitize $KIND: clean" >&2
