@@ -62,40 +62,47 @@ end=$(date +%s)
 tail -n 5 "$LOGS/../swift-test-$SHORT.log" >&2
 echo "== tests exit $status in $((end - start)) s (log: $LOGS/../swift-test-$SHORT.log)" >&2
 
-# Summary: one line per distinct report (kind + first frames in our sources).
-python3 - "$LOGS" "$(pwd)" <<'PY'
+# Summary: one line per distinct report (kind, then the first frames in our sources, else the
+# first frames past the allocator and the sanitizer runtime). LeakSanitizer's leaks are counted
+# one by one ("Direct leak of ...", "Indirect leak of ...").
+set +e
+python3 - "$LOGS" "$(pwd)" <<'PY' | swift demangle --simplified
 import collections, os, re, sys
 logs, root = sys.argv[1], sys.argv[2]
-heads = re.compile(r"^(WARNING: ThreadSanitizer: .*?|ERROR: (?:Address|Leak)Sanitizer: [\w-]+)(?: \(pid=\d+\)| on address.*)?$")
-frame = re.compile(r"^\s+#\d+ 0x[0-9a-f]+ in (\S+) (\S+)")
-reports = collections.Counter()
-examples = {}
+head = re.compile(r"^(?:==\d+==)?(WARNING: ThreadSanitizer: [^(]*|ERROR: AddressSanitizer: [\w-]+|(?:Direct|Indirect) leak)")
+frame = re.compile(r"^\s+#\d+ 0x[0-9a-f]+ in (\S+) (.*)$")
+runtime = re.compile(r"^(malloc|calloc|realloc|free|operator new|swift_slowAlloc|swift_allocObject|swift_retain|swift_release|__tsan|__asan|__interceptor|pthread_|posix_memalign|aligned_alloc|strdup)")
+reports, examples = collections.Counter(), {}
 files = sorted(os.listdir(logs))
 for name in files:
-    text = open(os.path.join(logs, name), errors="replace").read().splitlines()
-    current, ours = None, []
+    kind, ours, other = None, [], []
     def flush():
-        if current:
-            key = (current, " <- ".join(ours[:3]) or "(no frame in our sources)")
-            reports[key] += 1
-            examples.setdefault(key, name)
-    for line in text:
-        m = heads.match(line)
+        if kind:
+            where = " <- ".join(ours[:3]) if ours else "(not in our sources) " + " <- ".join(other[:3])
+            reports[(kind.strip(), where)] += 1
+            examples.setdefault((kind.strip(), where), name)
+    for line in open(os.path.join(logs, name), errors="replace"):
+        m = head.match(line)
         if m:
-            flush(); current, ours = m.group(1), []
+            flush(); kind, ours, other = m.group(1), [], []
             continue
         f = frame.match(line)
-        if f and current and root in f.group(2) and "/.build" not in f.group(2):
-            where = f.group(2).replace(root + "/", "")
-            ours.append(f"{where.split(':')[0]}:{where.split(':')[1] if ':' in where else '?'}")
-        if line.startswith("SUMMARY:"):
-            flush(); current, ours = None, []
+        if f and kind:
+            function, location = f.group(1), f.group(2)
+            if root in location and "/.build" not in location:
+                ours.append(location.replace(root + "/", "").split(" ")[0])
+            elif not runtime.match(function):
+                module = re.search(r"\(([^)+]+)\+0x", location)
+                other.append(f"{function[:60]} ({os.path.basename(module.group(1)) if module else location.split(':')[0].split('/')[-1]})")
+        elif line.startswith("SUMMARY:") or line.startswith("===="):
+            flush(); kind = None
     flush()
-print(f"== {len(files)} sanitizer log file(s), {sum(reports.values())} report(s), {len(reports)} distinct")
+print(f"== {len(files)} sanitizer log file(s) in {logs}: {sum(reports.values())} report(s), {len(reports)} distinct")
 for (kind, where), n in reports.most_common():
-    print(f"{n:5d}  {kind}\n       at {where}  (e.g. {examples[(kind, where)]})")
+    print(f"{n:5d}  {kind}\n       at {where}\n       (e.g. {examples[(kind, where)]})")
 sys.exit(1 if reports else 0)
 PY
-found=$?
+found=${PIPESTATUS[0]}
+set -e
 if [ "$status" -ne 0 ] || [ "$found" -ne 0 ]; then exit 1; fi
 echo "== sanitize $KIND: clean" >&2
