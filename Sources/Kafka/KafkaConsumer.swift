@@ -39,7 +39,8 @@ public final class KafkaConsumer: Sendable {
 
     /// Leaves the group after committing the offsets stored with ``storeOffset(_:)`` and waits
     /// at most ``KafkaConsumerConfiguration/closeTimeout``. The event sequences end. Throws if
-    /// the final commit failed (the consumer is closed regardless).
+    /// the final commit failed (the consumer is closed regardless). A call made while another
+    /// is closing waits for that one to finish (and does not throw its error).
     public func close() async throws {
         try await core.close(leaveGroup: true)
     }
@@ -62,6 +63,9 @@ final class ConsumerCore: Sendable {
     let pollThread = PollThread()
     let eventThread = PollThread()
     let phase = Mutex(Phase.created)
+    /// Set once `closeBlocking` has finished; callers of `close` that found a close already
+    /// under way wait here for it.
+    private let closeDone = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     let statisticsStream: AsyncStream<KafkaStatistics>
     let statisticsContinuation: AsyncStream<KafkaStatistics>.Continuation
 
@@ -153,7 +157,18 @@ final class ConsumerCore: Sendable {
             phase = .closing
             return true
         }
-        guard proceed else { return }
+        guard proceed else {
+            // Closing elsewhere (e.g. a shutdown handler's task): return only once it is done,
+            // or a caller could exit the process while the consumer still commits and leaves.
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = closeDone.withLock { state -> Bool in
+                    if !state.done { state.waiters.append(continuation) }
+                    return state.done
+                }
+                if done { continuation.resume() }
+            }
+            return
+        }
         let result: KafkaError? = await runOffPool("kafka-consumer-close") { [self] in closeBlocking(leaveGroup: leaveGroup) }
         if let result { throw result }
     }
@@ -203,6 +218,12 @@ final class ConsumerCore: Sendable {
         client.destroy(leaveGroup: leaveGroup)
         statisticsContinuation.finish()
         phase.withLock { $0 = .closed }
+        let waiters = closeDone.withLock { state in
+            state.done = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
         return failure
     }
 }
