@@ -5,6 +5,7 @@ extension RDKafkaClient {
     func subscribe(_ topics: [String]) throws(KafkaError) {
         let list = RDKafkaTopicPartitionList.make(topics.map { KafkaTopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA) })
         defer { rd_kafka_topic_partition_list_destroy(list) }
+        subscribed.store(true, ordering: .releasing)
         try rdCheck(rd_kafka_subscribe(handle, list), handle: handle, "subscribe")
     }
 

@@ -7,6 +7,8 @@ typealias RDRebalanceHandler = @Sendable (_ code: rd_kafka_resp_err_t, _ partiti
 final class RDKafkaCallbackContext: Sendable {
     let logHandler: KafkaLogHandler?
     let rebalance = Mutex<RDRebalanceHandler?>(nil)
+    /// Whether librdkafka ever handed this consumer an assignment (see `RDKafkaClient.destroy`).
+    let assignedOnce = Atomic<Bool>(false)
     init(logHandler: KafkaLogHandler?) { self.logHandler = logHandler }
 }
 
@@ -30,6 +32,8 @@ final class RDKafkaClient: @unchecked Sendable {
     let properties: KafkaProperties
     private let context: Unmanaged<RDKafkaCallbackContext>
     private let destroyed = Atomic<Bool>(false)
+    /// Set by `subscribe`: the consumer may have joined a group.
+    let subscribed = Atomic<Bool>(false)
 
     var callbacks: RDKafkaCallbackContext { context.takeUnretainedValue() }
 
@@ -50,6 +54,7 @@ final class RDKafkaClient: @unchecked Sendable {
             rd_kafka_conf_set_rebalance_cb(conf) { _, code, partitions, opaque in
                 guard let opaque, let partitions else { return }
                 let context = Unmanaged<RDKafkaCallbackContext>.fromOpaque(opaque).takeUnretainedValue()
+                if code == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS { context.assignedOnce.store(true, ordering: .releasing) }
                 let handler = context.rebalance.withLock { $0 }
                 handler?(code, partitions)
             }
@@ -140,6 +145,18 @@ final class RDKafkaClient: @unchecked Sendable {
         guard !destroyed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         callbacks.rebalance.withLock { $0 = nil }
         rd_kafka_queue_destroy(mainQueue)
+        if destroyWouldAbort {
+            // librdkafka < 2.3.0 (Debian 12 ships 2.0.2) asserts in rd_kafka_destroy when a
+            // cooperative-sticky consumer joined a group but never completed a SyncGroup
+            // (rd_kafka_sticky_assignor_state_destroy(NULL), librdkafka#4312, fixed in 2.3.0):
+            // a worker stopped during a rebalance aborted. The handle is left alive instead (its
+            // threads and memory, and the callback context they may still use, are leaked): the
+            // consumer has already left the group (`closeConsumer`) when `leaveGroup` is set;
+            // otherwise it leaves now, so the leaked handle does not stay a member (it holds no
+            // partitions: leaving instead of letting the session expire changes no offsets).
+            if !leaveGroup { _ = rd_kafka_consumer_close(handle) }
+            return
+        }
         if leaveGroup {
             rd_kafka_destroy(handle)
         } else {
@@ -149,6 +166,19 @@ final class RDKafkaClient: @unchecked Sendable {
     }
 
     var isDestroyed: Bool { destroyed.load(ordering: .acquiring) }
+
+    /// librdkafka releases before 2.3.0 abort in `rd_kafka_destroy` after a cooperative-sticky
+    /// JoinGroup without a completed SyncGroup (librdkafka#4312).
+    static let stickyStateAssertion = rd_kafka_version() < 0x0203_0000
+
+    /// Whether `rd_kafka_destroy` may hit that assertion: a subscribed cooperative-sticky
+    /// consumer that was never handed an assignment (the state is set before the assign
+    /// callback, so one assign callback proves it is there).
+    private var destroyWouldAbort: Bool {
+        Self.stickyStateAssertion && kind == .consumer && subscribed.load(ordering: .acquiring)
+            && (properties["partition.assignment.strategy"] ?? "cooperative-sticky").contains("cooperative-sticky")
+            && !callbacks.assignedOnce.load(ordering: .acquiring)
+    }
 }
 
 enum RDKafkaEventMask {
