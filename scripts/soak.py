@@ -114,7 +114,7 @@ def plan_requests(n, seed):
     rng = random.Random(seed)
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     examples = [json.loads(l) for l in open(os.path.join(root, "schemas/examples/requests.jsonl")) if l.strip()]
-    examples.append({"id": "fe-2", "task": "feature-extraction", "head": "base", "text": "Hei", "options": {"pooling": "cls"}})
+    examples.append({"id": "fe-2", "task": "feature-extraction", "head": "base", "text": "Hei", "options": {"pooling": "first"}})
     examples.append({"id": "multi-3", "heads": ["sentiment", "ner", "base"], "text": "Ola reiste til Bergen."})
     messages, big_left = [], max(2, n // 1000)
     for i in range(n):
@@ -147,6 +147,7 @@ class Answers:
         self.errors = collections.Counter()      # key -> final error responses
         self.error_codes = collections.defaultdict(set)
         self.partials = 0
+        self.request_finals = collections.Counter()  # key -> responses with norbert-final: true
         self.letters = collections.Counter()     # (partition, offset) of the source -> dead letters
         self.letter_codes = {}
         self.unparsable = 0
@@ -166,13 +167,16 @@ class Answers:
                 self.letters[source] += 1
                 self.letter_codes[source] = (headers.get("norbert-error-code") or b"").decode()
                 return
-            final = headers.get("norbert-final") == b"true"
             try:
                 body = json.loads(msg.value())
             except (TypeError, ValueError):
                 self.unparsable += 1
                 return
-            if not final:
+            # A (request, head)'s final response is the one without "partial": true (the
+            # norbert-final header marks only the last response of a request, the last head's).
+            if headers.get("norbert-final") == b"true":
+                self.request_finals[key] += 1
+            if body.get("partial"):
                 self.partials += 1
                 return
             if "error" in body:
@@ -186,7 +190,7 @@ class Answers:
 
 def reader(servers, answers, stop):
     consumer = Consumer({"bootstrap.servers": servers, "group.id": "soak-checker", "enable.auto.commit": False,
-                         "fetch.message.max.bytes": 4_000_000, "topic.metadata.refresh.interval.ms": 5000})
+                         "fetch.message.max.bytes": 4_000_000, "log_level": 2, "topic.metadata.refresh.interval.ms": 5000})
     consumer.assign([TopicPartition(t, p, -2) for t in [RES, DLQ] + REPLY for p in range(TOPICS[t])])
     while not stop.is_set():
         for msg in consumer.consume(500, 0.5):
@@ -256,7 +260,7 @@ class Worker:
 
 
 def committed_offsets(servers):
-    consumer = Consumer({"bootstrap.servers": servers, "group.id": GROUP, "enable.auto.commit": False})
+    consumer = Consumer({"bootstrap.servers": servers, "group.id": GROUP, "enable.auto.commit": False, "log_level": 2})
     try:
         tps = consumer.committed([TopicPartition(REQ, p) for p in range(TOPICS[REQ])], timeout=10)
         ends = [consumer.get_watermark_offsets(TopicPartition(REQ, p), timeout=10)[1] for p in range(TOPICS[REQ])]
@@ -331,7 +335,7 @@ def main():
     delivered = {}                       # key -> (partition, offset)
     produce_failed = []
     producer = Producer({"bootstrap.servers": servers, "enable.idempotence": True, "linger.ms": 5,
-                         "message.max.bytes": 2_000_000, "message.timeout.ms": 300_000})
+                         "message.max.bytes": 2_000_000, "message.timeout.ms": 300_000, "log_level": 2})
 
     def on_delivery(err, msg):
         key = msg.key().decode()
@@ -505,6 +509,7 @@ def main():
         dup_final_keys = sum(1 for k, n in answers.finals.items() if n > 1 and k in expected_finals)
         dup_errors = sum(n - 1 for k, n in answers.errors.items() if n > 1)
         dup_letters = sum(n - 1 for n in answers.letters.values() if n > 1)
+        no_final_header = [k for k, _, _, e in messages if k in delivered and answers.request_finals[k] == 0]
         extra_finals = [k for k in answers.finals if k[1] != "*" and k not in expected_finals
                         and (k[0], "*") not in expected_finals]
         bad_codes = collections.Counter(next(iter(answers.error_codes[k]), "?") for k in bad_sources)
@@ -522,6 +527,8 @@ def main():
     if good_errors:
         failures.append(f"{len(good_errors)} good requests answered with an error, e.g. "
                         f"{[(k, sorted(answers.error_codes[k])) for k in good_errors[:5]]}")
+    if no_final_header:
+        failures.append(f"{len(no_final_header)} requests without a norbert-final: true response, e.g. {no_final_header[:5]}")
     if extra_finals:
         failures.append(f"{len(extra_finals)} results for no good request, e.g. {extra_finals[:5]}")
     if kills_done < args.kills:
