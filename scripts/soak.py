@@ -147,6 +147,8 @@ class Answers:
         self.errors = collections.Counter()      # key -> final error responses
         self.error_codes = collections.defaultdict(set)
         self.partials = 0
+        self.final_count = 0
+        self.repeat_times = []                   # arrival of each (request, head)'s second final
         self.request_finals = collections.Counter()  # key -> responses with norbert-final: true
         self.letters = collections.Counter()     # (partition, offset) of the source -> dead letters
         self.letter_codes = {}
@@ -183,6 +185,9 @@ class Answers:
                 self.errors[key] += 1
                 self.error_codes[key].add(body["error"].get("code"))
             else:
+                self.final_count += 1
+                if self.finals[(key, body.get("head"))] == 1:
+                    self.repeat_times.append(time.monotonic())
                 for head in (body.get("head"), "*"):
                     self.finals[(key, head)] += 1
                     self.final_topic.setdefault((key, head), set()).add(msg.topic())
@@ -345,6 +350,7 @@ def main():
             delivered[key] = (msg.partition(), msg.offset())
 
     t0 = time.monotonic()
+    disruptions = []                     # (time, what): kills, leaves, joins
     producing_done = threading.Event()
 
     def produce_all():
@@ -385,14 +391,17 @@ def main():
                 if workers[slot].state == "killed":
                     workers[slot].start()
                     log(f"soak: worker {slot} restarted (run {workers[slot].runs})")
+                    disruptions.append((time.monotonic(), "restart after kill"))
         while events and events[0][0] <= now:
             _, action, slot = events.pop(0)
             if action == "join" and workers[slot].state in ("stopped", "left"):
                 workers[slot].start()
                 log(f"soak: worker {slot} joins (run {workers[slot].runs})")
+                disruptions.append((time.monotonic(), "join"))
             elif action == "leave" and workers[slot].state == "running":
                 status = workers[slot].terminate()
                 log(f"soak: worker {slot} leaves (SIGTERM): exit {status}")
+                disruptions.append((time.monotonic(), "leave"))
                 if status != 0:
                     failures.append(f"worker {slot} left with exit {status}")
             elif action == "leave" and workers[slot].state == "killed":
@@ -406,6 +415,7 @@ def main():
                     delay = rng.uniform(0.5, 3.0)
                     pending_restarts.append((now + delay, w.slot))
                     log(f"soak: kill {kills_done}: SIGKILL worker {w.slot} (run {w.runs}); restart in {delay:.1f} s")
+                    disruptions.append((time.monotonic(), "kill"))
         watch_workers()
         if now - last_report >= 15:
             last_report = now
@@ -514,6 +524,11 @@ def main():
                         and (k[0], "*") not in expected_finals]
         bad_codes = collections.Counter(next(iter(answers.error_codes[k]), "?") for k in bad_sources)
         partials, unparsable = answers.partials, answers.unparsable
+        # Each repeated final, by the last disruption (kill, leave, join) before it arrived.
+        repeats_after = collections.Counter()
+        for when in answers.repeat_times:
+            before = [what for t, what in disruptions if t <= when]
+            repeats_after[before[-1] if before else "none"] += 1
     if produce_failed:
         failures.append(f"{len(produce_failed)} requests could not be produced: {produce_failed[:3]}")
     if m_final:
@@ -540,8 +555,8 @@ def main():
         "load_at_start": [round(x, 2) for x in load], "load_at_end": [round(x, 2) for x in os.getloadavg()],
         "requests": len(messages), "good": good, "bad": len(messages) - good,
         "reply_to": sum(1 for m in messages if "good" in m[3] and m[3]["reply"]),
-        "expected_finals": len(expected_finals), "finals_read": sum(answers.finals.values()), "partials_read": partials,
-        "duplicate_finals": dup_finals, "requests_heads_answered_twice_or_more": dup_final_keys,
+        "expected_finals": len(expected_finals), "finals_read": answers.final_count, "partials_read": partials,
+        "duplicate_finals": dup_finals, "repeated_finals_by_last_disruption": dict(repeats_after), "requests_heads_answered_twice_or_more": dup_final_keys,
         "duplicate_error_responses": dup_errors, "duplicate_dead_letters": dup_letters, "unparsable": unparsable,
         "bad_by_code": dict(bad_codes), "kills": kills_done, "faults": sum(fault_kinds.values()),
         "fault_kinds": dict(fault_kinds),
