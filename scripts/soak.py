@@ -462,8 +462,12 @@ def main():
     os.kill(broker.pid, signal.SIGUSR1)          # no more faults: a quiet cluster for the checks
     log(f"soak: answers settled at t={answered_at:.0f}s; faults stopped")
 
+    # The dev broker's group can take a while to settle after the last kill (rebalances every
+    # few seconds, partitions lost and reassigned: static members on librdkafka's mock); commits
+    # wait for it.
     commits, ends = [], []
-    for _ in range(60):
+    commit_wait_start = time.monotonic()
+    for _ in range(180):
         try:
             commits, ends = committed_offsets(servers)
         except Exception as e:                     # noqa: BLE001 (retry a check on a flaky moment)
@@ -473,7 +477,8 @@ def main():
         if commits == ends:
             break
         time.sleep(1)
-    log(f"soak: committed {commits}, ends {ends}")
+    commit_wait = time.monotonic() - commit_wait_start
+    log(f"soak: committed {commits}, ends {ends} ({commit_wait:.0f} s after the answers)")
     if commits != ends:
         failures.append(f"committed offsets {commits} short of the ends {ends}")
 
@@ -509,6 +514,9 @@ def main():
         for word, kind in (("down for", "broker down"), ("fail with", "request errors"), ("latency", "latency"), ("leader of", "leader moved")):
             if word in l and not l.rstrip().endswith("latency 0"):
                 fault_kinds[kind] += 1
+
+    lost_events = sum(open(os.path.join(args.out, f), errors="replace").read().count("partitions lost")
+                      for f in os.listdir(args.out) if f.startswith("worker"))
 
     # Checks.
     m_final, m_error, m_letter = missing()
@@ -559,9 +567,9 @@ def main():
         "duplicate_finals": dup_finals, "repeated_finals_by_last_disruption": dict(repeats_after), "requests_heads_answered_twice_or_more": dup_final_keys,
         "duplicate_error_responses": dup_errors, "duplicate_dead_letters": dup_letters, "unparsable": unparsable,
         "bad_by_code": dict(bad_codes), "kills": kills_done, "faults": sum(fault_kinds.values()),
-        "fault_kinds": dict(fault_kinds),
+        "fault_kinds": dict(fault_kinds), "partitions_lost_events": lost_events,
         "seconds_producing": round(produced_at, 1), "seconds_to_last_answer": round(answered_at, 1),
-        "committed": commits, "ends": ends, "final_exit_status": final_status,
+        "committed": commits, "ends": ends, "seconds_from_answers_to_commits": round(commit_wait, 1), "final_exit_status": final_status,
         "worker_runs": {w.slot: w.runs for w in workers}, "exits": {w.slot: w.exits for w in workers},
         "peak_rss_mib": {w.slot: round(w.peak_kib / 1024, 1) for w in workers},
         "broker_exit": broker_status, "failures": failures,
