@@ -49,6 +49,10 @@ if [ "$KIND" = address ]; then
   export ASAN_OPTIONS="log_path=$LOGS/asan:detect_leaks=1:detect_stack_use_after_return=0:abort_on_error=0:symbolize=1${SYMBOLIZER:+:external_symbolizer_path=$SYMBOLIZER}"
   export LSAN_OPTIONS="suppressions=$SUPP_DIR/lsan.supp:print_suppressions=0:log_path=$LOGS/lsan"
 else
+  # C11 threads and Swift's Mutex made visible to TSan (see the file's header): without it
+  # TSan crashes on librdkafka's first thread and reports accesses under a contended Mutex.
+  cc -O1 -shared -fPIC -o "$SCRATCH/libtsan-c11-threads.so" scripts/tsan-c11-threads.c -lpthread -ldl
+  export LD_PRELOAD="$(pwd)/$SCRATCH/libtsan-c11-threads.so"
   # halt_on_error=0: keep running after a report, so one run finds them all.
   export TSAN_OPTIONS="log_path=$LOGS/tsan:halt_on_error=0:second_deadlock_stack=1:history_size=4:suppressions=$SUPP_DIR/tsan.supp:print_suppressions=0${SYMBOLIZER:+:external_symbolizer_path=$SYMBOLIZER}"
 fi
@@ -70,7 +74,7 @@ python3 - "$LOGS" "$(pwd)" <<'PY' | swift demangle --simplified
 import collections, os, re, sys
 logs, root = sys.argv[1], sys.argv[2]
 head = re.compile(r"^(?:==\d+==)?(WARNING: ThreadSanitizer: [^(]*|ERROR: AddressSanitizer: [\w-]+|(?:Direct|Indirect) leak)")
-frame = re.compile(r"^\s+#\d+ 0x[0-9a-f]+ in (\S+) (.*)$")
+frame = re.compile(r"^\s+#\d+ (?:0x[0-9a-f]+ in )?(\S+) (.*)$")
 runtime = re.compile(r"^(malloc|calloc|realloc|free|operator new|swift_slowAlloc|swift_allocObject|swift_retain|swift_release|__tsan|__asan|__interceptor|pthread_|posix_memalign|aligned_alloc|strdup)")
 reports, examples = collections.Counter(), {}
 files = sorted(os.listdir(logs))
