@@ -10,20 +10,17 @@
 // skip the interceptors too). glibc's mtx_t and cnd_t are its pthread types.
 //
 // 2. Swift's Synchronization.Mutex on Linux locks with an atomic compare-and-swap inlined into
-// our (instrumented) code, but when contended it waits in libswiftSynchronization.so's
-// _lockSlow/_unlockSlow: syscall(SYS_futex, word, FUTEX_LOCK_PI / FUTEX_UNLOCK_PI), which TSan
-// does not see, so two accesses under the same Mutex look like a race. syscall() is wrapped
-// here to tell TSan (__tsan_acquire after taking a PI futex, __tsan_release before giving it
-// back), on the lock word the inlined fast path uses too.
+// our (instrumented) code, but when contended it goes to libswiftSynchronization.so's
+// _lockSlow/_unlockSlow (more compare-and-swaps, then futex PI syscalls), which TSan does not
+// see, so two accesses under the same Mutex look like a race. Both are wrapped here to tell
+// TSan (__tsan_acquire after _lockSlow, __tsan_release before _unlockSlow) on the lock word,
+// the address the inlined fast path's atomics use too.
 //
 // Never used outside sanitizer runs.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
-#include <linux/futex.h>
 #include <pthread.h>
-#include <stdarg.h>
-#include <sys/syscall.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <threads.h>
@@ -110,19 +107,37 @@ void cnd_destroy(cnd_t *cond) { pthread_cond_destroy((pthread_cond_t *)cond); }
 extern void __tsan_acquire(void *addr) __attribute__((weak));
 extern void __tsan_release(void *addr) __attribute__((weak));
 
-long syscall(long number, ...) {
-    static long (*real)(long, ...);
-    if (!real) real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
-    va_list ap;
-    va_start(ap, number);
-    long a[6];
-    for (int i = 0; i < 6; i++) a[i] = va_arg(ap, long);
-    va_end(ap);
-    if (number != SYS_futex || !__tsan_acquire || !__tsan_release) return real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
-    void *word = (void *)a[0];
-    int op = (int)a[1] & FUTEX_CMD_MASK;
-    if (op == FUTEX_UNLOCK_PI) __tsan_release(word);
-    long rc = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
-    if ((op == FUTEX_LOCK_PI || op == FUTEX_TRYLOCK_PI || op == FUTEX_LOCK_PI2) && rc == 0) __tsan_acquire(word);
-    return rc;
+// Swift's _MutexHandle._lockSlow(_ tid: UInt32) and _unlockSlow(): swiftcc, the handle (its
+// lock word) in r13, the thread id in edi. Wrapped in assembly so every register the callee
+// reads is passed through untouched.
+#define LOCK_SLOW "$s15Synchronization12_MutexHandleV9_lockSlowyys6UInt32VF"
+#define UNLOCK_SLOW "$s15Synchronization12_MutexHandleV11_unlockSlowyyF"
+__attribute__((visibility("hidden"))) void *tsan_shim_real_lock_slow, *tsan_shim_real_unlock_slow;
+
+__attribute__((constructor)) static void tsan_shim_init(void) {
+    tsan_shim_real_lock_slow = dlsym(RTLD_NEXT, LOCK_SLOW);
+    tsan_shim_real_unlock_slow = dlsym(RTLD_NEXT, UNLOCK_SLOW);
 }
+
+__attribute__((visibility("hidden"))) void tsan_shim_acquired(void *word) { if (__tsan_acquire) __tsan_acquire(word); }
+__attribute__((visibility("hidden"))) void tsan_shim_releasing(void *word) { if (__tsan_release) __tsan_release(word); }
+
+// The lock word is saved across the real call (which also keeps the stack 16-byte aligned),
+// then handed to tsan_shim_acquired as its argument in a tail call.
+__asm__(
+    ".text\n"
+    ".globl \"" LOCK_SLOW "\"\n"
+    ".type \"" LOCK_SLOW "\", @function\n"
+    "\"" LOCK_SLOW "\":\n"
+    "  push %r13\n"
+    "  call *tsan_shim_real_lock_slow(%rip)\n"
+    "  pop %rdi\n"
+    "  jmp tsan_shim_acquired\n"
+    ".globl \"" UNLOCK_SLOW "\"\n"
+    ".type \"" UNLOCK_SLOW "\", @function\n"
+    "\"" UNLOCK_SLOW "\":\n"
+    "  push %r13\n"
+    "  mov %r13, %rdi\n"
+    "  call tsan_shim_releasing\n"
+    "  pop %r13\n"
+    "  jmp *tsan_shim_real_unlock_slow(%rip)\n");
