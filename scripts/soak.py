@@ -13,6 +13,7 @@ worker exits 0 on the final SIGTERM. Reports counts, duplicates, peak RSS (VmHWM
 Exits 1 on any loss, misrouted or wrong answer, commit short of the end or bad exit status.
 """
 import argparse
+import atexit
 import collections
 import json
 import os
@@ -306,6 +307,15 @@ def main():
         broker_cmd += ["--topic", f"{topic}:{partitions}"]
     broker_log = open(os.path.join(args.out, "broker.log"), "wb")
     broker = subprocess.Popen(broker_cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=broker_log)
+    workers = []
+
+    def leave_nothing_running():
+        # On any exit (a failed check, an exception, Ctrl-C): no worker or broker outlives us.
+        for p in [w.proc for w in workers if w.proc is not None] + [broker]:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    atexit.register(leave_nothing_running)
     for _ in range(200):
         if os.path.exists(bootstrap_file):
             break
@@ -317,7 +327,7 @@ def main():
     checker = threading.Thread(target=reader, args=(servers, answers, stop), daemon=True)
     checker.start()
 
-    workers = [Worker(k, args, servers, args.out) for k in range(args.workers)]
+    workers += [Worker(k, args, servers, args.out) for k in range(args.workers)]
     failures = []
 
     # Timeline (seconds from the first produce): joins/leaves at fixed fractions, kills spread
