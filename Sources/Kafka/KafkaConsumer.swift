@@ -172,7 +172,13 @@ final class ConsumerCore: Sendable {
             phase = .closing
             return true
         }
-        guard proceed else { return }
+        guard proceed else {
+            // Another close is under way (the worker closes from its shutdown task and after its
+            // poll loop): return once it is done, so the caller does not exit in the middle of it.
+            let deadline = ContinuousClock.now + configuration.closeTimeout + .seconds(5)
+            while phase.withLock({ $0 }) != .closed, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+            return
+        }
         let result: KafkaError? = await runOffPool("kafka-consumer-close") { [self] in closeBlocking(leaveGroup: leaveGroup) }
         if let result { throw result }
     }

@@ -32,9 +32,26 @@ struct BrokerCommand: AsyncParsableCommand {
         @Option(help: "Also write bootstrap.servers to this file (atomically) once ready.")
         var bootstrapFile: String?
 
+        @Option(help: ArgumentHelp(
+            "Inject a fault every few seconds, from this seed: a broker down for 1-3 s, retriable errors on Produce/Fetch/OffsetCommit, latency on a broker, a partition leader moved. Logged on stderr; SIGUSR1 stops it.",
+            valueName: "seed"))
+        var faults: UInt64?
+
+        @Option(help: ArgumentHelp("Pause between two faults, ms.", valueName: "min-max"))
+        var faultIntervalMs: String = "2000-5000"
+
         func validate() throws {
             guard (1...64).contains(brokers) else { throw ValidationError("--brokers must be 1...64") }
             for spec in topics { _ = try TopicSpec(spec) }
+            _ = try Self.interval(faultIntervalMs)
+        }
+
+        static func interval(_ text: String) throws -> ClosedRange<Int> {
+            let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+            guard parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), low >= 10, low <= high, high <= 3_600_000 else {
+                throw ValidationError("--fault-interval-ms expects MIN-MAX in ms (10...3600000), got \"\(text)\"")
+            }
+            return low...high
         }
 
         func run() async throws {
@@ -52,8 +69,31 @@ struct BrokerCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data((bootstrap + "\n").utf8))
             let topicList = specs.map { "\($0.name):\($0.partitions)" }.joined(separator: " ")
             FileHandle.standardError.write(Data("broker: \(brokers) mock brokers at \(bootstrap)\(topicList.isEmpty ? "" : "; topics \(topicList)")\n".utf8))
+            var faultTask: Task<Void, Never>?
+            var stopSignal: (any DispatchSourceSignal)?
+            if let faults {
+                let injector = BrokerFaults(
+                    cluster: cluster, topics: specs.map { .init(name: $0.name, partitions: $0.partitions) },
+                    seed: faults, intervalMs: try Self.interval(faultIntervalMs))
+                FileHandle.standardError.write(Data("broker: injecting faults (seed \(faults), every \(faultIntervalMs) ms; SIGUSR1 stops)\n".utf8))
+                let task = Task { await injector.run() }
+                faultTask = task
+                signal(SIGUSR1, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: .global())
+                source.setEventHandler {
+                    FileHandle.standardError.write(Data("broker: SIGUSR1, no more faults\n".utf8))
+                    task.cancel()
+                }
+                source.resume()
+                stopSignal = source
+            }
             let signal = await signals.wait()
             FileHandle.standardError.write(Data("broker: \(signal), shutting down\n".utf8))
+            if let faultTask {
+                faultTask.cancel()
+                await faultTask.value  // an active fault undone before the cluster goes
+            }
+            stopSignal?.cancel()
             cluster.shutdown()
         }
     }
