@@ -221,11 +221,13 @@ class Worker:
         root, tiny = self.args.root, os.path.join(self.args.root, "Tests/Fixtures/norbert4-tiny")
         cmd = [self.args.bin, "serve", "--bootstrap-servers", self.servers, "--group", GROUP,
                "--requests", REQ, "--results", RES, "--dead-letter", DLQ, "--metrics-port", "0",
-               "--instance-id", f"soak-w{self.slot}", "--lanes", "1", "--tokenizer", os.path.join(root, "Tests/Fixtures/tokenizer"),
+               "--lanes", "1", "--tokenizer", os.path.join(root, "Tests/Fixtures/tokenizer"),
                "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500",
                "--drain-timeout-ms", "10000", "--reply-to-allow", "soak-reply-*"]
         for name, folder in HEADS.items():
             cmd += ["--head", f"{name}={os.path.join(tiny, folder)}"]
+        if not self.args.dynamic_members:
+            cmd += ["--instance-id", f"soak-w{self.slot}"]
         return cmd
 
     def start(self):
@@ -287,6 +289,8 @@ def main():
     ap.add_argument("--workers", type=int, default=3)
     ap.add_argument("--brokers", type=int, default=3)
     ap.add_argument("--fault-interval-ms", default="2000-5000")
+    ap.add_argument("--dynamic-members", action="store_true",
+                    help="start workers without --instance-id (default: static membership, kept across restarts)")
     ap.add_argument("--settle", type=float, default=240.0, help="seconds to wait for the last answers")
     ap.add_argument("--out", required=True, help="folder for logs and summary.json")
     args = ap.parse_args()
@@ -380,6 +384,32 @@ def main():
 
     prod_thread = threading.Thread(target=produce_all, daemon=True)
     prod_thread.start()
+
+    # Commit lag, every second: requests answered (a final or an error response read) at or
+    # above the group's committed offset of their partition: what a crash would answer again.
+    lag_samples = []                     # (t, lag)
+    lag_file = open(os.path.join(args.out, "commit-lag.tsv"), "w")
+
+    def sample_commit_lag():
+        checker = Consumer({"bootstrap.servers": servers, "group.id": GROUP, "enable.auto.commit": False, "log_level": 2})
+        while not stop.is_set():
+            time.sleep(1)
+            try:
+                tps = checker.committed([TopicPartition(REQ, p) for p in range(TOPICS[REQ])], timeout=5)
+            except Exception:            # noqa: BLE001 (faults: skip a sample)
+                continue
+            committed = {tp.partition: tp.offset for tp in tps}
+            with answers.lock:
+                answered = [k for k in list(delivered) if answers.errors[k] or answers.finals[(k, "*")]]
+            lag = sum(1 for k in answered if delivered[k][1] >= committed.get(delivered[k][0], -1))
+            t = time.monotonic() - t0
+            lag_samples.append((t, lag))
+            lag_file.write(f"{t:.1f}\t{lag}\t{' '.join(str(committed.get(p, -1)) for p in range(TOPICS[REQ]))}\n")
+            lag_file.flush()
+        checker.close()
+
+    lag_thread = threading.Thread(target=sample_commit_lag, daemon=True)
+    lag_thread.start()
 
     def watch_workers():
         for w in workers:
@@ -579,7 +609,9 @@ def main():
         "bad_by_code": dict(bad_codes), "kills": kills_done, "faults": sum(fault_kinds.values()),
         "fault_kinds": dict(fault_kinds), "partitions_lost_events": lost_events,
         "seconds_producing": round(produced_at, 1), "seconds_to_last_answer": round(answered_at, 1),
-        "committed": commits, "ends": ends, "seconds_from_answers_to_commits": round(commit_wait, 1), "final_exit_status": final_status,
+        "committed": commits, "ends": ends, "seconds_from_answers_to_commits": round(commit_wait, 1),
+        "commit_lag_max": max((l for _, l in lag_samples), default=0),
+        "commit_lag_median": sorted(l for _, l in lag_samples)[len(lag_samples) // 2] if lag_samples else 0, "final_exit_status": final_status,
         "worker_runs": {w.slot: w.runs for w in workers}, "exits": {w.slot: w.exits for w in workers},
         "peak_rss_mib": {w.slot: round(w.peak_kib / 1024, 1) for w in workers},
         "broker_exit": broker_status, "failures": failures,

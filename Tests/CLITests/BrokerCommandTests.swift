@@ -55,4 +55,31 @@ struct BrokerCommandTests {
         #expect(status != 0)
         #expect(broker.stderr.contains("PARTITIONS"))
     }
+
+    @Test("--faults injects seeded faults, logged on stderr, while messages still round-trip; SIGUSR1 stops them; exit 0")
+    func faults() async throws {
+        let broker = try ChildProcess(["broker", "--brokers", "3", "--topic", "f:3", "--faults", "7", "--fault-interval-ms", "100-200"])
+        defer { broker.kill9() }
+        let bootstrap = try await broker.firstStdoutLine(timeout: .seconds(20)).trimmingCharacters(in: .whitespacesAndNewlines)
+        try await broker.waitFor("broker: fault 3:", inStderr: true, timeout: .seconds(20))
+        let check = try ChildProcess(["broker", "check", "--bootstrap-servers", bootstrap, "--topic", "f", "--messages", "200", "--timeout", "60"])
+        defer { check.kill9() }
+        #expect(try await check.waitForExit(timeout: .seconds(90)) == 0, "\(check.stderr.suffix(2000))")
+        broker.signal(SIGUSR1)
+        try await broker.waitFor("faults stopped after", inStderr: true, timeout: .seconds(10))
+        broker.signal(SIGTERM)
+        #expect(try await broker.waitForExit(timeout: .seconds(10)) == 0)
+        let faults = broker.stderr.split(separator: "\n").filter { $0.contains(": fault ") }
+        #expect(faults.count >= 3)
+        #expect(!broker.stderr.contains("injection failed"), "\(broker.stderr.suffix(2000))")
+    }
+
+    @Test("a malformed --fault-interval-ms is rejected")
+    func badFaultInterval() async throws {
+        let broker = try ChildProcess(["broker", "--faults", "1", "--fault-interval-ms", "500-100"])
+        defer { broker.kill9() }
+        #expect(try await broker.waitForExit(timeout: .seconds(20)) != 0)
+        #expect(broker.stderr.contains("--fault-interval-ms"))
+    }
 }
+
