@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Soak test of `norbert-worker serve` (driven by scripts/soak.sh; see README "Soak").
+"""Soak test of `norbert-worker serve` (driven by scripts/soak.sh; see docs/testing.md, "Sanitizers and soak").
 
 Against a `norbert-worker broker --faults SEED` process (3 mock brokers, a fault every 2-5 s),
 produces N mixed requests (every task, several heads, two-head and streamed requests, a

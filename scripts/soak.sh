@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Soak test of `norbert-worker serve` against `norbert-worker broker --faults` (README "Soak").
+# Soak test of `norbert-worker serve` against `norbert-worker broker --faults` (docs/testing.md, "Sanitizers and soak").
 #
 #   scripts/soak.sh [--requests N] [--kills N] [--seed S] [--rate R] [--workers N] [...]
 #

@@ -37,7 +37,7 @@ public struct CostLimits: Sendable, Equatable {
         public let set: @Sendable (inout CostLimits, Int) -> Void
     }
 
-    /// Every limit, in the order `--help` and the README list them.
+    /// Every limit, in the order `--help` and docs/pipelines.md list them.
     ///
     /// Why these defaults: 16 full-length inputs is what 16 choices of maximal length cost, and
     /// about a 1 MiB message of text in windows; 256 windows hold a maximal context in

@@ -126,7 +126,7 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     static func workload(_ name: String) -> PackedBatch? {
-        // A fixed LCG: the figures in the README were measured on exactly these sequences.
+        // A fixed LCG: the figures in docs/performance.md were measured on exactly these sequences.
         var rng: UInt64 = 20_261_128
         func next(_ bound: Int) -> Int {
             rng = rng &* 6364136223846793005 &+ 1442695040888963407

@@ -14,7 +14,7 @@ struct BrokerCommand: AsyncParsableCommand {
             Starts the mock cluster, creates the --topic topics, then prints bootstrap.servers on \
             stdout (and writes it to --bootstrap-file). Runs until SIGINT or SIGTERM. Memory only: \
             about 5 MiB is kept per partition, there is no Admin API, transactional offsets are \
-            not stored. See README, "Dev broker and Kafka client".
+            not stored. See docs/kafka.md.
             """,
         subcommands: [Serve.self, Check.self],
         defaultSubcommand: Serve.self)

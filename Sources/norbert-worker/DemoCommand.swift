@@ -93,7 +93,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         await group.triggerGracefulShutdown()
         try await running.value
-        print("\ndone. Point `norbert-worker serve` at real checkpoints: see README, \"Worker (serve)\".")
+        print("\ndone. Point `norbert-worker serve` at real checkpoints: see docs/worker.md.")
     }
 
     static func read(_ topic: String, servers: String, count: Int) async throws -> [KafkaConsumerMessage] {

@@ -15,7 +15,7 @@ struct InferCommand: AsyncParsableCommand {
         run goes on; blank lines are skipped. A request with "stream": true also gets partial lines \
         ("partial": true) before its final line. Requests waiting in the input are batched: their \
         sequences share packed encoder passes. Formats: schemas/request.schema.json, \
-        schemas/response.schema.json, schemas/error.schema.json (README: "Pipelines and infer").
+        schemas/response.schema.json, schemas/error.schema.json (docs/wire-protocol.md, docs/pipelines.md).
 
           {"id": "1", "task": "text-classification", "text": "Dette var bra!", "options": {"top_k": null}}
           {"id": "2", "heads": ["sentiment", "ner"], "text": "Kari bor i Tromsø."}

@@ -19,7 +19,7 @@ struct ServeCommand: AsyncParsableCommand {
             sets kafka property sasl.password), then the JSON --config file (same names without \
             "--"), then defaults. Without --bootstrap-servers an embedded dev broker is started and \
             its address printed. SIGTERM/SIGINT: stop fetching, drain, commit, leave, exit 0. \
-            Formats: schemas/; README "Worker (serve)".
+            Formats: schemas/, docs/wire-protocol.md; operations: docs/worker.md.
             """,
         subcommands: [ServeBenchCommand.self])
 

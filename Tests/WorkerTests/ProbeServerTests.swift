@@ -111,9 +111,9 @@ struct ProbeServerTests {
         let server = ProbeServer(port: 0, metrics: WorkerMetrics(), status: WorkerStatus(), logger: Logger(label: "test"))
         #expect(server.connectionTimeout == .seconds(5) && server.connectionTimeout == ProbeServer.defaultConnectionTimeout)
         #expect(server.maxConnections == 64 && server.maxRequestBytes == 8192 && server.host == "0.0.0.0")
-        let readme = try String(contentsOf: NorbertBinary.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        let section = try #require(readme.components(separatedBy: "### Metrics and probes").dropFirst().first?.components(separatedBy: "\n### ").first)
-        #expect(section.contains("within 5 s"), "the README's probe section does not state the 5 s connection timeout")
+        let readme = try String(contentsOf: NorbertBinary.packageRoot.appendingPathComponent("docs/worker.md"), encoding: .utf8)
+        let section = try #require(readme.components(separatedBy: "## Metrics and probes").dropFirst().first?.components(separatedBy: "\n## ").first)
+        #expect(section.contains("within 5 s"), "docs/worker.md's probe section does not state the 5 s connection timeout")
         #expect(section.contains("64 connections"))
         #expect(section.contains("8 KiB"))
     }

@@ -105,7 +105,7 @@ struct ServeSettingsTests {
         #expect(failure(["kafka": ["max.poll.interval.ms=soon"]]) != nil)
     }
 
-    @Test("worst-case shutdown fits Kubernetes' default 30 s grace period, as the README and --help say")
+    @Test("worst-case shutdown fits Kubernetes' default 30 s grace period, as docs/worker.md and --help say")
     func shutdownBudget() throws {
         let s = try ServeSettings.resolve(flags: [:], environment: [:], file: [:], defaultLanes: 1)
         #expect(s.drainTimeoutMs == 15_000)
@@ -122,9 +122,9 @@ struct ServeSettingsTests {
         #expect(longer.workerConfiguration(bootstrapServers: "b:1").worstCaseShutdown == .seconds(50))
         #expect(longer.workerConfiguration(bootstrapServers: "b:1").consumerConfiguration().rebalanceTimeout == .seconds(47))
 
-        let readme = try String(contentsOf: NorbertBinary.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try String(contentsOf: NorbertBinary.packageRoot.appendingPathComponent("docs/worker.md"), encoding: .utf8)
         #expect(readme.contains("| `--drain-timeout-ms N` | 15000 |"))
-        #expect(readme.contains("`--drain-timeout-ms` + 10 s"), "the README does not give the worst-case shutdown formula")
+        #expect(readme.contains("`--drain-timeout-ms` + 10 s"), "docs/worker.md does not give the worst-case shutdown formula")
         let help = try CLIRun.run(["serve", "--help"]).out.replacingOccurrences(of: "\n", with: " ")
             .split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
         #expect(help.contains("(default 15000)") && help.contains("this + 10 s (25 s by default"), "\(help)")
@@ -143,14 +143,14 @@ struct ServeSettingsTests {
         #expect(throws: ServeSettings.Failure.self) { try ServeSettings.readConfigFile(url.path) }
     }
 
-    @Test("serve --help and the README's option table list every setting")
+    @Test("serve --help and docs/worker.md's option table list every setting")
     func everySettingDocumented() throws {
         let help = try CLIRun.run(["serve", "--help"])
         #expect(help.status == 0)
-        let readme = try String(contentsOf: NorbertBinary.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try String(contentsOf: NorbertBinary.packageRoot.appendingPathComponent("docs/worker.md"), encoding: .utf8)
         for name in ServeSettings.names {
             #expect(help.out.contains("--\(name) "), "serve --help does not list --\(name)")
-            #expect(readme.contains("| `--\(name) "), "the README's option table has no --\(name)")
+            #expect(readme.contains("| `--\(name) "), "docs/worker.md's option table has no --\(name)")
         }
     }
 }

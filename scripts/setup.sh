@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building and testing need on Debian 12 (run as root, or with sudo available):
+# the C libraries the package links, pkg-config, and Python's jsonschema for the schema checks.
+# Idempotent: installs only what is missing, and refreshes the apt lists only when it must install.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+need=()
+for pkg in libopenblas-dev librdkafka-dev pkg-config python3; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+python3 -c "import jsonschema" 2>/dev/null || need+=(python3-jsonschema)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1 && [ ! -x /opt/swift/usr/bin/swift ]; then
+  echo "setup: Swift 6 not found (on PATH or in /opt/swift/usr/bin): install it from swift.org first" >&2
+  exit 1
+fi
