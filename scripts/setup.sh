@@ -7,14 +7,21 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 need=()
-for pkg in libopenblas-dev librdkafka-dev pkg-config python3; do
+for pkg in libopenblas-dev librdkafka-dev pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
-python3 -c "import jsonschema" 2>/dev/null || need+=(python3-jsonschema)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "setup: installing ${need[*]}" >&2
+command -v python3 >/dev/null 2>&1 || need+=(python3 python3-pip)
+apt_install() {
+  echo "setup: installing $*" >&2
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; fi
+
+# jsonschema for whichever python3 is first on PATH (pip for a pyenv/venv Python; Debian's
+# package for the system one, whose pip refuses to install outside a venv).
+if ! python3 -c "import jsonschema" 2>/dev/null; then
+  python3 -m pip install --quiet jsonschema 2>/dev/null || apt_install python3-jsonschema
 fi
 
 if ! command -v swift >/dev/null 2>&1 && [ ! -x /opt/swift/usr/bin/swift ]; then
