@@ -224,7 +224,7 @@ actor WorkerLoop<Backend: InferenceBackend> {
     /// A streamed partial response: published at once, after the request's earlier ones.
     private func partial(_ request: PendingRequest<Backend.Job>, _ response: BackendResponse) {
         guard generations[request.partition] == request.generation else { return }
-        let key = RequestKey(request.message)
+        let key = request.key
         let answer = Answer(message: request.message, generation: request.generation, replyTo: request.replyTo, received: request.received, id: request.id)
         let router = self.router, previous = streams[key]
         streams[key] = Task { await router.publish(answer, [response], after: previous) }
@@ -236,7 +236,7 @@ actor WorkerLoop<Backend: InferenceBackend> {
         slots.release(slot)
         for (request, responses) in zip(requests, results) {
             guard generations[request.partition] == request.generation else {  // revoked or lost meanwhile
-                streams[RequestKey(request.message)] = nil
+                streams[request.key] = nil
                 continue
             }
             let answer = Answer(message: request.message, generation: request.generation, replyTo: request.replyTo, received: request.received, id: request.id)
@@ -304,7 +304,7 @@ actor WorkerLoop<Backend: InferenceBackend> {
     /// Publishes a request's final responses (after any streamed partials still on their way);
     /// the request counts as answered once they are acknowledged.
     private func startPublishing(_ answer: Answer, _ responses: [BackendResponse]) {
-        let previous = streams.isEmpty ? nil : streams.removeValue(forKey: RequestKey(answer.message))
+        let previous = streams.isEmpty ? nil : streams.removeValue(forKey: answer.key)
         let router = self.router
         pendingAnswers += 1
         Task {

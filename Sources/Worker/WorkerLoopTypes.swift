@@ -14,6 +14,8 @@ struct PendingRequest<Job: Sendable>: Batchable {
     var head: String
     var id: String?
     var partition: KafkaTopicPartition { message.topicPartition }
+    var key: RequestKey { RequestKey(message, generation: generation) }
+    var answer: Answer { Answer(message: message, generation: generation, replyTo: replyTo, received: received, id: id) }
 }
 
 /// What the poll task made of a message before handing it to the loop.
@@ -47,13 +49,15 @@ final class PartialBuffer: Sendable {
     }
 }
 
-/// A request's place in its partition.
+/// A request's place in its partition, on one assignment of it (its generation).
 struct RequestKey: Hashable, Sendable {
     var partition: KafkaTopicPartition
     var offset: Int64
-    init(_ message: KafkaConsumerMessage) {
+    var generation: UInt64
+    init(_ message: KafkaConsumerMessage, generation: UInt64) {
         partition = message.topicPartition
         offset = message.offset
+        self.generation = generation
     }
 }
 
@@ -65,6 +69,7 @@ struct Answer: Sendable {
     var received: ContinuousClock.Instant
     /// The request's id, when it could be read.
     var id: String?
+    var key: RequestKey { RequestKey(message, generation: generation) }
 }
 
 extension KafkaConsumerMessage {
