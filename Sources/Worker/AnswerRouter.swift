@@ -27,16 +27,9 @@ struct AnswerRouter: Sendable {
         case closed(Publisher.Outcome)
     }
 
-    /// Publishes `responses` once `previous` (the request's earlier responses, e.g. streamed
-    /// partials) is done, so a request's messages go out in order; skipped when `previous`
-    /// closed the answer.
-    func publish(_ answer: Answer, _ responses: [BackendResponse], after previous: Task<Step, Never>?) async -> Step {
-        if let previous, case .closed(let outcome) = await previous.value { return .closed(outcome) }
-        return await publish(answer, responses)
-    }
-
     /// Publishes `responses` in order, each acknowledged before the next is produced; then, if
-    /// the input was bad, the dead letter.
+    /// the input was bad, the dead letter. A request's publishes never overlap: its order is
+    /// kept by ``PublishQueue``.
     func publish(_ answer: Answer, _ responses: [BackendResponse]) async -> Step {
         let source = answer.message
         let destination = answer.replyTo ?? configuration.resultsTopic

@@ -1,5 +1,4 @@
 import Kafka
-import Synchronization
 
 /// A request between receipt and its acknowledged answer.
 struct PendingRequest<Job: Sendable>: Batchable {
@@ -22,31 +21,6 @@ struct PendingRequest<Job: Sendable>: Batchable {
 enum Classified<Job: Sendable>: Sendable {
     case job(PreparedJob<Job>, replyTo: String?)
     case rejected(RequestRejection, replyTo: String?)
-}
-
-/// Partial responses on their way from a lane to the loop, in order.
-final class PartialBuffer: Sendable {
-    private let state = Mutex<(items: [(Int, BackendResponse)], handing: Bool)>(([], false))
-
-    /// Adds a partial; true when nothing is on its way to hand it over (start a `take`).
-    func append(_ index: Int, _ response: BackendResponse) -> Bool {
-        state.withLock { state in
-            state.items.append((index, response))
-            guard !state.handing else { return false }
-            state.handing = true
-            return true
-        }
-    }
-
-    /// Everything added so far, in order; later additions start a new hand-over.
-    func take() -> [(Int, BackendResponse)] {
-        state.withLock { state in
-            let items = state.items
-            state.items = []
-            state.handing = false
-            return items
-        }
-    }
 }
 
 /// A request's place in its partition, on one assignment of it (its generation).
