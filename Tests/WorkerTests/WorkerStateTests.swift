@@ -149,6 +149,29 @@ struct WorkerStateTests {
         #expect(h.commits == [H.offsets((p0, 1))])
     }
 
+    @Test("lost during a stream: the final answer waiting behind a partial is never sent; pending answers return to zero")
+    func lostDuringStream() {
+        var h = H(maxWait: .zero)
+        h.send(.assigned([p0]))
+        h.receive(p0, 4, H.job("gen", steps: 5))
+        guard let batch = h.dispatches.first else { Issue.record("no dispatch"); return }
+        h.send(.partial(batch.id, index: 0, H.partial("1")))
+        guard let key = h.publishes.first?.key else { Issue.record("no publish"); return }
+        h.send(.batchFinished(batch.id, results: [[H.answer("gen")]], started: h.now))
+        #expect(h.publishes.isEmpty)
+        #expect(h.state.gauges.pendingAnswers == 1)
+        h.send(.lost([p0]))
+        #expect(h.state.gauges.pendingAnswers == 0)
+        h.send(.published(key, .open))
+        #expect(h.publishes.isEmpty, "the lost request's final answer is not sent")
+        #expect(h.state.gauges == WorkerGauges())
+        // Assigned again and redelivered: the same offset is a new request.
+        h.send(.assigned([p0]))
+        h.answer(p0, [4])
+        h.send(.commitDue)
+        #expect(h.commits == [H.offsets((p0, 5))])
+    }
+
     @Test("flow control: pauses the assigned partitions above the in-flight bound, resumes at half; readiness says the broker holds answers")
     func flowControl() {
         var h = H(maxWait: .zero, maxInFlight: 4)
