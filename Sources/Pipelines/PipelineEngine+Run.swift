@@ -219,6 +219,10 @@ extension PipelineEngine {
                         row += t.count
                     }
                 }
+                if let observe = EncoderPassRecord.observer {
+                    observe(EncoderPassRecord(encoderGroup: g / 2, causal: g % 2 == 1, sequences: Array(unique[start..<end]),
+                                              heads: headOrder.compactMap { perHead[$0].map { .init(head: $0.head.name, rows: $0.rows) } }))
+                }
                 if let progress {
                     reportProgress(progress, range: start..<end, owners: owners, encoded: encoded, ready: &ready, failed: failed, logits: logits, hidden: hidden)
                 }
@@ -262,4 +266,22 @@ struct PlanSlot {
     var head: LoadedHead
     var task: PipelineTask
     var plan: any EncoderPlan
+}
+
+
+/// What one encoder pass ran, for tests: `EncoderPassRecord.$observer.withValue(record) { engine.run(…) }`
+/// sees every pass of the runs inside, in order, without changing `run`'s signature.
+struct EncoderPassRecord: Sendable, Equatable {
+    struct HeadRows: Sendable, Equatable {
+        var head: String
+        var rows: [Int]
+    }
+    var encoderGroup: Int
+    var causal: Bool
+    /// The distinct token sequences packed into the pass, in packing order.
+    var sequences: [[Int]]
+    /// Each head applied after the pass, in order, with the packed rows it was applied to.
+    var heads: [HeadRows]
+
+    @TaskLocal static var observer: (@Sendable (EncoderPassRecord) -> Void)?
 }
