@@ -148,7 +148,8 @@ extension PipelineEngine {
                     outputs.fail(application.targets.map(\.owner), PipelineError(.internalError, "head '\(name)' has no classifier"))
                     continue
                 }
-                outputs.take(classifier.apply(out.lastHiddenState, rows: application.rows), width: classifier.outputs, for: application.targets)
+                let applied = classifier.apply(out.lastHiddenState, rows: application.rows)
+                outputs.take(applied, width: classifier.outputs, for: application.targets)
                 stats.headApplications += 1
             }
             EncoderPassRecord.observer?(EncoderPassRecord(pass, heads: jobs.heads))
@@ -228,7 +229,8 @@ private struct PlanOutputsSoFar {
         for (u, sequence) in pass.sequences.enumerated() {
             let from = pass.offsets[u], to = pass.offsets[u + 1]
             for owner in sequence.owners where needsHidden[owner.job] {
-                hidden[owner.job][owner.sequence] = Tensor(shape: [to - from, width], storage: Array(states.storage[(from * width)..<(to * width)]))
+                let rows = Array(states.storage[(from * width)..<(to * width)])
+                hidden[owner.job][owner.sequence] = Tensor(shape: [to - from, width], storage: rows)
             }
         }
     }

@@ -48,7 +48,8 @@ struct PassScheduleTests {
         }
         var out = events.lines
         let s = result.stats
-        out.append("stats passes=\(s.encoderPasses) sequences=\(s.encodedSequences) tokens=\(s.encodedTokens) requested=\(s.requestedSequences) heads=\(s.headApplications) built=\(s.builtSequences)")
+        out.append("stats passes=\(s.encoderPasses) sequences=\(s.encodedSequences) tokens=\(s.encodedTokens) "
+                   + "requested=\(s.requestedSequences) heads=\(s.headApplications) built=\(s.builtSequences)")
         for (k, responses) in result.responses.enumerated() {
             out.append("response \(k) " + responses.map { "\($0.head ?? "-"):\($0.error?.code.rawValue ?? "ok")" }.joined(separator: " "))
         }
@@ -78,22 +79,24 @@ struct PassScheduleTests {
         return String(h, radix: 16)
     }
 
-    static func check(_ actual: [String], _ recorded: String, label: String) {
+    /// Runs `lines` and compares the log with the recording (printed, marked with `label`, when it differs).
+    static func check(_ engine: PipelineEngine, _ lines: [String], _ recorded: String, label: String) throws {
+        let actual = try log(engine, lines, label: label)
         let expected = recorded.split(separator: "\n").map(String.init)
         #expect(actual == expected, "\(label)")
         if actual != expected { print(actual.map { "pass-schedule \(label) | \($0)" }.joined(separator: "\n")) }
     }
 
     @Test func mixedWorkloadInOnePass() throws {
-        Self.check(try Self.log(Self.engine(maxTokensPerPass: 8192), Self.mixed, label: "onePass"), Self.onePass, label: "onePass")
+        try Self.check(Self.engine(maxTokensPerPass: 8192), Self.mixed, Self.onePass, label: "onePass")
     }
 
     @Test func mixedWorkloadInSmallPasses() throws {
-        Self.check(try Self.log(Self.engine(maxTokensPerPass: 200), Self.mixed, label: "smallPasses"), Self.smallPasses, label: "smallPasses")
+        try Self.check(Self.engine(maxTokensPerPass: 200), Self.mixed, Self.smallPasses, label: "smallPasses")
     }
 
     @Test func everySequenceOverTheBudget() throws {
-        Self.check(try Self.log(Self.engine(maxTokensPerPass: 4), Self.mixed, label: "overBudget"), Self.overBudget, label: "overBudget")
+        try Self.check(Self.engine(maxTokensPerPass: 4), Self.mixed, Self.overBudget, label: "overBudget")
     }
 
     /// Heads on two encoders (loaded separately): passes per encoder, in the order requests name them.
@@ -110,7 +113,7 @@ struct PassScheduleTests {
             #"{"id": "d", "heads": ["ner", "sentiment"], "text": "Hei på deg"}"#,
             #"{"id": "e", "task": "text-classification", "text": "\#(Self.longContext)", "options": {"overflow": "window", "stride": 20}, "stream": true}"#,
         ]
-        Self.check(try Self.log(engine, lines, label: "twoEncoderPasses"), Self.twoEncoderPasses, label: "twoEncoderPasses")
+        try Self.check(engine, lines, Self.twoEncoderPasses, label: "twoEncoderPasses")
     }
 
     static let onePass = """

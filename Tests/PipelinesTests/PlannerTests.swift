@@ -2,6 +2,9 @@
 import Tensors
 import Testing
 
+/// Sequence `sequence` of job `job`.
+private func own(_ job: Int, _ sequence: Int) -> SequenceOwner { SequenceOwner(job: job, sequence: sequence) }
+
 /// `EncoderPassPlanner` alone: sequences of jobs in, encoder passes and where their outputs go out.
 @Suite("Pipelines: encoder pass planner")
 struct PlannerTests {
@@ -15,8 +18,6 @@ struct PlannerTests {
 
     /// `count` token ids from `first` (equal arguments, equal sequences).
     static func tokens(_ first: Int, count: Int) -> [Int] { (0..<count).map { first + $0 } }
-
-    static func owner(_ job: Int, _ sequence: Int) -> SequenceOwner { SequenceOwner(job: job, sequence: sequence) }
 
     static func plan(_ jobs: [EncoderJob], budget: Int = 100) -> EncoderSchedule {
         EncoderPassPlanner(maxTokensPerPass: budget).plan(jobs)
@@ -32,18 +33,20 @@ struct PlannerTests {
         let schedule = Self.plan([Self.job([[5, 6, 7]], rows: [0, 2])])
         #expect(schedule.requestedSequences == 1)
         #expect(schedule.passes == [EncoderPass(
-            encoder: Self.shared, sequences: [PassSequence(tokens: [5, 6, 7], owners: [Self.owner(0, 0)])], offsets: [0, 3],
-            heads: [HeadApplication(head: 0, rows: [0, 2], targets: [RowTarget(owner: Self.owner(0, 0), count: 2)])])])
+            encoder: Self.shared, sequences: [PassSequence(tokens: [5, 6, 7], owners: [own(0, 0)])], offsets: [0, 3],
+            heads: [HeadApplication(head: 0, rows: [0, 2], targets: [RowTarget(owner: own(0, 0), count: 2)])])])
         #expect(schedule.passes[0].tokenCount == 3)
     }
 
     @Test func groupsByEncoderInOrderOfFirstJob() {
         let causal = EncoderKey(group: 0, causal: true)
-        let jobs = [Self.job([[1, 2]], on: Self.other), Self.job([[3]], on: Self.shared), Self.job([[1, 2]], on: causal), Self.job([[4]], on: Self.other)]
+        let jobs = [Self.job([[1, 2]], on: Self.other), Self.job([[3]], on: Self.shared),
+                    Self.job([[1, 2]], on: causal), Self.job([[4]], on: Self.other)]
         let passes = Self.plan(jobs).passes
         #expect(passes.map(\.encoder) == [Self.other, Self.shared, causal], "one pass per encoder, in order of first job")
         #expect(passes[0].sequences.map(\.tokens) == [[1, 2], [4]], "jobs 0 and 3 share encoder 1")
-        #expect(passes[2].sequences.map(\.owners) == [[Self.owner(2, 0)]], "a causal model's sequences are not merged with the same tokens on the bidirectional encoder")
+        #expect(passes[2].sequences.map(\.owners) == [[own(2, 0)]],
+                "a causal model's sequences are not merged with the same tokens on the bidirectional encoder")
         // A job without sequences (one the engine rejected) keeps its encoder's place.
         let rejectedFirst = [Self.job([], on: Self.shared), Self.job([[1]], on: Self.other), Self.job([[2]], on: Self.shared)]
         #expect(Self.plan(rejectedFirst).passes.map(\.encoder) == [Self.shared, Self.other])
@@ -51,7 +54,8 @@ struct PlannerTests {
 
     @Test func packsUpToTheTokenBudget() {
         let jobs = [Self.job([Self.tokens(0, count: 3), Self.tokens(10, count: 3), Self.tokens(20, count: 4), Self.tokens(30, count: 1)])]
-        #expect(Self.plan(jobs, budget: 6).passes.map { $0.sequences.map(\.tokens.count) } == [[3, 3], [4, 1]], "a pass may reach the budget exactly")
+        #expect(Self.plan(jobs, budget: 6).passes.map { $0.sequences.map(\.tokens.count) } == [[3, 3], [4, 1]],
+                "a pass may reach the budget exactly")
         #expect(Self.plan(jobs, budget: 5).passes.map { $0.sequences.map(\.tokens.count) } == [[3], [3], [4, 1]])
         #expect(Self.plan(jobs, budget: 11).passes.map(\.tokenCount) == [11])
         #expect(Self.plan(jobs, budget: 100).passes.count == 1)
@@ -65,9 +69,11 @@ struct PlannerTests {
         let passes = Self.plan(jobs, budget: 5).passes
         #expect(passes.map { $0.sequences.map(\.tokens.count) } == [[2], [10], [2]])
         #expect(passes[1].offsets == [0, 10])
-        #expect(Self.plan([Self.job([Self.tokens(0, count: 50)])], budget: 8).passes.map(\.tokenCount) == [50], "never split, never dropped")
+        let alone = Self.plan([Self.job([Self.tokens(0, count: 50)])], budget: 8)
+        #expect(alone.passes.map(\.tokenCount) == [50], "never split, never dropped")
         for budget in [0, -1] {
-            #expect(EncoderPassPlanner(maxTokensPerPass: budget).pack([1, 2, 3]) == [0..<1, 1..<2, 2..<3], "budget \(budget): one sequence a pass")
+            #expect(EncoderPassPlanner(maxTokensPerPass: budget).pack([1, 2, 3]) == [0..<1, 1..<2, 2..<3],
+                    "budget \(budget): one sequence a pass")
         }
     }
 
@@ -75,7 +81,7 @@ struct PlannerTests {
         let jobs = [Self.job([[9, 9], [1]]), Self.job([[5]]), Self.job([[3, 3, 3], [7]])]
         let pass = try #require(Self.plan(jobs).passes.first)
         #expect(pass.sequences.map(\.tokens) == [[9, 9], [1], [5], [3, 3, 3], [7]])
-        #expect(pass.sequences.map(\.owners) == [[Self.owner(0, 0)], [Self.owner(0, 1)], [Self.owner(1, 0)], [Self.owner(2, 0)], [Self.owner(2, 1)]])
+        #expect(pass.sequences.map(\.owners) == [[own(0, 0)], [own(0, 1)], [own(1, 0)], [own(2, 0)], [own(2, 1)]])
         #expect(pass.offsets == [0, 2, 3, 4, 7, 8])
     }
 
@@ -88,12 +94,13 @@ struct PlannerTests {
         #expect(schedule.requestedSequences == 4)
         let pass = try #require(schedule.passes.first)
         #expect(schedule.passes.count == 1 && pass.sequences.count == 3, "the shared text is encoded once")
-        #expect(pass.sequences[0].owners == [Self.owner(0, 0), Self.owner(1, 0)])
+        #expect(pass.sequences[0].owners == [own(0, 0), own(1, 0)])
         #expect(pass.heads == [
-            HeadApplication(head: 0, rows: [0, 4], targets: [RowTarget(owner: Self.owner(0, 0), count: 1), RowTarget(owner: Self.owner(2, 0), count: 1)]),
-            HeadApplication(head: 1, rows: [0, 1, 2, 3], targets: [RowTarget(owner: Self.owner(1, 0), count: 4)]),
+            HeadApplication(head: 0, rows: [0, 4],
+                            targets: [RowTarget(owner: own(0, 0), count: 1), RowTarget(owner: own(2, 0), count: 1)]),
+            HeadApplication(head: 1, rows: [0, 1, 2, 3], targets: [RowTarget(owner: own(1, 0), count: 4)]),
         ], "one application per head, in order of first use; rows offset into the pack; a head with no rows is not applied")
-        #expect(pass.sequences[2].owners == [Self.owner(3, 0)], "hidden states only: still encoded and owned")
+        #expect(pass.sequences[2].owners == [own(3, 0)], "hidden states only: still encoded and owned")
     }
 
     @Test func windowsAndChoicesOfOneRequest() {
@@ -104,13 +111,14 @@ struct PlannerTests {
         let jobs = [Self.job(windows, head: 0, rows: [0, 7]), Self.job(choices, head: 1)]
         let passes = Self.plan(jobs, budget: 16).passes
         #expect(passes.map { $0.sequences.flatMap(\.owners) } == [
-            [Self.owner(0, 0), Self.owner(0, 1)], [Self.owner(0, 2), Self.owner(0, 3)], [Self.owner(1, 0), Self.owner(1, 2), Self.owner(1, 1)],
+            [own(0, 0), own(0, 1)], [own(0, 2), own(0, 3)], [own(1, 0), own(1, 2), own(1, 1)],
         ])
-        #expect(passes[1].heads == [HeadApplication(head: 0, rows: [0, 7, 8, 15], targets: [RowTarget(owner: Self.owner(0, 2), count: 2),
-                                                                                           RowTarget(owner: Self.owner(0, 3), count: 2)])])
+        #expect(passes[1].heads == [HeadApplication(head: 0, rows: [0, 7, 8, 15], targets: [RowTarget(owner: own(0, 2), count: 2),
+                                                                                           RowTarget(owner: own(0, 3), count: 2)])])
         let last = passes[2]
         #expect(last.sequences.map(\.tokens) == [[1, 7, 8], [1, 7, 9]], "equal choices are encoded once")
-        #expect(last.heads.first?.rows == [0, 0, 3] && last.heads.first?.targets.map(\.owner) == [Self.owner(1, 0), Self.owner(1, 2), Self.owner(1, 1)])
+        #expect(last.heads.first?.rows == [0, 0, 3])
+        #expect(last.heads.first?.targets.map(\.owner) == [own(1, 0), own(1, 2), own(1, 1)])
     }
 
     @Test func duplicatesMergeAcrossPassesBoundaries() {
@@ -118,7 +126,7 @@ struct PlannerTests {
         let jobs = [Self.job([Self.tokens(0, count: 4), Self.tokens(10, count: 4)]), Self.job([Self.tokens(0, count: 4)])]
         let passes = Self.plan(jobs, budget: 4).passes
         #expect(passes.count == 2)
-        #expect(passes[0].sequences.first?.owners == [Self.owner(0, 0), Self.owner(1, 0)])
+        #expect(passes[0].sequences.first?.owners == [own(0, 0), own(1, 0)])
     }
 
     /// Random workloads (a fixed generator): the schedule is the same on every call, every job
@@ -132,7 +140,8 @@ struct PlannerTests {
                 EncoderJob(encoder: EncoderKey(group: draw(2), causal: draw(4) == 0), head: draw(3),
                            sequences: (0..<draw(5)).map { _ in
                                let length = 1 + draw(12)
-                               return EncoderJob.Input(tokens: (0..<length).map { _ in draw(3) }, headRows: draw(3) == 0 ? [] : [draw(length)])
+                               let tokens = (0..<length).map { _ in draw(3) }
+                               return EncoderJob.Input(tokens: tokens, headRows: draw(3) == 0 ? [] : [draw(length)])
                            })
             }
             let budget = draw(30)
@@ -158,13 +167,15 @@ struct PlannerTests {
                     for target in application.targets {
                         #expect(jobs[target.owner.job].head == application.head)
                         let u = place[target.owner] ?? -1
-                        let expected = jobs[target.owner.job].sequences[target.owner.sequence].headRows.map { $0 + (u < 0 ? -1 : pass.offsets[u]) }
-                        #expect(Array(application.rows[next..<(next + target.count)]) == expected, "rows of \(target.owner) in its own sequence")
+                        let asked = jobs[target.owner.job].sequences[target.owner.sequence].headRows
+                        let expected = asked.map { $0 + (u < 0 ? -1 : pass.offsets[u]) }
+                        #expect(Array(application.rows[next..<(next + target.count)]) == expected,
+                                "rows of \(target.owner) in its own sequence")
                         next += target.count
                     }
                 }
             }
-            let all = jobs.indices.flatMap { j in jobs[j].sequences.indices.map { Self.owner(j, $0) } }
+            let all = jobs.indices.flatMap { j in jobs[j].sequences.indices.map { own(j, $0) } }
             #expect(seen.count == all.count && seen.values.allSatisfy { $0 == 1 }, "every sequence once")
             #expect(schedule.requestedSequences == all.count)
         }
