@@ -143,6 +143,26 @@ extension ServeSettings {
     /// `NORBERT_WORKER_KAFKA_<PROPERTY>` (underscores become dots, lower-cased). Variables are
     /// read in name order, so a property's own variable overrides the same property in
     /// `NORBERT_WORKER_KAFKA`.
+    /// Whether `rest` (a variable name after `NORBERT_WORKER_`) is one Kubernetes injects for a
+    /// Service whose name starts with `norbert-worker` (service links: `<SVC>_SERVICE_HOST`,
+    /// `<SVC>_SERVICE_PORT[_<PORT NAME>]`, `<SVC>_PORT`, `<SVC>_PORT_<N>_<TCP|UDP|SCTP>[_PROTO|_PORT|_ADDR]`).
+    /// Those are not settings and are ignored instead of refused; a setting's own name never is.
+    static func isServiceLink(_ rest: String) -> Bool {
+        let parts = rest.split(separator: "_", omittingEmptySubsequences: false).map(String.init)
+        guard parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isUppercase || $0.isNumber) } }) else { return false }
+        for start in parts.indices {
+            let tail = Array(parts[start...])
+            if tail.count >= 2, tail[0] == "SERVICE", tail[1] == "HOST", tail.count == 2 { return true }
+            if tail.count >= 2, tail[0] == "SERVICE", tail[1] == "PORT" { return true }
+            if tail == ["PORT"] { return true }
+            if tail.count >= 3, tail[0] == "PORT", Int(tail[1]) != nil, ["TCP", "UDP", "SCTP"].contains(tail[2]),
+               tail.count == 3 || (tail.count == 4 && ["PROTO", "PORT", "ADDR"].contains(tail[3])) {
+                return true
+            }
+        }
+        return false
+    }
+
     static func fromEnvironment(_ environment: [String: String], problems: inout [Failure]) -> EnvironmentValues {
         var out = EnvironmentValues()
         for key in environment.keys.sorted() where key.hasPrefix(environmentPrefix) {
@@ -160,7 +180,7 @@ extension ServeSettings {
             }
             let name = rest.lowercased().replacingOccurrences(of: "_", with: "-")
             guard let option = option(named: name), option.isFileKey else {
-                problems.append(Failure("unknown environment variable \(key)"))
+                if !isServiceLink(rest) { problems.append(Failure("unknown environment variable \(key)")) }
                 continue
             }
             if option.shape == .kafka {
