@@ -40,7 +40,9 @@ final class LanePool<Backend: InferenceBackend>: Sendable {
     ///
     /// Returns nil at once when the calling task is cancelled (shutdown past its deadline): the
     /// lane finishes the batch on its own thread and its results are dropped.
-    func run(_ jobs: [Backend.Job], slot: LaneSlots.Slot, emit: @escaping @Sendable (Int, BackendResponse) -> Void) async -> (results: [[BackendResponse]], started: ContinuousClock.Instant)? {
+    func run(
+        _ jobs: [Backend.Job], slot: LaneSlots.Slot, emit: @escaping @Sendable (Int, BackendResponse) -> Void
+    ) async -> (results: [[BackendResponse]], started: ContinuousClock.Instant)? {
         let lane = slot.lane
         let outcome = LaneOutcome()
         let finished: (results: [[BackendResponse]], started: ContinuousClock.Instant)? = await withTaskCancellationHandler {

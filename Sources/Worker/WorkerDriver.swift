@@ -110,7 +110,8 @@ final class WorkerDriver<Backend: InferenceBackend>: Sendable {
             loop.shutdownDrain = loop.nextDrain
             event = .shutdown(drain: loop.nextDrain)
         case .cancelled:
-            execute(loop.state.handle(.failed(KafkaError(code: .fail, message: "the worker's task was cancelled", isRetriable: false)), now: .now), &loop, &group)
+            let cancelled = KafkaError(code: .fail, message: "the worker's task was cancelled", isRetriable: false)
+            execute(loop.state.handle(.failed(cancelled), now: .now), &loop, &group)
             return handle(.shutdown, &loop, &group)
         case .pollEnded(let error):
             loop.pollEnded = true
@@ -142,7 +143,9 @@ final class WorkerDriver<Backend: InferenceBackend>: Sendable {
                 }
             case .commit(let offsets):
                 consumer.commitAsync(offsets) { result in
-                    if case .failure(let error) = result { inbox.send(.event(.commitFinished(offsets, error))) } else { inbox.send(.event(.commitFinished(offsets, nil))) }
+                    var failure: KafkaError?
+                    if case .failure(let error) = result { failure = error }
+                    inbox.send(.event(.commitFinished(offsets, failure)))
                 }
             case .commitDrain(let drain, let offsets):
                 group.addTask { [consumer] in

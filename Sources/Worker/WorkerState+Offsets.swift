@@ -60,7 +60,8 @@ extension WorkerState {
             actions.append(.metric(.committed))
             if let streak = commitFailureStreak {
                 commitFailureStreak = nil
-                log(.info, "commits land again", ["failed_commits": "\(streak.count)", "seconds": "\((now - streak.since).components.seconds)"])
+                let seconds = (now - streak.since).components.seconds
+                log(.info, "commits land again", ["failed_commits": "\(streak.count)", "seconds": "\(seconds)"])
             }
             return
         }
@@ -71,8 +72,8 @@ extension WorkerState {
             log(.debug, "commit failed; retried next time", ["error": "\(error.code.name)"])
         } else {
             commitFailureStreak = (now, 1)
-            log(.warning, "commit failed; retried at every commit interval until one lands (answers above the committed offsets are answered again if the partition moves meanwhile)",
-                ["error": "\(error.code.name)"])
+            log(.warning, "commit failed; retried at every commit interval until one lands (answers above the committed offsets "
+                + "are answered again if the partition moves meanwhile)", ["error": "\(error.code.name)"])
         }
     }
 

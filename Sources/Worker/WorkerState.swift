@@ -247,7 +247,9 @@ struct WorkerState<Job: Sendable>: Sendable {
         }
     }
 
-    private mutating func finished(_ batch: BatchID, results: [[BackendResponse]], started: ContinuousClock.Instant, now: ContinuousClock.Instant) {
+    private mutating func finished(
+        _ batch: BatchID, results: [[BackendResponse]], started: ContinuousClock.Instant, now: ContinuousClock.Instant
+    ) {
         guard let done = running.removeValue(forKey: batch) else { return }
         slots.release(done.slot)
         for enqueued in done.enqueued { actions.append(.metric(.queued(started - enqueued))) }

@@ -12,7 +12,9 @@ struct WorkerShutdownTests {
 
     /// One lane held by `long-1` (offset 1) between two answered short requests (offsets 0, 2;
     /// the second runs in the lane's side slot).
-    private func start(_ prefix: String, drainTimeout: Duration) async throws -> (KafkaMockCluster, WorkerConfiguration, Gated, RunningWorker) {
+    private func start(
+        _ prefix: String, drainTimeout: Duration
+    ) async throws -> (KafkaMockCluster, WorkerConfiguration, Gated, RunningWorker) {
         let cluster = try KafkaMockCluster(brokers: 1)
         for topic in ["req", "res", "dlq"] { try cluster.createTopic(topic, partitions: 1) }
         var configuration = WorkerFixtures.configuration(cluster.bootstrapServers, group: prefix)
@@ -55,7 +57,8 @@ struct WorkerShutdownTests {
         _ = try? await running.task.value
         let took = ContinuousClock.now - started
         #expect(took < .seconds(15), "not the 30 s drain: \(took)")
-        let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupID: configuration.groupID))
+        let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
+            bootstrapServers: cluster.bootstrapServers, groupID: configuration.groupID))
         let committed = try await probe.committed([KafkaTopicPartition(topic: "req", partition: 0)])
         try? await probe.close()
         #expect(committed.allSatisfy { ($0.offset ?? 0) <= 1 }, "\(committed)")

@@ -49,7 +49,9 @@ struct StateHarness {
     }
 
     @discardableResult
-    mutating func receive(_ partition: KafkaTopicPartition, _ offset: Int64, _ classified: Classified<String>? = nil) -> [WorkerAction<String>] {
+    mutating func receive(
+        _ partition: KafkaTopicPartition, _ offset: Int64, _ classified: Classified<String>? = nil
+    ) -> [WorkerAction<String>] {
         send(.received(Self.message(partition, offset, "m\(offset)"), classified ?? Self.job("m\(offset)")))
     }
 
