@@ -1,6 +1,7 @@
 import NorBERT
 import Tensors
 import Tokenizers
+import Wire
 
 /// What one (request, head) pair needs from the encoder, and how it turns the outputs into a result.
 /// The engine packs the sequences of many plans into shared encoder passes (identical token

@@ -1,6 +1,6 @@
 import Foundation
 import NorBERT
-import Tokenizers
+import Wire
 
 /// feature-extraction: last hidden states of `<s> text`, pooled (`pooling`: `mean` over all
 /// tokens (default), `first` token, or `none`: every token, shaped [1][tokens][hidden] as

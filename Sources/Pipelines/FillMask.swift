@@ -1,5 +1,6 @@
 import NorBERT
 import Tokenizers
+import Wire
 
 /// fill-mask: the masked-LM head at every `<mask>` of `<s> text`. GptBertForMaskedLM predicts
 /// token t from the hidden state at t − 1, so the head reads the row before each mask.

@@ -1,6 +1,6 @@
 import Foundation
 import NorBERT
-import Tokenizers
+import Wire
 
 /// multiple-choice: `<s> question <s> choice` per choice, the head on each choice's first token,
 /// softmax over the choices. Result `{"choice": i, "scores": [...], "logits": [...]}`.

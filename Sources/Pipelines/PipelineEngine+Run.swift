@@ -1,6 +1,6 @@
 import NorBERT
 import Tensors
-import Tokenizers
+import Wire
 
 extension PipelineEngine {
     /// Decodes request lines and runs them as one batch; a line that does not decode gets an

@@ -1,4 +1,4 @@
-import Tokenizers
+import Wire
 
 /// One request (a JSON object, the same format `infer` reads and the Kafka worker consumes).
 /// See schemas/request.schema.json.

@@ -1,5 +1,6 @@
 import NorBERT
 import Tokenizers
+import Wire
 
 /// question-answering: (question, context) encoded as a pair, the context split into windows of
 /// `max_seq_len` tokens that share `doc_stride` tokens; per window the start/end probabilities

@@ -1,4 +1,4 @@
-import Tokenizers
+import Wire
 
 /// The `options` object of a request: transformers' keyword arguments, read with typed accessors
 /// that keep "absent" and explicit `null` apart and report wrong types as `wrong_type`.

@@ -1,5 +1,5 @@
 import NorBERT
-import Tokenizers
+import Wire
 
 /// text-classification: the sequence-classification head on token 0 (`<s> text`).
 ///

@@ -1,6 +1,6 @@
 import NorBERT
 import Tensors
-import Tokenizers
+import Wire
 
 /// text-generation with the causal (or masked) LM and its key/value cache. Requests of one batch
 /// on the same model advance together: one packed encoder step per new token.

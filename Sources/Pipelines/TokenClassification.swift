@@ -1,5 +1,6 @@
 import NorBERT
 import Tokenizers
+import Wire
 
 /// token-classification: the token-classification head on every token of `<s> text`, then
 /// transformers' aggregation (`none`, `simple`, `first`, `average`, `max`), with the group word

@@ -2,7 +2,7 @@ import NorBERT
 import Pipelines
 import Synchronization
 import Tensors
-import Tokenizers
+import Wire
 
 /// The production ``InferenceBackend``: requests and responses of schemas/ (the same as
 /// `infer`), run by a `PipelineEngine` over heads that share encoders. One `EncoderWorkspace`

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Kafka
 import Synchronization
-import Tokenizers
+import Wire
 
 /// `norbert-worker serve bench` (hidden): the client side of scripts/bench-worker.sh. Produces
 /// the requests of a JSON-lines file (ids made unique, send time in the echoed correlation-id header) and reads the

@@ -1,6 +1,6 @@
 import Foundation
 import Tensors
-import Tokenizers
+import Wire
 
 /// Deterministic Norwegian-like text for the tokenizer benchmark.
 enum BenchCorpus {

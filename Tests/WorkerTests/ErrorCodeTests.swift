@@ -4,6 +4,7 @@ import TestSupport
 import Testing
 import Tokenizers
 @testable import Worker
+import Wire
 
 /// One list of error codes: every code `infer` and `serve` can emit (the pipelines' and the
 /// worker's own) is in schemas/error.schema.json, and the schema names no other.
