@@ -32,18 +32,12 @@ struct QuestionAnsweringPlan: EncoderPlan {
         try r.rejectUnused(["question", "context"], task: task)
         let question = try r.requireNonEmpty(r.question, "question", task: task)
         let contextText = try r.requireNonEmpty(r.context, "context", task: task)
-        let o = r.options
-        let big = Int(Int32.max)
-        topK = try o.capped("top_k", default: 1, from: 1, limit: engine.configuration.limits.maxTopK, setting: "max-top-k")
-        maxAnswerLen = try o.int("max_answer_len", default: 15, in: 1...big)
-        _ = try o.int("max_question_len", default: 64, in: 1...big)
-        let maxSeqLen = try o.int("max_seq_len", default: min(engine.maxInputTokens, 384), in: 2...engine.maxInputTokens)
-        let docStride = try o.int("doc_stride", default: min(maxSeqLen / 2, 128), in: 0...big)
-        guard docStride <= maxSeqLen else {
-            throw PipelineError(.invalidValue, "option 'doc_stride' (\(docStride)) is larger than 'max_seq_len' (\(maxSeqLen))")
-        }
-        handleImpossible = try o.bool("handle_impossible_answer", default: false)
-        alignToWords = try o.bool("align_to_words", default: true)
+        let options = try QuestionAnsweringOptions(r.options, engine.optionBounds)
+        topK = options.topK
+        maxAnswerLen = options.maxAnswerLen
+        let (maxSeqLen, docStride) = (options.maxSeqLen, options.docStride)
+        handleImpossible = options.handleImpossibleAnswer
+        alignToWords = options.alignToWords
         clsId = engine.tokenizer.specialTokens.clsId ?? head.model.config.bosTokenId
 
         // The whole pair first: the question's length, the total length and the windows are

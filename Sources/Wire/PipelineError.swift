@@ -1,5 +1,3 @@
-import Wire
-
 /// A failure of one request: a stable machine-readable `code` and a human-readable `message`.
 /// Every bad input maps to one of these (never a crash); `infer` writes it as an error response.
 public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible {
