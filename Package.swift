@@ -37,6 +37,7 @@ let package = Package(
         // NorBERT 4 config, encoder, heads and generation.
         .target(name: "NorBERT", dependencies: ["Tensors", "SafeTensors"]),
         // Text in, answers out: task pipelines over Tokenizers and NorBERT (shared by `infer` and the worker).
+        // Its API needs only Wire: requests are prepared (decoded, resolved, priced) and run here.
         .target(name: "Pipelines", dependencies: ["Wire", "Tokenizers", "NorBERT"]),
         // Swift over librdkafka.
         .target(name: "Kafka", dependencies: ["CRdKafka"]),
@@ -44,7 +45,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "Wire", "Kafka", "Pipelines", "NorBERT", "Tokenizers", "Tensors",
+                "Wire", "Kafka", "Pipelines",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

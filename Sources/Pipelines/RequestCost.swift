@@ -125,7 +125,10 @@ extension PipelineEngine {
         }
     }
 
-    func price(_ r: PipelineRequest) throws(PipelineError) -> RequestCost {
+    func price(_ r: PipelineRequest) throws(PipelineError) -> RequestCost { try priced(r).cost }
+
+    /// The request's price and its (head, task) pairs.
+    func priced(_ r: PipelineRequest) throws(PipelineError) -> (cost: RequestCost, pairs: [(LoadedHead, PipelineTask)]) {
         let limits = configuration.limits
         let idBytes = r.id.utf8.count
         if idBytes > limits.maxIDBytes {
@@ -150,9 +153,9 @@ extension PipelineEngine {
         if boundParts.contains(where: \.undecided) || violation(bound, boundParts) != nil {
             let (exact, exactParts) = try total(.exact)
             if let error = violation(exact, exactParts) { throw error }
-            return exact
+            return (exact, pairs)
         }
-        return try total(.estimate).0
+        return (try total(.estimate).0, pairs)
     }
 
     /// The first limit a request's cost passes, as the error that rejects it.

@@ -138,3 +138,24 @@ extension JSONLimits {
     /// nesting at most 512 deep, strings at most 16 MiB).
     public static let request = JSONLimits(maxDepth: 512, maxStringBytes: 16 << 20, allowsByteOrderMark: true, keyIdentity: .bytes)
 }
+
+extension PipelineRequest {
+    /// The cheapest request of `task` on `head` (the worker's warm-up): a short text in each of
+    /// the task's ``PipelineTask/inputs``, and every option capped by a setting (`top_k` of
+    /// question-answering and fill-mask, `max_new_tokens`) at 1.
+    public static func minimal(id: String, task: PipelineTask, head: String?) -> PipelineRequest {
+        var request = PipelineRequest(id: id, task: task, head: head)
+        for field in task.inputs {
+            switch field {
+            case "question": request.question = "Hvem kom?"
+            case "context": request.context = "Per kom."
+            case "choices": request.choices = ["Ja", "Nei"]
+            default: request.text = "Hei på deg."
+            }
+        }
+        for option in task.options where option.limitSetting != nil {
+            request.options.set(option.name, .int(1))
+        }
+        return request
+    }
+}

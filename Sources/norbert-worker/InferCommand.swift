@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
-import NorBERT
 import Pipelines
-import Tensors
 
 struct InferCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,7 +50,7 @@ struct InferCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        BLAS.setThreads(threads)
+        PipelineEngine.setBLASThreads(threads)
         let engine: PipelineEngine
         do {
             engine = try PipelineEngine(heads: heads.compactMap(HeadSpec.parse), tokenizerDirectory: tokenizer,
@@ -70,7 +68,7 @@ struct InferCommand: AsyncParsableCommand {
         }
         let progress = input.map { InferProgress(total: InferLineReader.countLines(path: $0)) }
         reader.start()
-        let workspace = EncoderWorkspace()
+        let workspace = PipelineWorkspace()
         while let lines = reader.next(max: batchSize) {
             let result = engine.respond(toLines: lines, workspace: workspace)
             var tokens = 0
