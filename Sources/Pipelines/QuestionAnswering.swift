@@ -29,9 +29,9 @@ struct QuestionAnsweringPlan: EncoderPlan {
 
     init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine, stats: inout RunStats) throws(PipelineError) {
         let task = PipelineTask.questionAnswering
-        try r.rejectUnused(["question", "context"], task: task)
-        let question = try r.requireNonEmpty(r.question, "question", task: task)
-        let contextText = try r.requireNonEmpty(r.context, "context", task: task)
+        guard case .questionContext(let question, let contextText) = try r.input(for: task) else {
+            throw PipelineError(.internalError, "\(task.rawValue) reads no question and context")
+        }
         let options = try QuestionAnsweringOptions(r.options, engine.optionBounds)
         topK = options.topK
         maxAnswerLen = options.maxAnswerLen
