@@ -45,7 +45,9 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "Wire", "Kafka", "Pipelines",
+                // NorBERT and Tokenizers: only ServeConfigCheck (`serve --check-config` loads heads and
+                // the tokenizer); everything else goes through Pipelines and Wire.
+                "Wire", "Kafka", "Pipelines", "NorBERT", "Tokenizers",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
