@@ -3,7 +3,7 @@ import Synchronization
 import Wire
 
 /// The production ``InferenceBackend``: requests and responses of schemas/ (the same as
-/// `infer`), run by a `PipelineEngine` over heads that share encoders. One `EncoderWorkspace`
+/// `infer`), run by a `PipelineEngine` over heads that share encoders. One `PipelineWorkspace`
 /// per lane; OpenBLAS is set to one thread (lanes give the parallelism).
 public final class PipelinesBackend: InferenceBackend {
     public struct Job: Sendable {
