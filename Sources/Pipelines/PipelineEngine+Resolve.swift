@@ -56,7 +56,8 @@ extension PipelineEngine {
         case .success(let request): return prepare(request)
         case .failure(let failure):
             let response = PipelineResponse.failure(id: failure.id, task: failure.task.flatMap(PipelineTask.init(rawValue:)), failure.error)
-            return .failure(RejectedRequest(error: failure.error, response: response, request: nil, taskName: failure.task, headLabel: "none"))
+            return .failure(RejectedRequest(error: failure.error, response: response, request: nil, taskName: failure.task,
+                                            headLabel: "none"))
         }
     }
 
