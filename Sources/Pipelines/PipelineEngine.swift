@@ -2,6 +2,7 @@ import Foundation
 import NorBERT
 import SafeTensors
 import Tokenizers
+import Wire
 
 /// A head to load: a name requests use and a checkpoint folder.
 public struct HeadSpec: Sendable, Equatable {

@@ -1,6 +1,7 @@
 import Kafka
 import Logging
 import Synchronization
+import Wire
 
 /// Publishes one request's answer: its responses (to `reply-to` or the results topic, key and
 /// trace headers echoed), its dead letter if the input was bad, and, when the answer cannot be
@@ -64,7 +65,7 @@ struct AnswerRouter: Sendable {
     /// requester on the results topic. The texts name the error's code and librdkafka's
     /// description of it, never anything taken from the undelivered answer.
     private func reroute(_ answer: Answer, destination: String, error: KafkaError, task: String, head: String) async -> Publisher.Outcome {
-        let code = WorkerErrorCode.undeliverableResponse.rawValue
+        let code = ErrorCode.undeliverableResponse.rawValue
         let text = "the answer could not be delivered to topic '\(destination)': \(error.code.name)"
         logger.warning("answer undeliverable; dead-lettering the request", metadata: [
             "topic": "\(destination)", "error": "\(error.code.name)",

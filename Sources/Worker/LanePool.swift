@@ -1,5 +1,6 @@
 import Dispatch
 import Synchronization
+import Wire
 
 /// Inference lanes: one serial dispatch queue (its own thread, never Swift's cooperative pool)
 /// per lane; each runs one batch at a time on the backend's lane-local state.
@@ -93,7 +94,7 @@ final class LanePool<Backend: InferenceBackend>: Sendable {
         return (0..<jobs).map { index in
             if index < results.count, !results[index].isEmpty { return results[index] }
             let text = "the inference backend returned no response for this request"
-            let value = backend.errorResponse(code: "internal_error", message: text, id: nil)
+            let value = backend.errorResponse(code: ErrorCode.internalError.rawValue, message: text, id: nil)
             let rejection = RequestRejection(code: "internal_error", message: text, response: value)
             return [BackendResponse(value: value, rejection: rejection, outcome: "internal_error", task: "unknown", head: "none")]
         }

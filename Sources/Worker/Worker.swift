@@ -1,6 +1,7 @@
 import Kafka
 import Logging
 import ServiceLifecycle
+import Wire
 
 /// The Kafka worker as a swift-service-lifecycle `Service`: consumes the request topics, runs
 /// requests in batches on the backend's lanes, publishes answers and commits only answered,
@@ -67,7 +68,7 @@ public final class Worker<Backend: InferenceBackend>: Service {
     /// Decodes and validates a message (on the poll task; the backend's `prepare` is cheap).
     /// The request is decoded before its `reply-to` is judged, so error responses carry its id.
     func classify(_ message: KafkaConsumerMessage) -> Classified<Backend.Job> {
-        func reject(_ code: WorkerErrorCode, _ text: String, replyTo: String?, id: String? = nil, task: String = "unknown", head: String = "none") -> Classified<Backend.Job> {
+        func reject(_ code: ErrorCode, _ text: String, replyTo: String?, id: String? = nil, task: String = "unknown", head: String = "none") -> Classified<Backend.Job> {
             .rejected(RequestRejection(code: code.rawValue, message: text, response: backend.errorResponse(code: code.rawValue, message: text, id: id),
                                        task: task, head: head, id: id), replyTo: replyTo)
         }

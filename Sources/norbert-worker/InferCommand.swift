@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
-import NorBERT
 import Pipelines
-import Tensors
 
 struct InferCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,7 +51,7 @@ struct InferCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        BLAS.setThreads(threads)
+        PipelineEngine.setBLASThreads(threads)
         let limits = try costLimits.checkedLimits()
         let engine: PipelineEngine
         do {
@@ -72,7 +70,7 @@ struct InferCommand: AsyncParsableCommand {
         }
         let progress = input.map { InferProgress(total: InferLineReader.countLines(path: $0)) }
         reader.start()
-        let workspace = EncoderWorkspace()
+        let workspace = PipelineWorkspace()
         while let lines = reader.next(max: batchSize) {
             let result = engine.respond(toLines: lines, workspace: workspace)
             var tokens = 0
