@@ -51,6 +51,15 @@ public struct PartitionOffsets: Sendable, Equatable {
         return outcome
     }
 
+    /// Sets the commit position to `offset`, where consumption of this assignment starts, when
+    /// nothing has moved it yet and it would not pass an unanswered offset.
+    public mutating func start(at offset: Int64) {
+        guard commitPosition == nil else { return }
+        if let first = pending[head...].first, first.offset < offset { return }
+        if pending[head...].isEmpty, let lastReceived, lastReceived >= offset { return }
+        commitPosition = offset
+    }
+
     /// Marks `offset` answered and acknowledged. Returns the new commit position when it moved.
     public mutating func complete(_ offset: Int64) -> Int64? {
         guard let index = indexOf(offset), !pending[index].done else { return nil }
@@ -110,6 +119,11 @@ public struct OffsetTracker: Sendable {
         let outcome = partitions[partition]?.receive(offset)
         if outcome == .reset { requested[partition] = nil }
         return outcome
+    }
+
+    /// The start position of a partition the group has no offset for (see ``PartitionOffsets/start(at:)``).
+    public mutating func start(_ partition: KafkaTopicPartition, at offset: Int64) {
+        partitions[partition]?.start(at: offset)
     }
 
     /// Marks an offset answered and acknowledged; returns the new commit position if it moved.

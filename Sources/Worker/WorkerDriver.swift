@@ -141,6 +141,11 @@ final class WorkerDriver<Backend: InferenceBackend>: Sendable {
                 group.addTask { [router] in
                     inbox.send(.event(.published(key, await router.publish(answer, responses))))
                 }
+            case .queryStartPositions(let query):
+                group.addTask { [consumer, logger] in
+                    let positions = await Self.startPositions(query, consumer: consumer, logger: logger)
+                    if !positions.isEmpty { inbox.send(.event(.startPositions(positions))) }
+                }
             case .commit(let offsets):
                 consumer.commitAsync(offsets) { result in
                     var failure: KafkaError?
@@ -272,6 +277,24 @@ final class WorkerDriver<Backend: InferenceBackend>: Sendable {
             failure = KafkaError(code: .fail, message: "\(error)", isRetriable: false)
         }
         inbox.send(.pollEnded(failure))
+    }
+
+    /// The low watermarks of the partitions in `query` that the group has no committed offset
+    /// for. Best effort: on an error nothing is reported (the partition's first answer commits).
+    static func startPositions(_ query: [KafkaTopicPartition: UInt64], consumer: KafkaConsumer, logger: Logger) async -> [StartPosition] {
+        do {
+            let committed = try await consumer.committed(Array(query.keys).sorted(), timeout: .seconds(10))
+            var positions: [StartPosition] = []
+            for entry in committed where (entry.offset ?? -1) < 0 {
+                guard let generation = query[entry.topicPartition] else { continue }
+                let (low, _) = try await consumer.watermarks(topic: entry.topic, partition: entry.partition)
+                positions.append(StartPosition(partition: entry.topicPartition, generation: generation, offset: low))
+            }
+            return positions
+        } catch {
+            logger.debug("start positions not committed (the first answer commits instead)", metadata: ["error": "\(error)"])
+            return []
+        }
     }
 
     /// Asks for a periodic commit every commit interval, until cancelled.

@@ -29,6 +29,11 @@ struct WorkerState<Job: Sendable>: Sendable {
         var lanes: Int
         /// Regular batches a lane holds (one running, one waiting): see ``LaneSlots``.
         var batchesPerLane = 2
+        /// Commit a newly assigned partition's start (its low watermark) when the group has no
+        /// offset for it, so lag-based autoscalers (KEDA) see an offset from the start. Only
+        /// with `auto.offset.reset=earliest` (the default): then the low watermark is where
+        /// consumption starts.
+        var commitStartPositions = false
     }
 
     /// A batch on a lane.
@@ -88,7 +93,8 @@ struct WorkerState<Job: Sendable>: Sendable {
         self.init(settings: Settings(
             maxBatchTokens: configuration.maxBatchTokens, maxWait: configuration.maxWait,
             maxQueuedTokens: configuration.maxQueuedTokens, maxInFlight: configuration.maxInFlight,
-            maxInFlightBytes: configuration.maxInFlightBytes, drainTimeout: configuration.drainTimeout, lanes: lanes))
+            maxInFlightBytes: configuration.maxInFlightBytes, drainTimeout: configuration.drainTimeout, lanes: lanes,
+            commitStartPositions: configuration.consumerConfiguration().autoOffsetReset == .earliest))
     }
 
     /// The levels for gauges and probes.
@@ -107,6 +113,7 @@ struct WorkerState<Job: Sendable>: Sendable {
         actions = []
         switch event {
         case .assigned(let partitions): assign(partitions)
+        case .startPositions(let positions): startAt(positions)
         case .revoked(let partitions, let drain): startDrain(drain, partitions: partitions, now: now)
         case .lost(let partitions): lose(partitions)
         case .received(let message, let classified): receive(message, classified, now: now)
@@ -141,6 +148,20 @@ struct WorkerState<Job: Sendable>: Sendable {
         tracker.assign(partitions)
         if flow.paused || stopping, !partitions.isEmpty { actions.append(.pause(partitions)) }
         log(.info, "partitions assigned", ["partitions": Self.names(partitions)])
+        if settings.commitStartPositions, !partitions.isEmpty, !stopping {
+            var query: [KafkaTopicPartition: UInt64] = [:]
+            for partition in partitions { query[partition] = generations[partition] }
+            actions.append(.queryStartPositions(query))
+        }
+    }
+
+    /// Start positions of partitions the group has no offset for: committed with the next
+    /// periodic commit unless the assignment changed meanwhile or an answer already moved it.
+    private mutating func startAt(_ positions: [StartPosition]) {
+        guard failure == nil, !stopping else { return }
+        for position in positions where generations[position.partition] == position.generation {
+            tracker.start(position.partition, at: position.offset)
+        }
     }
 
     private mutating func lose(_ partitions: [KafkaTopicPartition]) {

@@ -5,6 +5,9 @@ import Logging
 enum WorkerEvent<Job: Sendable>: Sendable {
     /// Partitions added to the assignment.
     case assigned([KafkaTopicPartition])
+    /// Where the group's consumption of newly assigned partitions without a committed offset
+    /// starts (their low watermark), for the generation the query was made for.
+    case startPositions([StartPosition])
     /// Partitions about to be taken away: drain them (the revoke completes with `.finishDrain(drain)`).
     case revoked([KafkaTopicPartition], drain: DrainID)
     /// Partitions lost (another member may own them): drop their work, commit nothing.
@@ -31,6 +34,13 @@ enum WorkerEvent<Job: Sendable>: Sendable {
     case failed(KafkaError)
 }
 
+/// A partition's start position for one assignment generation.
+struct StartPosition: Sendable, Equatable {
+    var partition: KafkaTopicPartition
+    var generation: UInt64
+    var offset: Int64
+}
+
 /// Names a drain (a revoke or the shutdown), chosen by the driver.
 typealias DrainID = UInt64
 /// Names a batch handed to a lane.
@@ -42,6 +52,9 @@ enum WorkerAction<Job: Sendable>: Sendable {
     case dispatch(BatchID, slot: LaneSlots.Slot, jobs: [Job])
     /// Publish a request's responses (in order); report `.published(key, step)`.
     case publish(RequestKey, Answer, [BackendResponse])
+    /// Ask the group coordinator which of these partitions (of these generations) have no
+    /// committed offset, and their low watermark; report `.startPositions` (best effort).
+    case queryStartPositions([KafkaTopicPartition: UInt64])
     /// Commit asynchronously; report `.commitFinished`.
     case commit([KafkaTopicPartitionOffset])
     /// Store the offsets (so the consumer's own revoke/close commit retries them), commit and

@@ -58,7 +58,7 @@ struct BrokerCommandTests {
 
     @Test("--faults injects seeded faults, logged on stderr, while messages still round-trip; SIGUSR1 stops them; exit 0")
     func faults() async throws {
-        let broker = try ChildProcess(["broker", "--brokers", "3", "--topic", "f:3", "--faults", "7", "--fault-interval-ms", "100-200"])
+        let broker = try ChildProcess(["broker", "--brokers", "3", "--topic", "f:3", "--faults", "7", "--fault-interval-ms", "400-800"])
         defer { broker.kill9() }
         let bootstrap = try await broker.firstStdoutLine(timeout: .seconds(20)).trimmingCharacters(in: .whitespacesAndNewlines)
         try await broker.waitFor("broker: fault 3:", inStderr: true, timeout: .seconds(20))

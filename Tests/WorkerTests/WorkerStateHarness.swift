@@ -17,10 +17,10 @@ struct StateHarness {
     static let p1 = KafkaTopicPartition(topic: "req", partition: 1)
 
     init(maxWait: Duration = .milliseconds(5), maxBatchTokens: Int = 64, maxQueuedTokens: Int = 1 << 20, maxInFlight: Int = .max,
-         drainTimeout: Duration = .seconds(15), lanes: Int = 2) {
+         drainTimeout: Duration = .seconds(15), lanes: Int = 2, commitStartPositions: Bool = false) {
         state = State(settings: .init(
             maxBatchTokens: maxBatchTokens, maxWait: maxWait, maxQueuedTokens: maxQueuedTokens, maxInFlight: maxInFlight,
-            drainTimeout: drainTimeout, lanes: lanes))
+            drainTimeout: drainTimeout, lanes: lanes, commitStartPositions: commitStartPositions))
     }
 
     @discardableResult
