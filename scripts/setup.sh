@@ -8,7 +8,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 need=()
 for pkg in libopenblas-dev librdkafka-dev pkg-config; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  # Installed, not merely known (a removed package keeps a "deinstall … config-files" entry).
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 command -v python3 >/dev/null 2>&1 || need+=(python3 python3-pip)
 apt_install() {
