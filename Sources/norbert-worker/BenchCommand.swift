@@ -37,6 +37,7 @@ struct BenchCommand: AsyncParsableCommand {
         let n = lanes ?? ProcessInfo.processInfo.activeProcessorCount
         guard repeats >= 1, n >= 1 else { throw ValidationError("--repeats and --lanes must be positive") }
         print("cores: \(ProcessInfo.processInfo.activeProcessorCount), lanes: \(n), repeats: \(repeats) (median)")
+        try KernelStartup.check("bench") { print($0) }
         let modeList = Set(modes.split(separator: ",").map(String.init))
         guard !modeList.isEmpty, modeList.isSubset(of: ["one", "lanes", "threaded"]) else {
             throw ValidationError("--modes takes one, lanes, threaded")

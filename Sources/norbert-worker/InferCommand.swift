@@ -53,6 +53,7 @@ struct InferCommand: AsyncParsableCommand {
 
     func run() async throws {
         BLAS.setThreads(threads)
+        try KernelStartup.check("infer")
         let engine: PipelineEngine
         do {
             engine = try PipelineEngine(heads: heads.compactMap(HeadSpec.parse), tokenizerDirectory: tokenizer,

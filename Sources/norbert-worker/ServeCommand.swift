@@ -116,6 +116,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = try resolveSettings()
         let logger = ServeLogging.bootstrap(format: settings.logFormat, level: settings.logLevel)
+        try KernelStartup.check("serve") { logger.info("\($0)") }
         // SIGTERM/SIGINT while the heads load: nothing to drain yet, so exit 0 once loaded.
         let early = EarlySignals()
         defer { early.cancel() }

@@ -1,0 +1,31 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `infer` (and `serve`, `bench`: the same start-up) says which kernels run and refuses to start
+/// when the BLAS self-check fails (a wrong GEMM result injected through the test seam).
+@Suite("kernel report and BLAS self-check at start-up")
+struct KernelStartupTests {
+    static func inferArguments() -> [String] {
+        let tiny = CLI.fixtures.appendingPathComponent("norbert4-tiny")
+        return ["infer", "--tokenizer", CLI.fixtures.appendingPathComponent("tokenizer").path,
+                "--head", "sentiment=\(tiny.appendingPathComponent("sequence-classification").path)"]
+    }
+
+    @Test func reportsKernelsAndPasses() async throws {
+        let child = try ChildProcess(Self.inferArguments())
+        #expect(try await child.waitForExit(timeout: .seconds(60)) == 0, "\(child.stderr.suffix(2000))")
+        #expect(child.stderr.contains("kernels: OpenBLAS "))
+        #expect(child.stderr.contains("CPU widest: "))
+        #expect(child.stderr.contains("BLAS self-check: "))
+        #expect(child.stdout.isEmpty)
+    }
+
+    @Test func refusesToStartOnAWrongGEMM() async throws {
+        let child = try ChildProcess(Self.inferArguments(), environment: ["NORBERT_WORKER_SELF_CHECK_FAULT": "1"])
+        #expect(try await child.waitForExit(timeout: .seconds(60)) == 1)
+        #expect(child.stderr.contains("BLAS self-check failed"), "\(child.stderr.suffix(2000))")
+        #expect(child.stderr.contains("refusing to start"))
+        #expect(child.stdout.isEmpty)
+    }
+}
