@@ -33,10 +33,14 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Modes to run: one (1 lane), lanes (N lanes), threaded (1 lane, N BLAS threads).")
     var modes: String = "one,lanes,threaded"
 
+    @Option(name: .long, help: "Clock: wall (elapsed time), or cpu (process CPU time ÷ lanes: the time with a core per lane, steadier on a loaded machine).")
+    var clock: String = "wall"
+
     func run() async throws {
+        guard clock == "wall" || clock == "cpu" else { throw ValidationError("--clock takes wall or cpu") }
         let n = lanes ?? ProcessInfo.processInfo.activeProcessorCount
         guard repeats >= 1, n >= 1 else { throw ValidationError("--repeats and --lanes must be positive") }
-        print("cores: \(ProcessInfo.processInfo.activeProcessorCount), lanes: \(n), repeats: \(repeats) (median)")
+        print("cores: \(ProcessInfo.processInfo.activeProcessorCount), lanes: \(n), repeats: \(repeats) (median), clock: \(clock)")
         try KernelStartup.check("bench") { print($0) }
         let modeList = Set(modes.split(separator: ",").map(String.init))
         guard !modeList.isEmpty, modeList.isSubset(of: ["one", "lanes", "threaded"]) else {
@@ -85,14 +89,24 @@ struct BenchCommand: AsyncParsableCommand {
         let box = Workspaces(workspaces)
         var times: [Double] = []
         for round in 0...repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
+            let start = now()
             DispatchQueue.concurrentPerform(iterations: lanes) { lane in
                 _ = try? model.encoder.forward(batch, workspace: box.items[lane])
             }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let seconds = (now() - start) / Double(clock == "cpu" ? lanes : 1)
             if round > 0 { times.append(seconds) }   // round 0 warms up caches and workspaces
         }
         return times.sorted()[times.count / 2]
+    }
+
+    /// Seconds on the chosen clock (process CPU time for --clock cpu).
+    func now() -> Double {
+        if clock == "cpu" {
+            var t = timespec()
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+            return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+        }
+        return Double(DispatchTime.now().uptimeNanoseconds) / 1e9
     }
 
     func printSgemmRates(threads: Int) {
