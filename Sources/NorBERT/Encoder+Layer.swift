@@ -49,10 +49,9 @@ extension Encoder {
         let attn = ws.attn.reserve(n * vw), proj = ws.proj.reserve(n * h)
 
         // Attention inputs: value input and qk input are lambda mixes of h and e, each LayerNormed.
-        Vector.mix(a, L.attnA, hid, L.attnB, emb, count: n * h)
-        Vector.layerNorm(a, ldo: h, a, ldx: h, rows: n, cols: h, eps: eps)
-        Vector.mix(b, L.qkA, hid, L.qkB, emb, count: n * h)
-        Vector.layerNorm(b, ldo: h, b, ldx: h, rows: n, cols: h, eps: eps)
+        // (Mix and norm fused per row: one pass over [n, h] each.)
+        Vector.mixLayerNorm(a, L.attnA, hid, L.attnB, emb, rows: n, cols: h, eps: eps)
+        Vector.mixLayerNorm(b, L.qkA, hid, L.qkB, emb, rows: n, cols: h, eps: eps)
         GEMM.nt(qk, ldc: qkw, b, lda: h, L.wqk.pointer, ldb: h, m: n, n: qkw, k: h)
         // Values: layer 0's become v1; later layers mix theirs with v1.
         if L.index == 0 {
@@ -69,12 +68,10 @@ extension Encoder {
             let start = batch.offsets[s], len = batch.length(s)
             let past = caches?[s].length ?? 0
             let rope = rotary(for: L, positions: past + len, ws: ws)
-            for t in 0..<len {
-                let row = qk + (start + t) * qkw
-                let (cos, sin) = rope.tables(position: past + t)
-                Vector.headNormRope(row, heads: nh, headDim: dqk, gain: L.qGain.pointer, cos: cos, sin: sin, eps: eps)
-                Vector.headNormRope(row + nh * dqk, heads: nh, headDim: dqk, gain: L.kGain.pointer, cos: cos, sin: sin, eps: eps)
-            }
+            // One call per sequence: rows start..<start+len of qk [n, qkw], cos/sin rows past..<past+len.
+            let (cos, sin) = rope.tables(position: past)
+            Vector.qkNormRope(qk + start * qkw, ld: qkw, rows: len, heads: nh, headDim: dqk,
+                              qGain: L.qGain.pointer, kGain: L.kGain.pointer, cos: cos, sin: sin, eps: eps)
             if let cache = caches?[s] {
                 cache.ensure(past + len)
                 let kc = cache.keys[L.index].pointer, vc = cache.values[L.index].pointer
@@ -107,8 +104,8 @@ extension Encoder {
         GEMM.nt(proj, ldc: h, attn, lda: vw, L.wo.pointer, ldb: vw, m: n, n: h, k: vw)
 
         // MLP input: softplus(l2)((1-l3) h + l3 e) + attention output.
-        Vector.scaledMix(a, L.mlpS, L.mlpA, hid, L.mlpB, emb, count: n * h)
-        Vector.add(a, proj, count: n * h)
+        // (Mix, add and the MLP's input LayerNorm fused per row.)
+        Vector.mixLayerNorm(a, scale: L.mlpS, L.mlpA, hid, L.mlpB, emb, plus: proj, rows: n, cols: h, eps: eps)
         // The MLP runs over row blocks so its [rows, 2·intermediate] scratch stays bounded.
         let block = min(n, Self.mlpRowBlock)
         let up = ws.up.reserve(block * 2 * inter), act = ws.act.reserve(block * inter)
@@ -116,16 +113,13 @@ extension Encoder {
         while r0 < n {
             let rows = min(block, n - r0)
             let x = a + r0 * h
-            Vector.layerNorm(x, ldo: h, x, ldx: h, rows: rows, cols: h, eps: eps)
             GEMM.nt(up, ldc: 2 * inter, x, lda: h, L.wup.pointer, ldb: h, m: rows, n: 2 * inter, k: h)
-            Vector.geglu(act, up: up, rows: rows, inter: inter)
-            Vector.layerNorm(act, ldo: inter, act, ldx: inter, rows: rows, cols: inter, eps: eps)
+            Vector.gegluLayerNorm(act, up: up, rows: rows, inter: inter, eps: eps)
             GEMM.nt(b + r0 * h, ldc: h, act, lda: inter, L.wdown.pointer, ldb: inter, m: rows, n: h, k: inter)
             r0 += rows
         }
 
-        // New state: softplus(l4)((1-l5) h + l5 e) + attention output + MLP output.
-        Vector.scaledMix(hid, L.resS, L.resA, hid, L.resB, emb, count: n * h)
-        Vector.add(hid, proj, b, count: n * h)
+        // New state: softplus(l4)((1-l5) h + l5 e) + attention output + MLP output, in one pass.
+        Vector.scaledMixAdd(hid, L.resS, L.resA, hid, L.resB, emb, plus: proj, b, count: n * h)
     }
 }
