@@ -34,11 +34,13 @@ public struct KafkaProperties: Sendable, Hashable, CustomStringConvertible, Cust
     var sortedPairs: [(String, String)] { storage.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
 
     /// Whether a property holds a secret: `sasl.password`, `ssl.key.password`,
-    /// `ssl.keystore.password`, any name containing `secret` or `password`, and private keys
-    /// or JAAS/OAuth configuration that may embed credentials.
+    /// `ssl.keystore.password`, any name containing `secret`, `password` or `passphrase`, and
+    /// private keys (`ssl.key.pem`, `….private.key.pem`) or JAAS/OAuth configuration that may
+    /// embed credentials.
     public static func isSecret(_ name: String) -> Bool {
         let lower = name.lowercased()
-        if lower.contains("password") || lower.contains("secret") { return true }
+        if lower.contains("password") || lower.contains("secret") || lower.contains("passphrase") { return true }
+        if lower.hasSuffix("private.key.pem") { return true }
         return ["ssl.key.pem", "ssl_key", "sasl.oauthbearer.config", "sasl.jaas.config"].contains(lower)
     }
 

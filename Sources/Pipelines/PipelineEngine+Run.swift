@@ -72,7 +72,7 @@ extension PipelineEngine {
         }
         // Streamed plans report each newly encoded prefix of their sequences.
         let streamed = Set(plans.indices.filter { requests[plans[$0].request].stream })
-        let outputs = runEncoderPlans(plans, workspace: workspace, stats: &stats, between: between, progress: streamed.isEmpty ? nil : (streamed, { p, counts, out in
+        let outputs = runEncoderPlans(plans, workspace: workspace, stats: &stats, between: between, progress: streamed.isEmpty ? nil : PlanProgress(plans: streamed, report: { p, counts, out in
             let slot = plans[p], r = requests[slot.request]
             for k in counts where k < slot.plan.sequences.count {
                 guard let (result, usage) = slot.plan.partial(out, sequences: k) else { continue }
@@ -116,141 +116,173 @@ extension PipelineEngine {
         }
     }
 
-    /// Runs every plan's sequences: grouped by encoder, identical sequences merged, packed into
-    /// passes of at most `maxTokensPerPass` tokens, each head applied once per pass.
+    /// Runs every plan's sequences in the passes `EncoderPassPlanner` makes of them (grouped by
+    /// encoder, identical sequences merged, at most `maxTokensPerPass` tokens a pass, each head
+    /// applied once per pass), and hands each plan the outputs of its sequences.
     ///
-    /// `progress`: after each pass, for each of the given plans whose leading run of encoded
-    /// sequences grew, the plan's index, the counts it grew through (old + 1 ... new) and the
-    /// outputs of those leading sequences.
+    /// `between` is called after each pass that ran; `progress`, after each pass, with the streamed
+    /// plans whose leading run of encoded sequences grew.
     func runEncoderPlans(_ plans: [PlanSlot], workspace: EncoderWorkspace, stats: inout RunStats, between: (() -> Void)? = nil,
-                         progress: (plans: Set<Int>, report: (Int, ClosedRange<Int>, PlanOutputs) -> Void)? = nil) -> [Result<PlanOutputs, PipelineError>] {
-        var logits: [[Tensor?]] = plans.map { Array(repeating: nil, count: $0.plan.sequences.count) }
-        var hidden: [[Tensor?]] = logits
-        var failed: [PipelineError?] = Array(repeating: nil, count: plans.count)
-        // Which sequences each plan has got (kept only when progress is reported).
-        var encoded: [[Bool]] = progress == nil ? [] : plans.map { Array(repeating: false, count: $0.plan.sequences.count) }
-        var ready = progress == nil ? [] : plans.map { _ in 0 }
-        var groups: [Int: [Int]] = [:]
-        var groupOrder: [Int] = []
-        for (p, slot) in plans.enumerated() {
-            let g = slot.head.encoderGroup * 2 + (slot.head.model.isCausal ? 1 : 0)
-            if groups[g] == nil { groupOrder.append(g) }
-            groups[g, default: []].append(p)
-        }
-        for g in groupOrder {
-            let members = groups[g] ?? []
-            guard let encoderModel = members.first.map({ plans[$0].head.model }) else { continue }
-            // Distinct sequences of the group and who asked for them.
-            var index: [[Int]: Int] = [:]
-            var unique: [[Int]] = []
-            var owners: [[(plan: Int, seq: Int)]] = []
-            let vocab = encoderModel.config.vocabSize
-            for p in members {
-                // A sequence the encoder would reject fails its own request, not the whole pass.
-                if let bad = plans[p].plan.sequences.first(where: { $0.isEmpty || $0.contains { $0 < 0 || $0 >= vocab } }) {
-                    failed[p] = bad.isEmpty ? PipelineError(.emptyInput, "the input gives no tokens")
-                        : PipelineError(.invalidInput, "the tokenizer gave a token id outside the model's vocabulary of \(vocab)")
+                         progress: PlanProgress? = nil) -> [Result<PlanOutputs, PipelineError>] {
+        var outputs = PlanOutputsSoFar(plans)
+        let jobs = EncoderJobs(plans, outputs: &outputs)
+        let schedule = EncoderPassPlanner(maxTokensPerPass: configuration.maxTokensPerPass).plan(jobs.jobs)
+        stats.requestedSequences += schedule.requestedSequences
+        var tracker = progress.map { ProgressTracker($0, plans: plans) }
+        for pass in schedule.passes {
+            guard let model = jobs.encoders[pass.encoder] else { continue }
+            let out: EncoderOutput
+            do {
+                out = try model.encoder.forward(PackedBatch(pass.sequences.map(\.tokens)), causal: model.isCausal, workspace: workspace)
+            } catch {
+                outputs.fail(pass.sequences.flatMap(\.owners), PipelineError(.internalError, "encoder failed: \(error)"))
+                continue
+            }
+            stats.encoderPasses += 1
+            stats.encodedSequences += pass.sequences.count
+            stats.encodedTokens += pass.tokenCount
+            outputs.takeHidden(out.lastHiddenState, of: pass, width: model.config.hiddenSize)
+            for application in pass.heads {
+                guard let head = jobs.heads[application.head], let classifier = head.model.head else {
+                    let name = jobs.heads[application.head]?.name ?? "?"
+                    outputs.fail(application.targets.map(\.owner), PipelineError(.internalError, "head '\(name)' has no classifier"))
                     continue
                 }
-                for (s, ids) in plans[p].plan.sequences.enumerated() {
-                    stats.requestedSequences += 1
-                    if let u = index[ids] { owners[u].append((p, s)); continue }
-                    index[ids] = unique.count
-                    unique.append(ids)
-                    owners.append([(p, s)])
-                }
+                let applied = classifier.apply(out.lastHiddenState, rows: application.rows)
+                outputs.take(applied, width: classifier.outputs, for: application.targets)
+                stats.headApplications += 1
             }
-            var start = 0
-            while start < unique.count {
-                var end = start, tokens = 0
-                while end < unique.count && (end == start || tokens + unique[end].count <= configuration.maxTokensPerPass) {
-                    tokens += unique[end].count
-                    end += 1
-                }
-                let batch = PackedBatch(Array(unique[start..<end]))
-                let out: EncoderOutput
-                do {
-                    out = try encoderModel.encoder.forward(batch, causal: encoderModel.isCausal, workspace: workspace)
-                } catch {
-                    let e = PipelineError(.internalError, "encoder failed: \(error)")
-                    for u in start..<end { for o in owners[u] { failed[o.plan] = e } }
-                    start = end
-                    continue
-                }
-                stats.encoderPasses += 1
-                stats.encodedSequences += end - start
-                stats.encodedTokens += tokens
-                let h = encoderModel.config.hiddenSize
-                // Per head: all rows its plans need from this pass, applied at once.
-                var perHead: [ObjectIdentifier: (head: LoadedHead, rows: [Int], targets: [(plan: Int, seq: Int, count: Int)])] = [:]
-                var headOrder: [ObjectIdentifier] = []
-                for u in start..<end {
-                    let base = batch.offsets[u - start]
-                    let length = batch.length(u - start)
-                    for o in owners[u] {
-                        let slot = plans[o.plan]
-                        if progress != nil { encoded[o.plan][o.seq] = true }
-                        if slot.plan.needsHidden {
-                            let from = base * h, to = (base + length) * h
-                            hidden[o.plan][o.seq] = Tensor(shape: [length, h], storage: Array(out.lastHiddenState.storage[from..<to]))
-                        }
-                        let rows = slot.plan.headRows(o.seq)
-                        guard !rows.isEmpty else { continue }
-                        let key = ObjectIdentifier(slot.head)
-                        if perHead[key] == nil { headOrder.append(key); perHead[key] = (slot.head, [], []) }
-                        perHead[key]?.rows.append(contentsOf: rows.map { base + $0 })
-                        perHead[key]?.targets.append((o.plan, o.seq, rows.count))
-                    }
-                }
-                for key in headOrder {
-                    guard let entry = perHead[key] else { continue }
-                    guard let classifier = entry.head.model.head else {
-                        let e = PipelineError(.internalError, "head '\(entry.head.name)' has no classifier")
-                        for t in entry.targets { failed[t.plan] = e }
-                        continue
-                    }
-                    let applied = classifier.apply(out.lastHiddenState, rows: entry.rows)
-                    stats.headApplications += 1
-                    let w = classifier.outputs
-                    var row = 0
-                    for t in entry.targets {
-                        let slice = Array(applied.storage[(row * w)..<((row + t.count) * w)])
-                        logits[t.plan][t.seq] = Tensor(shape: [t.count, w], storage: slice)
-                        row += t.count
-                    }
-                }
-                if let progress {
-                    reportProgress(progress, range: start..<end, owners: owners, encoded: encoded, ready: &ready, failed: failed, logits: logits, hidden: hidden)
-                }
-                start = end
-                between?()
-            }
+            EncoderPassRecord.observer?(EncoderPassRecord(pass, heads: jobs.heads))
+            tracker?.passed(pass, outputs: outputs)
+            between?()
         }
-        return plans.indices.map { p in
-            if let e = failed[p] { return .failure(e) }
-            let l = logits[p].map { $0 ?? Tensor(shape: [0, 0], storage: []) }
-            let hs = hidden[p].map { $0 ?? Tensor(shape: [0, 0], storage: []) }
-            return .success(PlanOutputs(logits: l, hidden: hs))
-        }
+        return outputs.results
     }
 }
 
-extension PipelineEngine {
-    /// After a pass over `unique[range]`: reports the plans (of those asked for) whose leading run
-    /// of encoded sequences grew.
-    fileprivate func reportProgress(_ progress: (plans: Set<Int>, report: (Int, ClosedRange<Int>, PlanOutputs) -> Void), range: Range<Int>,
-                                    owners: [[(plan: Int, seq: Int)]], encoded: [[Bool]], ready: inout [Int], failed: [PipelineError?],
-                                    logits: [[Tensor?]], hidden: [[Tensor?]]) {
+/// Streamed plans' progress through the passes: after each pass, `report` gets each of `plans`
+/// whose leading run of encoded sequences grew, the counts it grew through (old + 1 ... new) and
+/// the outputs of those leading sequences.
+struct PlanProgress {
+    var plans: Set<Int>
+    var report: (_ plan: Int, _ counts: ClosedRange<Int>, _ outputs: PlanOutputs) -> Void
+}
+
+/// The planner's jobs for the plans (job `p` is plan `p`), with the encoder and head behind each key.
+private struct EncoderJobs {
+    var jobs: [EncoderJob] = []
+    /// The model whose encoder runs each key's passes: that of its first plan.
+    var encoders: [EncoderKey: NorBERTModel] = [:]
+    /// Heads by the numbers the jobs use (in order of first use).
+    var heads: [Int: LoadedHead] = [:]
+
+    /// A plan with a sequence the encoder would reject fails its own request (not the whole pass)
+    /// and asks for nothing; it keeps its place in the order of encoders.
+    init(_ plans: [PlanSlot], outputs: inout PlanOutputsSoFar) {
+        var numbers: [ObjectIdentifier: Int] = [:]
+        for (p, slot) in plans.enumerated() {
+            let key = EncoderKey(group: slot.head.encoderGroup, causal: slot.head.model.isCausal)
+            let model = encoders[key] ?? slot.head.model
+            encoders[key] = model
+            let head = numbers[ObjectIdentifier(slot.head)] ?? numbers.count
+            numbers[ObjectIdentifier(slot.head)] = head
+            heads[head] = slot.head
+            let sequences = slot.plan.sequences
+            var inputs: [EncoderJob.Input] = []
+            if let error = Self.rejection(sequences, vocabulary: model.config.vocabSize) {
+                outputs.failure[p] = error
+            } else {
+                inputs = sequences.indices.map { EncoderJob.Input(tokens: sequences[$0], headRows: slot.plan.headRows($0)) }
+            }
+            jobs.append(EncoderJob(encoder: key, head: head, sequences: inputs))
+        }
+    }
+
+    static func rejection(_ sequences: [[Int]], vocabulary: Int) -> PipelineError? {
+        guard let bad = sequences.first(where: { $0.isEmpty || $0.contains { $0 < 0 || $0 >= vocabulary } }) else { return nil }
+        return bad.isEmpty ? PipelineError(.emptyInput, "the input gives no tokens")
+            : PipelineError(.invalidInput, "the tokenizer gave a token id outside the model's vocabulary of \(vocabulary)")
+    }
+}
+
+/// What the passes have delivered to each plan so far: per sequence, head outputs and hidden
+/// states (when the plan needs them), or the plan's failure (the last one wins).
+private struct PlanOutputsSoFar {
+    var logits: [[Tensor?]]
+    var hidden: [[Tensor?]]
+    var failure: [PipelineError?]
+    let needsHidden: [Bool]
+
+    init(_ plans: [PlanSlot]) {
+        logits = plans.map { Array(repeating: nil, count: $0.plan.sequences.count) }
+        hidden = logits
+        failure = Array(repeating: nil, count: plans.count)
+        needsHidden = plans.map(\.plan.needsHidden)
+    }
+
+    mutating func fail(_ owners: [SequenceOwner], _ error: PipelineError) {
+        for owner in owners { failure[owner.job] = error }
+    }
+
+    /// Each owner's rows of the pass's hidden states ([total tokens, width]), for plans that need them.
+    mutating func takeHidden(_ states: Tensor, of pass: EncoderPass, width: Int) {
+        for (u, sequence) in pass.sequences.enumerated() {
+            let from = pass.offsets[u], to = pass.offsets[u + 1]
+            for owner in sequence.owners where needsHidden[owner.job] {
+                let rows = Array(states.storage[(from * width)..<(to * width)])
+                hidden[owner.job][owner.sequence] = Tensor(shape: [to - from, width], storage: rows)
+            }
+        }
+    }
+
+    /// A head application's output ([rows, width]) cut into its targets' rows.
+    mutating func take(_ applied: Tensor, width: Int, for targets: [RowTarget]) {
+        var row = 0
+        for target in targets {
+            let slice = Array(applied.storage[(row * width)..<((row + target.count) * width)])
+            logits[target.owner.job][target.owner.sequence] = Tensor(shape: [target.count, width], storage: slice)
+            row += target.count
+        }
+    }
+
+    /// Plan `p`'s outputs of its first `count` sequences (all by default); a sequence without any is empty.
+    func outputs(_ p: Int, count: Int? = nil) -> PlanOutputs {
+        let empty = Tensor(shape: [0, 0], storage: [])
+        let n = count ?? logits[p].count
+        return PlanOutputs(logits: logits[p].prefix(n).map { $0 ?? empty }, hidden: hidden[p].prefix(n).map { $0 ?? empty })
+    }
+
+    var results: [Result<PlanOutputs, PipelineError>] {
+        failure.indices.map { p in failure[p].map { .failure($0) } ?? .success(outputs(p)) }
+    }
+}
+
+/// Which sequences each streamed plan has got, and how many of them lead without a gap.
+private struct ProgressTracker {
+    let progress: PlanProgress
+    var encoded: [[Bool]]
+    var ready: [Int]
+
+    init(_ progress: PlanProgress, plans: [PlanSlot]) {
+        self.progress = progress
+        encoded = plans.map { Array(repeating: false, count: $0.plan.sequences.count) }
+        ready = plans.map { _ in 0 }
+    }
+
+    /// After `pass` ran: reports the streamed plans it served (that have not failed) whose leading run grew.
+    mutating func passed(_ pass: EncoderPass, outputs: PlanOutputsSoFar) {
         var touched: [Int] = []
-        for u in range { for o in owners[u] where progress.plans.contains(o.plan) && !touched.contains(o.plan) { touched.append(o.plan) } }
-        for p in touched where failed[p] == nil {
+        for owner in pass.sequences.flatMap(\.owners) {
+            encoded[owner.job][owner.sequence] = true
+            if progress.plans.contains(owner.job) && !touched.contains(owner.job) { touched.append(owner.job) }
+        }
+        for p in touched where outputs.failure[p] == nil {
             var count = ready[p]
             while count < encoded[p].count && encoded[p][count] { count += 1 }
             guard count > ready[p] else { continue }
             let grown = (ready[p] + 1)...count
             ready[p] = count
-            let empty = Tensor(shape: [0, 0], storage: [])
-            progress.report(p, grown, PlanOutputs(logits: logits[p].prefix(count).map { $0 ?? empty }, hidden: hidden[p].prefix(count).map { $0 ?? empty }))
+            progress.report(p, grown, outputs.outputs(p, count: count))
         }
     }
 }
@@ -262,4 +294,29 @@ struct PlanSlot {
     var head: LoadedHead
     var task: PipelineTask
     var plan: any EncoderPlan
+}
+
+
+/// What one encoder pass ran, for tests: `EncoderPassRecord.$observer.withValue(record) { engine.run(…) }`
+/// sees every pass of the runs inside, in order, without changing `run`'s signature.
+struct EncoderPassRecord: Sendable, Equatable {
+    struct HeadRows: Sendable, Equatable {
+        var head: String
+        var rows: [Int]
+    }
+    var encoderGroup: Int
+    var causal: Bool
+    /// The distinct token sequences packed into the pass, in packing order.
+    var sequences: [[Int]]
+    /// Each head applied after the pass, in order, with the packed rows it was applied to.
+    var heads: [HeadRows]
+
+    @TaskLocal static var observer: (@Sendable (EncoderPassRecord) -> Void)?
+
+    fileprivate init(_ pass: EncoderPass, heads: [Int: LoadedHead]) {
+        encoderGroup = pass.encoder.group
+        causal = pass.encoder.causal
+        sequences = pass.sequences.map(\.tokens)
+        self.heads = pass.heads.map { HeadRows(head: heads[$0.head]?.name ?? "?", rows: $0.rows) }
+    }
 }

@@ -222,6 +222,7 @@ final class ProbeHandler: ChannelInboundHandler {
         switch path {
         case "/metrics":
             if let progress = status.laneProgress { metrics.record(progress.snapshot()) }
+            metrics.ready.set(Double(status.isReady ? 1 : 0))
             (code, type, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", metrics.render())
         case "/livez":
             if let failure = status.livenessFailure {

@@ -43,15 +43,19 @@ public struct WorkerConfiguration: Sendable {
     /// for this long.
     public var laneStallTimeout: Duration
 
+    /// The defaults of the `serve` settings are ``ServeSettings/defaults``' (declared once, there).
     public init(
-        bootstrapServers: String, groupID: String = "norbert-worker", requestTopics: [String] = ["norbert-requests"],
-        resultsTopic: String = "norbert-results", deadLetterTopic: String = "norbert-dead-letters",
-        instanceID: String? = nil, kafka: [String: String] = [:], maxBatchTokens: Int = 8192,
-        maxWait: Duration = .milliseconds(5), maxQueuedTokens: Int? = nil, maxMessageBytes: Int = 1 << 20,
-        drainTimeout: Duration = .seconds(15), commitInterval: Duration = .milliseconds(200),
+        bootstrapServers: String, groupID: String = ServeSettings.defaults.group, requestTopics: [String] = ServeSettings.defaults.requests,
+        resultsTopic: String = ServeSettings.defaults.results, deadLetterTopic: String = ServeSettings.defaults.deadLetter,
+        instanceID: String? = nil, kafka: [String: String] = [:], maxBatchTokens: Int = ServeSettings.defaults.maxBatchTokens,
+        maxWait: Duration = .milliseconds(ServeSettings.defaults.maxWaitMs), maxQueuedTokens: Int? = nil,
+        maxMessageBytes: Int = ServeSettings.defaults.maxMessageBytes,
+        drainTimeout: Duration = .milliseconds(ServeSettings.defaults.drainTimeoutMs),
+        commitInterval: Duration = .milliseconds(ServeSettings.defaults.commitIntervalMs),
         retryBackoff: Duration = .milliseconds(100), maxRetryBackoff: Duration = .seconds(10),
-        replyToAllow: [String] = [], maxInFlight: Int = 10_000, maxInFlightBytes: Int = 128 << 20,
-        laneStallTimeout: Duration = .seconds(600)
+        replyToAllow: [String] = [], maxInFlight: Int = ServeSettings.defaults.maxInFlight,
+        maxInFlightBytes: Int = ServeSettings.defaults.maxInFlightBytes,
+        laneStallTimeout: Duration = .milliseconds(ServeSettings.defaults.laneStallTimeoutMs)
     ) {
         self.laneStallTimeout = laneStallTimeout
         self.replyToAllow = replyToAllow

@@ -38,6 +38,9 @@ actor WorkerLoop<Backend: InferenceBackend> {
     private var pendingAnswers = 0
     /// A periodic commit is in flight (its result, or its timeout, clears it).
     private var committing = false
+    /// Periodic commits failing since (first failure of the current streak) and how many: the
+    /// first failure of a streak is a warning, the streak's end an info line with its length.
+    private var commitFailureStreak: (since: ContinuousClock.Instant, count: Int)?
 
     init(configuration: WorkerConfiguration, consumer: KafkaConsumer, publisher: Publisher, replyTopics: ReplyTopics,
          lanes: LanePool<Backend>, metrics: WorkerMetrics, logger: Logger, status: WorkerStatus) {
@@ -345,11 +348,24 @@ actor WorkerLoop<Backend: InferenceBackend> {
     private func commitFinished(_ offsets: [KafkaTopicPartitionOffset], _ result: Result<[KafkaTopicPartitionOffset], KafkaError>) {
         committing = false
         switch result {
-        case .success: metrics.commits.increment()
+        case .success:
+            metrics.commits.increment()
+            if let streak = commitFailureStreak {
+                commitFailureStreak = nil
+                let seconds = (ContinuousClock.now - streak.since).components.seconds
+                logger.info("commits land again", metadata: ["failed_commits": "\(streak.count)", "seconds": "\(seconds)"])
+            }
         case .failure(let error):
             metrics.commitFailures.increment()
             tracker.commitFailed(offsets)
-            logger.debug("commit failed; retried next time", metadata: ["error": "\(error.code.name)"])
+            if let streak = commitFailureStreak {
+                commitFailureStreak = (streak.since, streak.count + 1)
+                logger.debug("commit failed; retried next time", metadata: ["error": "\(error.code.name)"])
+            } else {
+                commitFailureStreak = (ContinuousClock.now, 1)
+                logger.warning("commit failed; retried at every commit interval until one lands (answers above the committed offsets are answered again if the partition moves meanwhile)",
+                               metadata: ["error": "\(error.code.name)"])
+            }
         }
     }
 

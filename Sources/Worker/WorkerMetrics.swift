@@ -27,6 +27,8 @@ public final class WorkerMetrics: Sendable {
     let commits: Counter
     let commitFailures: Counter
     let assignedPartitions: Gauge
+    /// 1 while `/readyz` answers 200 (set when /metrics is scraped).
+    let ready: Gauge
     let probeConnectionsClosed: [ProbeServer.CloseReason: Counter]
     let labels: MetricLabels
     private let tokenWindow = Mutex<(start: ContinuousClock.Instant, tokens: Int)>((.now, 0))
@@ -59,6 +61,7 @@ public final class WorkerMetrics: Sendable {
         commits = registry.makeCounter(descriptor: name("commits", "total", "Offset commits that succeeded."))
         commitFailures = registry.makeCounter(descriptor: name("commit_failures", "total", "Offset commits that failed (retried)."))
         assignedPartitions = registry.makeGauge(descriptor: name("assigned_partitions", "", "Partitions assigned to this worker."))
+        ready = registry.makeGauge(descriptor: name("ready", "", "1 while the worker is ready (/readyz answers 200), else 0."))
         probeConnectionsClosed = Dictionary(uniqueKeysWithValues: ProbeServer.CloseReason.allCases.map { reason in
             (reason, registry.makeCounter(
                 descriptor: name("probe_connections_closed", "total", "Probe-port connections the server closed early, by reason."),

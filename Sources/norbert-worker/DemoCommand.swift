@@ -56,7 +56,7 @@ struct DemoCommand: AsyncParsableCommand {
         var settings = ServeSettings(defaultLanes: 1)
         settings.heads = [("sentiment", tiny("sequence-classification")), ("ner", tiny("token-classification")),
                           ("qa", tiny("question-answering")), ("mlm", tiny("mlm")), ("mc", tiny("multiple-choice")),
-                          ("causal", tiny("causal-lm")), ("base", tiny("base"))]
+                          ("causal", tiny("causal-lm")), ("base", tiny("base"))].map { ServeSettings.Head(name: $0, directory: $1) }
         settings.tokenizer = root.appendingPathComponent("tokenizer").path
         settings.group = "norbert-demo"
         let engine = try await ServeEngine.load(settings)

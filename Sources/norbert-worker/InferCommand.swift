@@ -49,15 +49,17 @@ struct InferCommand: AsyncParsableCommand {
         for h in heads where HeadSpec.parse(h) == nil { throw ValidationError("--head '\(h)' is not NAME=DIR") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         if let m = maxTokens, m < 2 { throw ValidationError("--max-tokens must be at least 2") }
+        _ = try costLimits.checkedLimits()
     }
 
     func run() async throws {
         BLAS.setThreads(threads)
+        let limits = try costLimits.checkedLimits()
         try KernelStartup.check("infer")
         let engine: PipelineEngine
         do {
             engine = try PipelineEngine(heads: heads.compactMap(HeadSpec.parse), tokenizerDirectory: tokenizer,
-                                        configuration: EngineConfiguration(maxInputTokens: maxTokens, limits: costLimits.limits))
+                                        configuration: EngineConfiguration(maxInputTokens: maxTokens, limits: limits))
         } catch {
             throw CLIError("infer: \(error.description)")
         }

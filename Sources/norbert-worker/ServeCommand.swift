@@ -23,97 +23,82 @@ struct ServeCommand: AsyncParsableCommand {
             """,
         subcommands: [ServeBenchCommand.self])
 
-    @Option(name: .customLong("head"), help: ArgumentHelp("A head NAME=DIR (checkpoint folder); repeatable.", valueName: "name=dir"))
-    var heads: [String] = []
-    @Option(help: ArgumentHelp("Tokenizer folder (default: the first head's folder).", valueName: "dir"))
-    var tokenizer: String?
-    @Option(help: ArgumentHelp("Kafka bootstrap servers; none: start an embedded dev broker.", valueName: "host:port[,...]"))
-    var bootstrapServers: String?
-    @Option(help: ArgumentHelp("Consumer group id (default norbert-worker).", valueName: "id"))
-    var group: String?
-    @Option(help: ArgumentHelp("Request topics, comma-separated (default norbert-requests).", valueName: "topic[,topic...]"))
-    var requests: String?
-    @Option(help: ArgumentHelp("Results topic (default norbert-results).", valueName: "topic"))
-    var results: String?
-    @Option(help: ArgumentHelp("Dead-letter topic (default norbert-dead-letters).", valueName: "topic"))
-    var deadLetter: String?
-    @Option(help: ArgumentHelp("HTTP port for /metrics, /livez, /readyz (default 9400; 0 picks one).", valueName: "n"))
-    var metricsPort: Int?
-    @Option(help: ArgumentHelp("Address the HTTP port binds (default 0.0.0.0, every interface, as Kubernetes probes need; 127.0.0.1 keeps it local).", valueName: "host"))
-    var metricsHost: String?
-    @Option(help: ArgumentHelp("Token budget of one encoder batch (default 8192).", valueName: "n"))
-    var maxBatchTokens: Int?
-    @Option(help: ArgumentHelp("Longest wait for a batch to fill, ms (default 5).", valueName: "n"))
-    var maxWaitMs: Int?
-    @Option(help: ArgumentHelp("Inference lanes, each a single-threaded encoder (default: one per core).", valueName: "n"))
-    var lanes: Int?
-    @Option(help: ArgumentHelp("Static group membership id (group.instance.id), e.g. the pod name.", valueName: "id"))
-    var instanceId: String?
-    @Option(name: .customLong("kafka"), help: ArgumentHelp("A librdkafka property for every client; repeatable.", valueName: "key=value"))
-    var kafka: [String] = []
-    @Option(help: ArgumentHelp("JSON config file (flag names as keys). Also NORBERT_WORKER_CONFIG.", valueName: "path"))
-    var config: String?
-    @Option(help: ArgumentHelp("Log format: text or json (default text).", valueName: "format"))
-    var logFormat: String?
-    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical (default info).", valueName: "level"))
-    var logLevel: String?
-    @Option(help: ArgumentHelp("Deadline for finishing in-flight work on revoke and shutdown, ms (default 15000). Shutdown takes at most this + 10 s (25 s by default: inside Kubernetes' 30 s grace period); it plus 12 s must stay below max.poll.interval.ms.", valueName: "n"))
-    var drainTimeoutMs: Int?
-    @Option(help: ArgumentHelp("How often answered offsets are committed, ms (default 200): shorter means fewer repeated answers after a crash, more commit requests.", valueName: "n"))
-    var commitIntervalMs: Int?
-    @Option(help: ArgumentHelp("Pause fetching above this many queued tokens (default max(4 × max-batch-tokens, 32768)).", valueName: "n"))
-    var maxQueuedTokens: Int?
-    @Option(help: ArgumentHelp("Largest request message accepted, bytes (default 1048576); larger ones are dead-lettered.", valueName: "n"))
-    var maxMessageBytes: Int?
-    @Option(help: ArgumentHelp("Longest input in tokens (default: the tokenizer's model_max_length, else the model's).", valueName: "n"))
-    var maxInputTokens: Int?
-    @Option(name: .customLong("reply-to-allow"), help: ArgumentHelp("A reply-to topic pattern requesters may use (* and ? wildcards); repeatable. Default none: every answer goes to the results topic, other reply-to topics are refused (reply_to_not_allowed).", valueName: "pattern"))
-    var replyToAllow: [String] = []
-    @Option(help: ArgumentHelp("Pause fetching above this many messages received and not yet answered, answers waiting for the broker included (default 10000).", valueName: "n"))
-    var maxInFlight: Int?
-    @Option(help: ArgumentHelp("Pause fetching above this many bytes of such messages (default 134217728).", valueName: "n"))
-    var maxInFlightBytes: Int?
-    @Option(help: ArgumentHelp("/livez fails when a busy lane makes no progress (batch, encoder pass, decoding step) for this long, ms (default 600000).", valueName: "n"))
-    var laneStallTimeoutMs: Int?
+    // One @Option per setting of ServeSettings.options, named as the setting (the property's
+    // name is the flag's) and typed String? or [String] (repeatable); the declaration gives the
+    // help, the parsing and the checks. WorkerTests fail when one is missing, extra or different.
+    @Option(help: .serve("head")) var head: [String] = []
+    @Option(help: .serve("tokenizer")) var tokenizer: String?
+    @Option(help: .serve("bootstrap-servers")) var bootstrapServers: String?
+    @Option(help: .serve("group")) var group: String?
+    @Option(help: .serve("requests")) var requests: String?
+    @Option(help: .serve("results")) var results: String?
+    @Option(help: .serve("dead-letter")) var deadLetter: String?
+    @Option(help: .serve("metrics-port")) var metricsPort: String?
+    @Option(help: .serve("metrics-host")) var metricsHost: String?
+    @Option(help: .serve("max-batch-tokens")) var maxBatchTokens: String?
+    @Option(help: .serve("max-wait-ms")) var maxWaitMs: String?
+    @Option(help: .serve("lanes")) var lanes: String?
+    @Option(help: .serve("instance-id")) var instanceId: String?
+    @Option(help: .serve("kafka")) var kafka: [String] = []
+    @Option(help: .serve("config")) var config: String?
+    @Option(help: .serve("log-format")) var logFormat: String?
+    @Option(help: .serve("log-level")) var logLevel: String?
+    @Option(help: .serve("drain-timeout-ms")) var drainTimeoutMs: String?
+    @Option(help: .serve("commit-interval-ms")) var commitIntervalMs: String?
+    @Option(help: .serve("max-queued-tokens")) var maxQueuedTokens: String?
+    @Option(help: .serve("max-message-bytes")) var maxMessageBytes: String?
+    @Option(help: .serve("max-input-tokens")) var maxInputTokens: String?
+    @Option(help: .serve("reply-to-allow")) var replyToAllow: [String] = []
+    @Option(help: .serve("max-in-flight")) var maxInFlight: String?
+    @Option(help: .serve("max-in-flight-bytes")) var maxInFlightBytes: String?
+    @Option(help: .serve("lane-stall-timeout-ms")) var laneStallTimeoutMs: String?
     @OptionGroup var costLimits: CostLimitOptions
 
-    var flagValues: [String: [String]] {
-        var out: [String: [String]] = [:]
-        if !heads.isEmpty { out["head"] = heads }
-        if !kafka.isEmpty { out["kafka"] = kafka }
-        if !replyToAllow.isEmpty { out["reply-to-allow"] = replyToAllow }
-        let scalars: [(String, String?)] = [
-            ("tokenizer", tokenizer), ("bootstrap-servers", bootstrapServers), ("group", group), ("requests", requests),
-            ("results", results), ("dead-letter", deadLetter), ("metrics-port", metricsPort.map(String.init)),
-            ("metrics-host", metricsHost),
-            ("max-batch-tokens", maxBatchTokens.map(String.init)), ("max-wait-ms", maxWaitMs.map(String.init)),
-            ("lanes", lanes.map(String.init)), ("instance-id", instanceId), ("log-format", logFormat), ("log-level", logLevel),
-            ("drain-timeout-ms", drainTimeoutMs.map(String.init)), ("commit-interval-ms", commitIntervalMs.map(String.init)),
-            ("max-queued-tokens", maxQueuedTokens.map(String.init)),
-            ("max-message-bytes", maxMessageBytes.map(String.init)), ("max-input-tokens", maxInputTokens.map(String.init)),
-            ("max-in-flight", maxInFlight.map(String.init)), ("max-in-flight-bytes", maxInFlightBytes.map(String.init)),
-            ("lane-stall-timeout-ms", laneStallTimeoutMs.map(String.init)),
-        ]
-        for (name, value) in scalars { if let value { out[name] = [value] } }
-        for (name, value) in costLimits.values { out[name] = [String(value)] }
-        return out
+    @Flag(help: """
+        Check the configuration and exit: every setting from flags, NORBERT_WORKER_* and the config file (all problems, \
+        not just the first), the kafka properties (by librdkafka, without a client), and each head's config.json, \
+        weights header and tokenizer (no weights loaded). Prints the effective settings with where each came from \
+        (secrets redacted) and exits 0, or names every problem on stderr and exits 1. No broker is contacted.
+        """)
+    var checkConfig = false
+    @Flag(help: "With --check-config: leave the head and tokenizer folders alone (e.g. in CI, without the models).")
+    var skipModelFiles = false
+    @Flag(help: .hidden) var helpMarkdown = false
+
+    /// The settings given as flags, by name.
+    var flagValues: [String: [String]] { GivenOptions.values(of: self) }
+
+    func validate() throws {
+        if skipModelFiles, !checkConfig { throw ValidationError("--skip-model-files only goes with --check-config") }
     }
 
     func resolveSettings() throws -> ServeSettings {
-        let environment = ProcessInfo.processInfo.environment
-        do {
-            let path = config ?? environment[ServeSettings.environmentPrefix + "CONFIG"]
-            let file = try path.map(ServeSettings.readConfigFile) ?? [:]
-            let settings = try ServeSettings.resolve(
-                flags: flagValues, environment: environment, file: file, defaultLanes: ProcessInfo.processInfo.activeProcessorCount)
-            guard !settings.heads.isEmpty else { throw CLIError("serve: give at least one --head NAME=DIR (or 'head' in the config file)") }
-            return settings
-        } catch let failure as ServeSettings.Failure {
-            throw CLIError("serve: \(failure.description)")
+        let resolution = ServeSettings.load(
+            flags: flagValues, environment: ProcessInfo.processInfo.environment, defaultLanes: ProcessInfo.processInfo.activeProcessorCount)
+        if let first = resolution.problems.first { throw CLIError("serve: \(first.description)") }
+        guard !resolution.settings.heads.isEmpty else { throw CLIError("serve: give at least one --head NAME=DIR (or 'head' in the config file)") }
+        return resolution.settings
+    }
+
+    /// `--check-config`: the report on stdout, the problems on stderr; exit 1 when there are any.
+    func runCheck() throws {
+        let check = ServeConfigCheck.run(
+            flags: flagValues, environment: ProcessInfo.processInfo.environment,
+            defaultLanes: ProcessInfo.processInfo.activeProcessorCount, modelFiles: !skipModelFiles)
+        guard check.passed else {
+            let lines = ["serve --check-config: \(check.problems.count) problem\(check.problems.count == 1 ? "" : "s")"] + check.problems.map { "  - " + $0 }
+            FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+            throw ExitCode(1)
         }
+        FileHandle.standardOutput.write(Data(("serve --check-config: OK (no broker contacted, no weights loaded)\n" + check.report).utf8))
     }
 
     func run() async throws {
+        if helpMarkdown {
+            FileHandle.standardOutput.write(Data(ServeOption.markdownTable().utf8))
+            return
+        }
+        if checkConfig { return try runCheck() }
         let settings = try resolveSettings()
         let logger = ServeLogging.bootstrap(format: settings.logFormat, level: settings.logLevel)
         try KernelStartup.check("serve") { logger.info("\($0)") }

@@ -154,11 +154,17 @@ public enum CLIRun {
         public var err: String { String(decoding: stderr, as: UTF8.self) }
     }
 
-    public static func run(_ arguments: [String], stdin: Data = Data()) throws -> Result {
+    /// `environment`: nil inherits the test's; else the test's without `NORBERT_WORKER_…`
+    /// variables, plus these.
+    public static func run(_ arguments: [String], stdin: Data = Data(), environment: [String: String]? = nil) throws -> Result {
         guard let binary = NorbertBinary.locate() else { throw ChildError("norbert-worker binary not found; build it first (swift build)") }
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        if let environment {
+            process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NORBERT_WORKER_") }
+                .merging(environment) { _, given in given }
+        }
         let inPipe = Pipe(), outPipe = Pipe(), errPipe = Pipe()
         process.standardInput = inPipe
         process.standardOutput = outPipe

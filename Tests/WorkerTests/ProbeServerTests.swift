@@ -38,6 +38,31 @@ struct ProbeServerTests {
         }
     }
 
+    @Test("/metrics reports readiness as norbert_worker_ready, the same as /readyz")
+    func readyGauge() async throws {
+        let status = WorkerStatus()
+        let server = ProbeServer(host: "127.0.0.1", port: 0, metrics: WorkerMetrics(), status: status, logger: Logger(label: "test"))
+        try await RunningProbe.with(server) { probe in
+            let port = probe.port
+            @Sendable func get(_ path: String) throws -> String {
+                let socket = try TestSocket(port: port)
+                socket.send("GET \(path) HTTP/1.1\r\nHost: probe\r\n\r\n")
+                return socket.readUntilClosed(timeout: .seconds(20)).text
+            }
+            let notReady = try get("/readyz"), zero = try get("/metrics")
+            #expect(notReady.hasPrefix("HTTP/1.1 503"))
+            #expect(zero.contains("\nnorbert_worker_ready 0"), "\(zero)")
+            status.setWarmed()
+            status.setAssigned(3)
+            let ready = try get("/readyz"), one = try get("/metrics")
+            #expect(ready.hasPrefix("HTTP/1.1 200"))
+            #expect(one.contains("\nnorbert_worker_ready 1"))
+            status.setStopping()
+            let stopping = try get("/metrics")
+            #expect(stopping.contains("\nnorbert_worker_ready 0"))
+        }
+    }
+
     @Test("a connection without a complete request is closed after the connection timeout, even if it trickles bytes")
     func stalledConnectionClosed() async throws {
         try await RunningProbe.with(connectionTimeout: .milliseconds(300)) { probe in

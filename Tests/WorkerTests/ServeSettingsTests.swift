@@ -63,6 +63,25 @@ struct ServeSettingsTests {
         #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["metrics-host": ["a b"]], environment: [:], file: [:], defaultLanes: 1) }
     }
 
+    @Test("Kubernetes service-link variables of a Service named norbert-worker… are ignored; other unknown NORBERT_WORKER_ variables are refused")
+    func kubernetesServiceLinks() throws {
+        // What Kubernetes injects (service links on) for Services `norbert-worker` and `norbert-worker-metrics`.
+        let links = [
+            "NORBERT_WORKER_SERVICE_HOST": "10.0.0.7", "NORBERT_WORKER_SERVICE_PORT": "9090",
+            "NORBERT_WORKER_SERVICE_PORT_METRICS": "9090", "NORBERT_WORKER_PORT": "tcp://10.0.0.7:9090",
+            "NORBERT_WORKER_PORT_9090_TCP": "tcp://10.0.0.7:9090", "NORBERT_WORKER_PORT_9090_TCP_PROTO": "tcp",
+            "NORBERT_WORKER_PORT_9090_TCP_PORT": "9090", "NORBERT_WORKER_PORT_9090_TCP_ADDR": "10.0.0.7",
+            "NORBERT_WORKER_METRICS_SERVICE_HOST": "10.0.0.8", "NORBERT_WORKER_METRICS_PORT_9090_TCP_ADDR": "10.0.0.8",
+        ]
+        let s = try ServeSettings.resolve(flags: [:], environment: links.merging(["NORBERT_WORKER_LANES": "2"]) { a, _ in a }, file: [:], defaultLanes: 1)
+        #expect(s.lanes == 2)
+        for unknown in ["NORBERT_WORKER_LANEZ", "NORBERT_WORKER_PORT_X_TCP", "NORBERT_WORKER_SERVICE", "NORBERT_WORKER_PORT_9090_TCP_NAME"] {
+            #expect(throws: ServeSettings.Failure.self, "\(unknown)") {
+                try ServeSettings.resolve(flags: [:], environment: links.merging([unknown: "1"]) { a, _ in a }, file: [:], defaultLanes: 1)
+            }
+        }
+    }
+
     @Test("a malformed kafka entry is named by source and position, its text (maybe a secret) never shown")
     func malformedKafkaNotEchoed() throws {
         func failure(flags: [String: [String]] = [:], environment: [String: String] = [:], file: [String: [String]] = [:]) -> String {

@@ -203,7 +203,8 @@ struct WorkerFaultTests {
     func commitFailuresCoordinatorMoving() async throws {
         let rig = try FaultRig(group: "commit")
         try rig.lead(request: 1, results: 2, deadLetters: 2, coordinator: 1)
-        let running = try await rig.start()
+        let recorder = LogRecorder()
+        let running = try await rig.start(recorder: recorder)
         let watch = try CommitWatch(rig)
 
         // Requests keep coming (50 every 200 ms) until the faults are over, so there is always
@@ -243,6 +244,15 @@ struct WorkerFaultTests {
         produced.merge(try await FaultRig.produce(FaultRig.mixed(20, badEvery: 1, prefix: "y"), servers: rig.servers))
         try await rig.checkAnswers(produced, running: running, watch: watch)
         try await running.stop()
+
+        // The operator sees the failing commits (a warning at the start of each streak, not one
+        // per attempt) and when they land again.
+        let records = recorder.records
+        let warnings = records.filter { $0.level == .warning && $0.message.hasPrefix("commit failed") }
+        let recovered = records.filter { $0.level == .info && $0.message == "commits land again" }
+        #expect(!warnings.isEmpty, "no warning about failing commits")
+        #expect(!recovered.isEmpty, "no line saying commits land again")
+        #expect(warnings.count <= recovered.count + 1, "a warning per failed attempt instead of per streak: \(warnings.count) warnings, \(recovered.count) recoveries")
     }
 
     // MARK: 6. Fetch errors
@@ -356,9 +366,9 @@ struct FaultRig {
     }
 
     /// Starts the worker and waits until it is ready (warmed, partitions assigned).
-    func start() async throws -> RunningWorker {
+    func start(recorder: LogRecorder? = nil) async throws -> RunningWorker {
         let engine = try #require(WorkerFixtures.engine)
-        let running = RunningWorker(configuration, backend: PipelinesBackend(engine: engine, lanes: 2))
+        let running = RunningWorker(configuration, backend: PipelinesBackend(engine: engine, lanes: 2), recorder: recorder)
         let status = running.status
         try await eventually(.seconds(90), "the worker to be ready") { status.isReady }
         return running

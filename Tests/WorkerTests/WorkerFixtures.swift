@@ -109,8 +109,8 @@ struct RunningWorker {
     let status: WorkerStatus
     private let exited = Flag()
 
-    init<Backend: InferenceBackend>(_ configuration: WorkerConfiguration, backend: Backend) {
-        var logger = Logger(label: "test")
+    init<Backend: InferenceBackend>(_ configuration: WorkerConfiguration, backend: Backend, recorder: LogRecorder? = nil) {
+        var logger = recorder.map { recorder in Logger(label: "test") { _ in recorder.handler() } } ?? Logger(label: "test")
         // FAULT_DEBUG=<librdkafka debug contexts> (WorkerFaultTests): the worker logs at debug level too.
         if ProcessInfo.processInfo.environment["FAULT_DEBUG"] != nil { logger.logLevel = .debug }
         let worker = Worker(configuration: configuration, backend: backend, logger: logger)
@@ -139,5 +139,27 @@ struct RunningWorker {
     func stop() async throws {
         await group.triggerGracefulShutdown()
         try await task.value
+    }
+}
+
+/// Keeps the worker's log lines (level and message) for tests that assert what an operator sees.
+final class LogRecorder: Sendable {
+    private let lines = Mutex<[(level: Logger.Level, message: String)]>([])
+
+    var records: [(level: Logger.Level, message: String)] { lines.withLock { $0 } }
+
+    func handler() -> some LogHandler { Handler(recorder: self) }
+
+    private struct Handler: LogHandler {
+        let recorder: LogRecorder
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+            recorder.lines.withLock { $0.append((level, message.description)) }
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SafeTensors
+import NorBERT
 import Tensors
 
 /// The `forward` command's file-to-file pass: padded input_ids (and attention_mask) in, the
