@@ -631,3 +631,35 @@ void nb_softmax_row(float *row, size_t cols, size_t a, size_t b) {
     softmax_at(l, row, a, b, -INFINITY, &sum);
     nb_scale(row + a, 1.0f / sum, b - a);
 }
+
+// ---------------------------------------------------------------- float32 → bfloat16
+
+static inline uint16_t bf16_scalar(float x) {
+    uint32_t b;
+    memcpy(&b, &x, 4);
+    if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b >> 16) | 0x40);   // quiet NaN
+    return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+}
+
+#if NB_X86
+NB_AVX512 static void to_bf16_avx512(uint16_t *out, const float *x, size_t n) {
+    const __m512i half = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail16(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(k, x + i);
+        __m512i b = _mm512_castps_si512(v);
+        __m512i r = _mm512_add_epi32(b, _mm512_add_epi32(half, _mm512_and_si512(_mm512_srli_epi32(b, 16), one)));
+        r = _mm512_srli_epi32(r, 16);
+        __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40)));
+        _mm256_mask_storeu_epi16(out + i, k, _mm512_cvtepi32_epi16(r));
+    }
+}
+#endif
+
+void nb_to_bf16(uint16_t *out, const float *x, size_t n) {
+#if NB_X86
+    if (level() >= NB_LEVEL_AVX512) { to_bf16_avx512(out, x, n); return; }
+#endif
+    for (size_t i = 0; i < n; i++) out[i] = bf16_scalar(x[i]);
+}

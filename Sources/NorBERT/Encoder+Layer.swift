@@ -37,6 +37,20 @@ extension Encoder {
     /// Rows per MLP block (bounds the GeGLU scratch; large enough for full-rate GEMMs).
     static let mlpRowBlock = 2048
 
+    /// out[m, n] = x[m, k] · Wᵀ for a weight W [n, k] and contiguous x (row stride k): float32
+    /// sgemm, or, with a bf16 copy of W and a bf16 GEMM, x rounded to bf16 into lane scratch and sbgemm.
+    @inline(__always)
+    func linear(_ out: UnsafeMutablePointer<Float>, ldc: Int, _ x: UnsafePointer<Float>, _ w: FloatBuffer, _ w16: BF16Buffer?,
+                m: Int, n: Int, k: Int, ws: EncoderWorkspace) {
+        if let w16, let bf16 {
+            let x16 = ws.x16.reserve(m * k)
+            BF16.convert(x16, x, count: m * k)
+            bf16.nt(out, ldc: ldc, x16, lda: k, w16.pointer, ldb: k, m: m, n: n, k: k)
+        } else {
+            GEMM.nt(out, ldc: ldc, x, lda: k, w.pointer, ldb: k, m: m, n: n, k: k)
+        }
+    }
+
     /// One reference `Layer.forward` over every packed row (in place on ws.hidden).
     func runLayer(_ L: LayerWeights, batch: PackedBatch, causal: Bool, caches: [KVCache]?, ws: EncoderWorkspace) {
         let c = config
@@ -52,14 +66,14 @@ extension Encoder {
         // (Mix and norm fused per row: one pass over [n, h] each.)
         Vector.mixLayerNorm(a, L.attnA, hid, L.attnB, emb, rows: n, cols: h, eps: eps)
         Vector.mixLayerNorm(b, L.qkA, hid, L.qkB, emb, rows: n, cols: h, eps: eps)
-        GEMM.nt(qk, ldc: qkw, b, lda: h, L.wqk.pointer, ldb: h, m: n, n: qkw, k: h)
+        linear(qk, ldc: qkw, b, L.wqk, L.bf16?.wqk, m: n, n: qkw, k: h, ws: ws)
         // Values: layer 0's become v1; later layers mix theirs with v1.
         if L.index == 0 {
             let v1 = ws.v1.reserve(n * vw)
-            GEMM.nt(v1, ldc: vw, a, lda: h, L.wv.pointer, ldb: h, m: n, n: vw, k: h)
+            linear(v1, ldc: vw, a, L.wv, L.bf16?.wv, m: n, n: vw, k: h, ws: ws)
             v.update(from: v1, count: n * vw)
         } else {
-            GEMM.nt(v, ldc: vw, a, lda: h, L.wv.pointer, ldb: h, m: n, n: vw, k: h)
+            linear(v, ldc: vw, a, L.wv, L.bf16?.wv, m: n, n: vw, k: h, ws: ws)
             Vector.mix(v, 1 - L.valueMix, v, L.valueMix, ws.v1.pointer, count: n * vw)
         }
         // Per-head q/k LayerNorm × (scale + 1), then RoPE at each token's position in its sequence.
@@ -101,7 +115,7 @@ extension Encoder {
             }
         }
         Vector.layerNorm(attn, ldo: vw, attn, ldx: vw, rows: n, cols: vw, eps: eps)
-        GEMM.nt(proj, ldc: h, attn, lda: vw, L.wo.pointer, ldb: vw, m: n, n: h, k: vw)
+        linear(proj, ldc: h, attn, L.wo, L.bf16?.wo, m: n, n: h, k: vw, ws: ws)
 
         // MLP input: softplus(l2)((1-l3) h + l3 e) + attention output.
         // (Mix, add and the MLP's input LayerNorm fused per row.)
@@ -113,9 +127,9 @@ extension Encoder {
         while r0 < n {
             let rows = min(block, n - r0)
             let x = a + r0 * h
-            GEMM.nt(up, ldc: 2 * inter, x, lda: h, L.wup.pointer, ldb: h, m: rows, n: 2 * inter, k: h)
+            linear(up, ldc: 2 * inter, x, L.wup, L.bf16?.wup, m: rows, n: 2 * inter, k: h, ws: ws)
             Vector.gegluLayerNorm(act, up: up, rows: rows, inter: inter, eps: eps)
-            GEMM.nt(b + r0 * h, ldc: h, act, lda: inter, L.wdown.pointer, ldb: inter, m: rows, n: h, k: inter)
+            linear(b + r0 * h, ldc: h, act, L.wdown, L.bf16?.wdown, m: rows, n: h, k: inter, ws: ws)
             r0 += rows
         }
 

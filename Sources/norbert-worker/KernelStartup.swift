@@ -21,6 +21,19 @@ enum KernelStartup {
         }
     }
 
+    /// The bf16 GEMM for `--precision` (nil for float32); a clear refusal where bf16 cannot run.
+    static func bf16GEMM(_ command: String, precision: String) throws -> BF16GEMM? {
+        guard let chosen = Precision(rawValue: precision) else {
+            throw CLIError("\(command): --precision takes \(Precision.allCases.map(\.rawValue).joined(separator: " or ")), not '\(precision)'")
+        }
+        guard chosen == .bf16 else { return nil }
+        do {
+            return try BF16GEMM.openBLAS()
+        } catch {
+            throw CLIError("\(command): \(error.description)")
+        }
+    }
+
     /// The real GEMM, then one element of the output off by 1 (when there are two or more).
     static let faultyGEMM: BLASSelfCheck.Call = { t, out, ldc, a, lda, b, ldb, m, n, k, alpha, beta in
         BLASSelfCheck.blas(t, out, ldc, a, lda, b, ldb, m, n, k, alpha, beta)

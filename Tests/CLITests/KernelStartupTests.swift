@@ -28,4 +28,20 @@ struct KernelStartupTests {
         #expect(child.stderr.contains("refusing to start"))
         #expect(child.stdout.isEmpty)
     }
+
+    /// `--precision bf16` runs where the CPU has AVX512-BF16 and OpenBLAS exports sbgemm, and is
+    /// refused with the reason elsewhere (here: Debian's OpenBLAS 0.3.21 has no sbgemm).
+    @Test func bf16RunsOrIsRefusedClearly() async throws {
+        let child = try ChildProcess(Self.inferArguments() + ["--precision", "bf16"])
+        let status = try await child.waitForExit(timeout: .seconds(60))
+        if status == 0 {
+            #expect(child.stderr.contains("kernels: OpenBLAS "))
+        } else {
+            #expect(status == 1)
+            #expect(child.stderr.contains("--precision bf16 needs"), "\(child.stderr.suffix(2000))")
+        }
+        let bad = try ChildProcess(Self.inferArguments() + ["--precision", "fp8"])
+        #expect(try await bad.waitForExit(timeout: .seconds(60)) == 1)
+        #expect(bad.stderr.contains("--precision takes float32 or bf16"))
+    }
 }

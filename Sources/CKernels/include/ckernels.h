@@ -88,4 +88,7 @@ float nb_softmax_chunk_row(float *row, size_t cols, size_t a, size_t b, float *r
 /// visible entries sum to 1 (all 0 when a ≥ b).
 void nb_softmax_row(float *row, size_t cols, size_t a, size_t b);
 
+/// out[i] = x[i] rounded to bfloat16 (round to nearest even; NaN stays a quiet NaN), as raw bits.
+void nb_to_bf16(uint16_t *out, const float *x, size_t n);
+
 #endif
