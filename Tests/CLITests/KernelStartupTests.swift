@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 import TestSupport
 import Testing
 
@@ -43,5 +44,17 @@ struct KernelStartupTests {
         let bad = try ChildProcess(Self.inferArguments() + ["--precision", "fp8"])
         #expect(try await bad.waitForExit(timeout: .seconds(60)) == 1)
         #expect(bad.stderr.contains("--precision takes float32 or bf16"))
+    }
+
+    /// `serve --precision bf16` where bf16 cannot run: refused at start-up, before any broker.
+    @Test(.enabled(if: (try? BF16GEMM.openBLAS()) == nil, "bf16 runs here"))
+    func serveRefusesBF16WhereUnavailable() async throws {
+        let tiny = CLI.fixtures.appendingPathComponent("norbert4-tiny")
+        let child = try ChildProcess(["serve", "--precision", "bf16", "--metrics-port", "0", "--tokenizer", CLI.fixtures.appendingPathComponent("tokenizer").path,
+                                      "--head", "sentiment=\(tiny.appendingPathComponent("sequence-classification").path)"])
+        #expect(try await child.waitForExit(timeout: .seconds(60)) == 1)
+        #expect(child.stderr.contains("serve: --precision bf16 needs"), "\(child.stderr.suffix(2000))")
+        #expect(child.stderr.contains("kernels: OpenBLAS "))
+        #expect(!child.stdout.contains("bootstrap.servers="))
     }
 }
