@@ -304,6 +304,15 @@ NB_AVX512 static inline __mmask16 tail16(size_t left) {
     return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
 }
 
+// Full-width loads and stores while 16 or more values are left, masked ones only for the tail:
+// masked stores of every vector are slow on some CPUs (AMD Zen), so the hot loop has none.
+NB_AVX512 static inline __m512 ldm(size_t left, const float *p) {
+    return left >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(tail16(left), p);
+}
+NB_AVX512 static inline void stm(size_t left, float *p, __m512 v) {
+    if (left >= 16) _mm512_storeu_ps(p, v); else _mm512_mask_storeu_ps(p, tail16(left), v);
+}
+
 NB_AVX512 static inline __m512 exp16(__m512 x) {
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.33654f)), _mm512_set1_ps(88.37626f));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.442695040888963f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -330,8 +339,8 @@ NB_AVX512 static inline __m512 gelu16(__m512 x) {
 
 NB_AVX512 static void exp_avx512(float *out, const float *x, size_t n) {
     for (size_t i = 0; i < n; i += 16) {
-        __mmask16 k = tail16(n - i);
-        _mm512_mask_storeu_ps(out + i, k, exp16(_mm512_maskz_loadu_ps(k, x + i)));
+        size_t left = n - i; __mmask16 k = tail16(left); (void)k;
+        stm(left, out + i, exp16(ldm(left, x + i)));
     }
 }
 
@@ -353,46 +362,46 @@ NB_AVX512 static void norm_row_avx512(float *o, const float *x, size_t n, float 
         acc1 = _mm512_fmadd_ps(d1, d1, acc1);
     }
     for (; i < n; i += 16) {
-        __mmask16 k = tail16(n - i);
-        __m512 d = _mm512_maskz_sub_ps(k, _mm512_maskz_loadu_ps(k, x + i), m);
+        size_t left = n - i; __mmask16 k = tail16(left); (void)k;
+        __m512 d = _mm512_maskz_sub_ps(k, ldm(left, x + i), m);
         acc0 = _mm512_fmadd_ps(d, d, acc0);
     }
     float ss = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
     __m512 vi = _mm512_set1_ps(1.0f / sqrtf(ss / (float)n + eps));
     for (i = 0; i < n; i += 16) {
-        __mmask16 k = tail16(n - i);
-        __m512 y = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m), vi);
-        if (g) y = _mm512_mul_ps(y, _mm512_maskz_loadu_ps(k, g + i));
-        _mm512_mask_storeu_ps(o + i, k, y);
+        size_t left = n - i; __mmask16 k = tail16(left); (void)k;
+        __m512 y = _mm512_mul_ps(_mm512_sub_ps(ldm(left, x + i), m), vi);
+        if (g) y = _mm512_mul_ps(y, ldm(left, g + i));
+        stm(left, o + i, y);
     }
 }
 
 NB_AVX512 static void geglu_avx512(float *out, const float *x, const float *gate, size_t n) {
     for (size_t i = 0; i < n; i += 16) {
-        __mmask16 k = tail16(n - i);
-        __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), gelu16(_mm512_maskz_loadu_ps(k, gate + i)));
-        _mm512_mask_storeu_ps(out + i, k, y);
+        size_t left = n - i; __mmask16 k = tail16(left); (void)k;
+        __m512 y = _mm512_mul_ps(ldm(left, x + i), gelu16(ldm(left, gate + i)));
+        stm(left, out + i, y);
     }
 }
 
 NB_AVX512 static void gelu_avx512(float *x, size_t n) {
     for (size_t i = 0; i < n; i += 16) {
-        __mmask16 k = tail16(n - i);
-        _mm512_mask_storeu_ps(x + i, k, gelu16(_mm512_maskz_loadu_ps(k, x + i)));
+        size_t left = n - i; __mmask16 k = tail16(left); (void)k;
+        stm(left, x + i, gelu16(ldm(left, x + i)));
     }
 }
 
 NB_AVX512 static float softmax_chunk_avx512(float *row, size_t a, size_t b, float old_max, float *sum_out) {
     __m512 vm = _mm512_set1_ps(old_max);
     for (size_t i = a; i < b; i += 16)
-        vm = _mm512_mask_max_ps(vm, tail16(b - i), vm, _mm512_maskz_loadu_ps(tail16(b - i), row + i));
+        vm = _mm512_mask_max_ps(vm, tail16(b - i), vm, ldm(b - i, row + i));
     float mx = _mm512_reduce_max_ps(vm);
     vm = _mm512_set1_ps(mx);
     __m512 acc = _mm512_setzero_ps();
     for (size_t i = a; i < b; i += 16) {
-        __mmask16 k = tail16(b - i);
-        __m512 e = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + i), vm)));
-        _mm512_mask_storeu_ps(row + i, k, e);
+        size_t left = b - i; __mmask16 k = tail16(left); (void)k;
+        __m512 e = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(ldm(left, row + i), vm)));
+        stm(left, row + i, e);
         acc = _mm512_add_ps(acc, e);
     }
     *sum_out = _mm512_reduce_add_ps(acc);
@@ -403,39 +412,39 @@ NB_AVX512 static void scaled_mix_add_avx512(float *out, float s, float a, const 
                                             const float *p, const float *q, size_t n) {
     __m512 vs = _mm512_set1_ps(s), va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b);
     for (size_t i = 0; i < n; i += 16) {
-        __mmask16 k = tail16(n - i);
-        __m512 m = _mm512_add_ps(_mm512_mul_ps(va, _mm512_maskz_loadu_ps(k, x + i)), _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(k, y + i)));
+        size_t left = n - i; __mmask16 k = tail16(left); (void)k;
+        __m512 m = _mm512_add_ps(_mm512_mul_ps(va, ldm(left, x + i)), _mm512_mul_ps(vb, ldm(left, y + i)));
         if (s != 1.0f) m = _mm512_mul_ps(vs, m);
-        if (p) m = _mm512_add_ps(m, _mm512_maskz_loadu_ps(k, p + i));
-        if (q) m = _mm512_add_ps(m, _mm512_maskz_loadu_ps(k, q + i));
-        _mm512_mask_storeu_ps(out + i, k, m);
+        if (p) m = _mm512_add_ps(m, ldm(left, p + i));
+        if (q) m = _mm512_add_ps(m, ldm(left, q + i));
+        stm(left, out + i, m);
     }
 }
 
 NB_AVX512 static void add_avx512(float *out, const float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i += 16) {
-        __mmask16 k = tail16(n - i);
-        __m512 m = _mm512_add_ps(_mm512_maskz_loadu_ps(k, out + i), _mm512_maskz_loadu_ps(k, x + i));
-        if (y) m = _mm512_add_ps(m, _mm512_maskz_loadu_ps(k, y + i));
-        _mm512_mask_storeu_ps(out + i, k, m);
+        size_t left = n - i; __mmask16 k = tail16(left); (void)k;
+        __m512 m = _mm512_add_ps(ldm(left, out + i), ldm(left, x + i));
+        if (y) m = _mm512_add_ps(m, ldm(left, y + i));
+        stm(left, out + i, m);
     }
 }
 
 NB_AVX512 static void scale_avx512(float *out, float s, size_t n) {
     __m512 vs = _mm512_set1_ps(s);
     for (size_t i = 0; i < n; i += 16) {
-        __mmask16 k = tail16(n - i);
-        _mm512_mask_storeu_ps(out + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, out + i), vs));
+        size_t left = n - i; __mmask16 k = tail16(left); (void)k;
+        stm(left, out + i, _mm512_mul_ps(ldm(left, out + i), vs));
     }
 }
 
 NB_AVX512 static void rope_avx512(float *v, size_t half, const float *c, const float *s) {
     for (size_t j = 0; j < half; j += 16) {
-        __mmask16 k = tail16(half - j);
-        __m512 x1 = _mm512_maskz_loadu_ps(k, v + j), x2 = _mm512_maskz_loadu_ps(k, v + j + half);
-        __m512 vc = _mm512_maskz_loadu_ps(k, c + j), vs = _mm512_maskz_loadu_ps(k, s + j);
-        _mm512_mask_storeu_ps(v + j, k, _mm512_sub_ps(_mm512_mul_ps(x1, vc), _mm512_mul_ps(x2, vs)));
-        _mm512_mask_storeu_ps(v + j + half, k, _mm512_add_ps(_mm512_mul_ps(x2, vc), _mm512_mul_ps(x1, vs)));
+        size_t left = half - j; __mmask16 k = tail16(left); (void)k;
+        __m512 x1 = ldm(left, v + j), x2 = ldm(left, v + j + half);
+        __m512 vc = ldm(left, c + j), vs = ldm(left, s + j);
+        stm(left, v + j, _mm512_sub_ps(_mm512_mul_ps(x1, vc), _mm512_mul_ps(x2, vs)));
+        stm(left, v + j + half, _mm512_add_ps(_mm512_mul_ps(x2, vc), _mm512_mul_ps(x1, vs)));
     }
 }
 #endif
