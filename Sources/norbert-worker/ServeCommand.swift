@@ -102,10 +102,10 @@ struct ServeCommand: AsyncParsableCommand {
         if checkConfig { return try runCheck() }
         let settings = try resolveSettings()
         let logger = ServeLogging.bootstrap(format: settings.logFormat, level: settings.logLevel)
-        try KernelStartup.check("serve") { logger.info("\($0)") }
         // SIGTERM/SIGINT while the heads load: nothing to drain yet, so exit 0 once loaded.
         let early = EarlySignals()
         defer { early.cancel() }
+        try KernelStartup.check("serve") { logger.info("\($0)") }
         let engine = try await ServeEngine.load(settings)
         if early.fired {
             logger.notice("stopped by a signal during start-up")
