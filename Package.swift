@@ -26,23 +26,28 @@ let package = Package(
 
         // Element-wise kernels in C (AVX2/FMA chosen at run time), always optimised: Tensors' hot loops.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // The contract: one strict JSON value, parser and writer; error codes; tasks and their options.
+        .target(name: "Wire"),
         // float32 storage and kernels (GEMM through OpenBLAS).
         .target(name: "Tensors", dependencies: ["COpenBLAS", "CKernels"]),
         // Memory-mapped safetensors checkpoints (single file and sharded).
-        .target(name: "SafeTensors", dependencies: ["Tensors"]),
+        .target(name: "SafeTensors", dependencies: ["Tensors", "Wire"]),
         // tokenizer.json pipelines (normalizers, pre-tokenizers, models, post-processors, decoders).
-        .target(name: "Tokenizers"),
+        .target(name: "Tokenizers", dependencies: ["Wire"]),
         // NorBERT 4 config, encoder, heads and generation.
         .target(name: "NorBERT", dependencies: ["Tensors", "SafeTensors"]),
         // Text in, answers out: task pipelines over Tokenizers and NorBERT (shared by `infer` and the worker).
-        .target(name: "Pipelines", dependencies: ["Tokenizers", "NorBERT"]),
+        // Its API needs only Wire: requests are prepared (decoded, resolved, priced) and run here.
+        .target(name: "Pipelines", dependencies: ["Wire", "Tokenizers", "NorBERT"]),
         // Swift over librdkafka.
         .target(name: "Kafka", dependencies: ["CRdKafka"]),
         // The Kafka worker: consume, batch, infer on lanes, publish, commit after delivery.
         .target(
             name: "Worker",
             dependencies: [
-                "Kafka", "Pipelines", "NorBERT", "Tokenizers", "Tensors",
+                // NorBERT and Tokenizers: only ServeConfigCheck (`serve --check-config` loads heads and
+                // the tokenizer); everything else goes through Pipelines and Wire.
+                "Wire", "Kafka", "Pipelines", "NorBERT", "Tokenizers",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -54,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "norbert-worker",
             dependencies: [
-                "Tensors", "SafeTensors", "Tokenizers", "NorBERT", "Pipelines", "Kafka", "Worker",
+                "Wire", "Tensors", "SafeTensors", "Tokenizers", "NorBERT", "Pipelines", "Kafka", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -62,13 +67,14 @@ let package = Package(
 
         // Helpers shared by the test targets (child processes of the built binary, fixture paths).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], resources: []),
-        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "Wire"], resources: []),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Wire"]),
         .testTarget(name: "NorBERTTests", dependencies: ["NorBERT", "SafeTensors"]),
-        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "NorBERT", "Tokenizers", "TestSupport"]),
+        .testTarget(name: "PipelinesTests", dependencies: ["Wire", "Pipelines", "NorBERT", "Tokenizers", "TestSupport"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Kafka", "Pipelines", "TestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Wire", "Worker", "Kafka", "Pipelines", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["SafeTensors", "Tensors", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -69,9 +69,9 @@ top_module() {
 }
 link_modules() {
     case "$1" in
-        request) echo "Pipelines NorBERT SafeTensors Tensors Tokenizers CKernels" ;;
-        tokenizer|encode) echo "Tokenizers" ;;
-        safetensors) echo "SafeTensors Tensors CKernels" ;;
+        request) echo "Pipelines NorBERT SafeTensors Tensors Tokenizers Wire CKernels" ;;
+        tokenizer|encode) echo "Tokenizers Wire" ;;
+        safetensors) echo "SafeTensors Tensors Wire CKernels" ;;
     esac
 }
 link_flags() {

@@ -1,6 +1,7 @@
 import NorBERT
 import Tensors
 import Tokenizers
+import Wire
 
 /// What one (request, head) pair needs from the encoder, and how it turns the outputs into a result.
 /// The engine packs the sequences of many plans into shared encoder passes (identical token
@@ -101,24 +102,10 @@ extension PipelineEngine {
     }
 }
 
-/// Input field checks shared by the tasks.
+/// Input field checks shared by the tasks (``PipelineRequest/input(for:)``).
 extension PipelineRequest {
-    func requireNonEmpty(_ value: String?, _ name: String, task: PipelineTask) throws(PipelineError) -> String {
-        guard let value else { throw PipelineError(.missingField, "\(task.rawValue) needs field '\(name)'") }
-        guard !value.isEmpty else { throw PipelineError(.emptyInput, "field '\(name)' is empty") }
-        return value
-    }
-
-    /// Rejects input fields the task does not read.
-    func rejectUnused(_ used: Set<String>, task: PipelineTask) throws(PipelineError) {
-        let given: [(String, Bool)] = [("text", text != nil), ("question", question != nil), ("context", context != nil), ("choices", choices != nil)]
-        for (name, present) in given where present && !used.contains(name) {
-            throw PipelineError(.invalidRequest, "field '\(name)' is not used by \(task.rawValue)")
-        }
-    }
-
     func textInput(for task: PipelineTask) throws(PipelineError) -> String {
-        try rejectUnused(["text"], task: task)
-        return try requireNonEmpty(text, "text", task: task)
+        guard case .text(let text) = try input(for: task) else { throw PipelineError(.internalError, "\(task.rawValue) reads no text") }
+        return text
     }
 }

@@ -1,13 +1,13 @@
 import Foundation
 import NorBERT
-import Tokenizers
+import Wire
 
 /// feature-extraction: last hidden states of `<s> text`, pooled (`pooling`: `mean` over all
 /// tokens (default), `first` token, or `none`: every token, shaped [1][tokens][hidden] as
 /// transformers returns it), optionally L2-normalized (`normalize`).
 struct FeatureExtractionPlan: EncoderPlan {
     let ids: [Int]
-    let pooling: String
+    let pooling: Pooling
     let normalize: Bool
 
     var sequences: [[Int]] { [ids] }
@@ -16,8 +16,9 @@ struct FeatureExtractionPlan: EncoderPlan {
 
     init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine) throws(PipelineError) {
         let text = try r.textInput(for: .featureExtraction)
-        pooling = try r.options.choice("pooling", ["mean", "first", "none"]) ?? "mean"
-        normalize = try r.options.bool("normalize", default: false)
+        let options = try FeatureExtractionOptions(r.options, engine.optionBounds)
+        pooling = options.pooling
+        normalize = options.normalize
         let e = try engine.encode(text)
         try engine.checkLength(e.count, what: "the text")
         // The response: one vector per token with `pooling: none`.
@@ -42,11 +43,11 @@ struct FeatureExtractionPlan: EncoderPlan {
         let rows = (0..<n).map { Array(hidden.storage[($0 * h)..<(($0 + 1) * h)]) }
         let result: JSONValue
         switch pooling {
-        case "first":
+        case .first:
             result = vector(rows[0])
-        case "none":
+        case .none:
             result = .array([.array(rows.map(vector))])
-        default:
+        case .mean:
             var mean = [Float](repeating: 0, count: h)
             for row in rows { for j in 0..<h { mean[j] += row[j] } }
             result = vector(mean.map { $0 / Float(n) })

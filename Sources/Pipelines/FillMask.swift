@@ -1,5 +1,6 @@
 import NorBERT
 import Tokenizers
+import Wire
 
 /// fill-mask: the masked-LM head at every `<mask>` of `<s> text`. GptBertForMaskedLM predicts
 /// token t from the hidden state at t − 1, so the head reads the row before each mask.
@@ -18,9 +19,10 @@ struct FillMaskPlan: EncoderPlan {
     init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine) throws(PipelineError) {
         let text = try r.textInput(for: .fillMask)
         tokenizer = engine.tokenizer
-        topK = try r.options.capped("top_k", default: 5, from: 1, limit: engine.configuration.limits.maxTopK, setting: "max-top-k")
+        let options = try FillMaskOptions(r.options, engine.optionBounds)
+        topK = options.topK
         let vocab = head.model.head?.outputs ?? head.model.config.vocabSize
-        if let names = try r.options.strings("targets") {
+        if let names = options.targets {
             var list: [Int] = []
             for name in names {
                 var id = engine.tokenizer.tokenToId(name)

@@ -1,4 +1,5 @@
 import Tokenizers
+import Wire
 
 /// Splitting of an over-long classification input into windows. The special tokens the template
 /// puts before and after the text (`<s>` … for NorBERT) are repeated in every window; the text

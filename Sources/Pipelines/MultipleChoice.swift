@@ -1,6 +1,6 @@
 import Foundation
 import NorBERT
-import Tokenizers
+import Wire
 
 /// multiple-choice: `<s> question <s> choice` per choice, the head on each choice's first token,
 /// softmax over the choices. Result `{"choice": i, "scores": [...], "logits": [...]}`.
@@ -11,10 +11,9 @@ struct MultipleChoicePlan: EncoderPlan {
 
     init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine, stats: inout RunStats) throws(PipelineError) {
         let task = PipelineTask.multipleChoice
-        try r.rejectUnused(["question", "choices"], task: task)
-        let question = try r.requireNonEmpty(r.question, "question", task: task)
-        guard let choices = r.choices else { throw PipelineError(.missingField, "multiple-choice needs field 'choices'") }
-        guard !choices.isEmpty else { throw PipelineError(.emptyInput, "field 'choices' is empty") }
+        guard case .questionChoices(let question, let choices) = try r.input(for: task) else {
+            throw PipelineError(.internalError, "\(task.rawValue) reads no question and choices")
+        }
         var price = TaskCost()
         price.choices = choices.count
         try engine.enforce(price)

@@ -1,22 +1,22 @@
 import NorBERT
 import Tensors
-import Tokenizers
+import Wire
 
 extension PipelineEngine {
     /// Decodes request lines and runs them as one batch; a line that does not decode gets an
     /// error response in its place. Responses come in line order (several for a `heads` request).
     public func respond(toLines lines: [[UInt8]], workspace: EncoderWorkspace) -> BatchResult {
-        var requests: [PipelineRequest] = []
+        var requests: [PreparedRequest] = []
         var slots: [Int?] = []
         var failures: [Int: PipelineResponse] = [:]
         for (k, line) in lines.enumerated() {
-            switch PipelineRequest.decode(line) {
+            switch prepare(line) {
             case .success(let r):
                 slots.append(requests.count)
                 requests.append(r)
             case .failure(let f):
                 slots.append(nil)
-                failures[k] = PipelineResponse.failure(id: f.id, task: f.task.flatMap(PipelineTask.init(rawValue:)), f.error)
+                failures[k] = f.response
             }
         }
         let ran = run(requests, workspace: workspace)
@@ -42,6 +42,12 @@ extension PipelineEngine {
     /// another workspace) before the batch goes on, so a long generation holds no one up.
     public func run(_ requests: [PipelineRequest], workspace: EncoderWorkspace, onPartial: PartialHandler? = nil,
                     between: (() -> Void)? = nil) -> BatchResult {
+        run(requests, prepared: nil, workspace: workspace, onPartial: onPartial, between: between)
+    }
+
+    /// `prepared`: the requests' heads when ``prepare(_:)-([UInt8])`` already resolved and priced them.
+    func run(_ requests: [PipelineRequest], prepared: [PreparedRequest]?, workspace: EncoderWorkspace, onPartial: PartialHandler?,
+             between: (() -> Void)?) -> BatchResult {
         var responses: [[PipelineResponse?]] = []
         var plans: [PlanSlot] = []
         var generations: [GenerationJob] = []
@@ -49,7 +55,9 @@ extension PipelineEngine {
         for (ri, r) in requests.enumerated() {
             let pairs: [(LoadedHead, PipelineTask)]
             // Priced before any work: over a limit, the request gets one error response.
-            do { _ = try price(r); pairs = try resolve(r) } catch {
+            do {
+                if let prepared { pairs = try targets(of: prepared[ri]) } else { pairs = try priced(r).pairs }
+            } catch {
                 responses.append([PipelineResponse.failure(id: r.id, task: r.task, head: r.head, error)])
                 continue
             }

@@ -3,6 +3,7 @@ import NorBERT
 import SafeTensors
 import Tensors
 import Tokenizers
+import Wire
 
 /// A head to load: a name requests use and a checkpoint folder.
 public struct HeadSpec: Sendable, Equatable {

@@ -1,4 +1,4 @@
-import Tokenizers
+import Wire
 
 /// Token accounting of one result: nothing is truncated silently.
 public struct Usage: Sendable, Equatable {

@@ -1,5 +1,6 @@
 import NorBERT
 import Tokenizers
+import Wire
 
 /// question-answering: (question, context) encoded as a pair, the context split into windows of
 /// `max_seq_len` tokens that share `doc_stride` tokens; per window the start/end probabilities
@@ -28,21 +29,15 @@ struct QuestionAnsweringPlan: EncoderPlan {
 
     init(_ r: PipelineRequest, head: LoadedHead, engine: PipelineEngine, stats: inout RunStats) throws(PipelineError) {
         let task = PipelineTask.questionAnswering
-        try r.rejectUnused(["question", "context"], task: task)
-        let question = try r.requireNonEmpty(r.question, "question", task: task)
-        let contextText = try r.requireNonEmpty(r.context, "context", task: task)
-        let o = r.options
-        let big = Int(Int32.max)
-        topK = try o.capped("top_k", default: 1, from: 1, limit: engine.configuration.limits.maxTopK, setting: "max-top-k")
-        maxAnswerLen = try o.int("max_answer_len", default: 15, in: 1...big)
-        _ = try o.int("max_question_len", default: 64, in: 1...big)
-        let maxSeqLen = try o.int("max_seq_len", default: min(engine.maxInputTokens, 384), in: 2...engine.maxInputTokens)
-        let docStride = try o.int("doc_stride", default: min(maxSeqLen / 2, 128), in: 0...big)
-        guard docStride <= maxSeqLen else {
-            throw PipelineError(.invalidValue, "option 'doc_stride' (\(docStride)) is larger than 'max_seq_len' (\(maxSeqLen))")
+        guard case .questionContext(let question, let contextText) = try r.input(for: task) else {
+            throw PipelineError(.internalError, "\(task.rawValue) reads no question and context")
         }
-        handleImpossible = try o.bool("handle_impossible_answer", default: false)
-        alignToWords = try o.bool("align_to_words", default: true)
+        let options = try QuestionAnsweringOptions(r.options, engine.optionBounds)
+        topK = options.topK
+        maxAnswerLen = options.maxAnswerLen
+        let (maxSeqLen, docStride) = (options.maxSeqLen, options.docStride)
+        handleImpossible = options.handleImpossibleAnswer
+        alignToWords = options.alignToWords
         clsId = engine.tokenizer.specialTokens.clsId ?? head.model.config.bosTokenId
 
         // The whole pair first: the question's length, the total length and the windows are

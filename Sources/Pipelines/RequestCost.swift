@@ -1,5 +1,6 @@
 import NorBERT
 import Tokenizers
+import Wire
 
 /// What a request costs, priced before any work by ``PipelineEngine/cost(of:)``.
 public struct RequestCost: Sendable, Equatable {
@@ -124,7 +125,10 @@ extension PipelineEngine {
         }
     }
 
-    func price(_ r: PipelineRequest) throws(PipelineError) -> RequestCost {
+    func price(_ r: PipelineRequest) throws(PipelineError) -> RequestCost { try priced(r).cost }
+
+    /// The request's price and its (head, task) pairs.
+    func priced(_ r: PipelineRequest) throws(PipelineError) -> (cost: RequestCost, pairs: [(LoadedHead, PipelineTask)]) {
         let limits = configuration.limits
         let idBytes = r.id.utf8.count
         if idBytes > limits.maxIDBytes {
@@ -149,9 +153,9 @@ extension PipelineEngine {
         if boundParts.contains(where: \.undecided) || violation(bound, boundParts) != nil {
             let (exact, exactParts) = try total(.exact)
             if let error = violation(exact, exactParts) { throw error }
-            return exact
+            return (exact, pairs)
         }
-        return try total(.estimate).0
+        return (try total(.estimate).0, pairs)
     }
 
     /// The first limit a request's cost passes, as the error that rejects it.
@@ -225,7 +229,8 @@ extension PipelineEngine {
         switch task {
         case .textClassification, .tokenClassification:
             guard let text = r.text, !text.isEmpty else { return c }
-            let (policy, stride) = (try? o.overflow(maxTokens: maxInputTokens)) ?? (.reject, 0)
+            let overflow = try? OverflowOptions(o, optionBounds)
+            let (policy, stride) = overflow.map { ($0.policy, $0.stride) } ?? (.reject, 0)
             var n = (measure == .exact ? known?.count : nil) ?? measuredTokens(text, measure) ?? 0
             // Longer inputs without windows are rejected (input_too_long) before any work.
             if policy == .reject { n = min(n, maxInputTokens) }
@@ -244,13 +249,9 @@ extension PipelineEngine {
                 c.responseWhat = "an entity per token of \(n)"
             }
         case .questionAnswering:
-            let topK = try o.priced("top_k", default: 1, limit: limits.maxTopK, setting: "max-top-k")
+            let topK = try o.priced(.answersTopK, limit: limits.maxTopK)
             guard let question = r.question, let context = r.context, !question.isEmpty, !context.isEmpty else { return c }
-            let maxAnswerLen = o.lenientInt("max_answer_len", default: 15)
-            let maxQuestionLen = max(1, o.lenientInt("max_question_len", default: 64))
-            let maxSeqLen = min(max(o.lenientInt("max_seq_len", default: min(maxInputTokens, 384)), 2), maxInputTokens)
-            let docStride = max(0, o.lenientInt("doc_stride", default: min(maxSeqLen / 2, 128)))
-            let handleImpossible = (try? o.bool("handle_impossible_answer", default: false)) ?? false
+            let (maxAnswerLen, maxQuestionLen, maxSeqLen, docStride, handleImpossible) = QuestionAnsweringOptions.lenient(o, optionBounds)
             var q: Int, ctx: Int
             switch measure {
             case .estimate, .bound:
@@ -284,10 +285,10 @@ extension PipelineEngine {
             c.responseBytes = Cost.mul(responses, Cost.add(envelope, Cost.mul(answers, 96 + answerBytes)))
             c.responseWhat = "\(responses) responses of \(answers) answers"
         case .fillMask:
-            let topK = try o.priced("top_k", default: 5, limit: limits.maxTopK, setting: "max-top-k")
+            let topK = try o.priced(.candidatesTopK, limit: limits.maxTopK)
             guard let text = r.text, !text.isEmpty else { return c }
             let vocab = head.model.head?.outputs ?? head.model.config.vocabSize
-            let candidates = min(topK, ((try? o.strings("targets")) ?? nil)?.count ?? vocab)
+            let candidates = min(topK, ((try? o.strings(.targets)) ?? nil)?.count ?? vocab)
             let maskId = tokenizer.specialTokens.maskId ?? head.model.config.maskTokenId
             switch measure {
             case .estimate, .bound:
@@ -319,11 +320,11 @@ extension PipelineEngine {
             c.responseBytes = Cost.add(envelope, Cost.mul(choices.count, 3 * Cost.floatBytes))
             c.responseWhat = "\(choices.count) choices"
         case .textGeneration:
-            let maxNew = try o.priced("max_new_tokens", default: 20, limit: limits.maxNewTokens, setting: "max-new-tokens")
+            let maxNew = try o.priced(.maxNewTokens, limit: limits.maxNewTokens)
             guard let text = r.text, !text.isEmpty else { return c }
             c.encoderTokens = min((measure == .exact ? known?.count : nil) ?? measuredTokens(text, measure) ?? 0, maxInputTokens)
             c.generatedTokens = maxNew
-            let full = (try? o.bool("return_full_text", default: true)) ?? true
+            let full = o.lenientBool(.returnFullText)
             let final = Cost.add(Cost.add(envelope, full ? text.utf8.count : 0), Cost.mul(maxNew, Cost.tokenTextBytes))
             let partials = r.stream ? Cost.mul(maxNew, envelope + 64 + Cost.tokenTextBytes) : 0
             c.responseBytes = Cost.add(final, partials)
@@ -332,8 +333,8 @@ extension PipelineEngine {
             guard let text = r.text, !text.isEmpty else { return c }
             let n = min((measure == .exact ? known?.count : nil) ?? measuredTokens(text, measure) ?? 0, maxInputTokens)
             c.encoderTokens = n
-            let pooling = (try? o.choice("pooling", ["mean", "first", "none"])) ?? nil
-            let vectors = pooling == "none" ? n : 1
+            let pooling = (try? o.choice(.pooling, as: Pooling.self)) ?? nil
+            let vectors = pooling == Pooling.none ? n : 1
             c.responseBytes = Cost.add(envelope, Cost.mul(vectors, Cost.mul(head.model.config.hiddenSize, Cost.floatBytes)))
             c.responseWhat = "\(vectors) vectors of \(head.model.config.hiddenSize) numbers"
         }
@@ -360,35 +361,5 @@ extension PipelineEngine {
             }
         }
         return count
-    }
-}
-
-extension RequestOptions {
-    /// An integer option with a configurable upper limit: `invalid_value` below `from` or above
-    /// the limit (naming the setting); absent or null: the default (at most the limit).
-    func capped(_ name: String, default d: Int, from lower: Int, limit: Int, setting: String) throws(PipelineError) -> Int {
-        guard let v = values[name], !v.isNull else { return min(d, limit) }
-        if case .bool = v { throw wrongType(name, "an integer") }
-        guard let i = v.intValue else { throw wrongType(name, "an integer") }
-        guard i >= lower else { throw invalid(name, "must be in \(lower)...\(limit), got \(i)") }
-        guard i <= limit else { throw invalid(name, "must be at most \(limit) (setting \(setting)), got \(i)") }
-        return i
-    }
-
-    /// An integer option with a limit, for pricing: `invalid_value` only for an integer over the
-    /// limit; any other bad value prices as the default (the plan reports it, for its head only).
-    func priced(_ name: String, default d: Int, limit: Int, setting: String) throws(PipelineError) -> Int {
-        if let v = values[name], case .bool = v {} else if let i = values[name]?.intValue, i > limit {
-            throw invalid(name, "must be at most \(limit) (setting \(setting)), got \(i)")
-        }
-        return max(0, min(lenientInt(name, default: d), limit))
-    }
-
-    /// An integer option for pricing: the default when absent or not a usable integer (the plan
-    /// then reports the bad value).
-    func lenientInt(_ name: String, default d: Int) -> Int {
-        guard let v = values[name], !v.isNull, let i = v.intValue else { return d }
-        if case .bool = v { return d }
-        return i
     }
 }

@@ -1,5 +1,5 @@
 import NorBERT
-import Tokenizers
+import Wire
 
 /// text-classification: the sequence-classification head on token 0 (`<s> text`).
 ///
@@ -9,7 +9,7 @@ import Tokenizers
 struct TextClassificationPlan: EncoderPlan {
     let input: LongInput
     let labels: [String]
-    let function: String
+    let function: ClassificationFunction
     let topK: RequestOptions.Presence<Int>
 
     var sequences: [[Int]] { input.sequences }
@@ -21,10 +21,11 @@ struct TextClassificationPlan: EncoderPlan {
         let config = head.model.config
         let outputs = head.model.head?.outputs ?? config.numLabels
         labels = (0..<outputs).map { config.id2label?[String($0)] ?? "LABEL_\($0)" }
-        let fallback = (config.problemType == "multi_label_classification" || outputs == 1) ? "sigmoid" : "softmax"
-        function = try r.options.choice("function_to_apply", ["softmax", "sigmoid", "none"]) ?? fallback
-        topK = try r.options.int("top_k", in: 1...Int(Int32.max))
-        let (policy, stride) = try r.options.overflow(maxTokens: engine.maxInputTokens)
+        let fallback: ClassificationFunction = (config.problemType == "multi_label_classification" || outputs == 1) ? .sigmoid : .softmax
+        let options = try TextClassificationOptions(r.options, engine.optionBounds)
+        function = options.function ?? fallback
+        topK = options.topK
+        let (policy, stride) = (options.overflow.policy, options.overflow.stride)
         let encoding = try engine.encode(text)
         try engine.enforce(engine.taskCost(r, head: head, task: .textClassification, measure: .exact, known: encoding, planning: true))
         input = try LongInput.split(encoding, maxTokens: engine.maxInputTokens, policy: policy, stride: stride, what: "the text",
@@ -33,9 +34,9 @@ struct TextClassificationPlan: EncoderPlan {
 
     func scores(_ logits: [Float]) -> [Float] {
         switch function {
-        case "sigmoid": return Scores.sigmoid(logits)
-        case "none": return logits
-        default: return Scores.softmax(logits)
+        case .sigmoid: return Scores.sigmoid(logits)
+        case .none: return logits
+        case .softmax: return Scores.softmax(logits)
         }
     }
 

@@ -1,6 +1,6 @@
 import NorBERT
 import Tensors
-import Tokenizers
+import Wire
 
 /// text-generation with the causal (or masked) LM and its key/value cache. Requests of one batch
 /// on the same model advance together: one packed encoder step per new token.
@@ -26,22 +26,19 @@ extension PipelineEngine {
         guard e.ids.allSatisfy({ $0 >= 0 && $0 < head.model.config.vocabSize }) else {
             throw PipelineError(.invalidInput, "the tokenizer gave a token id outside the model's vocabulary")
         }
-        let maxNew = try o.capped("max_new_tokens", default: 20, from: 0, limit: configuration.limits.maxNewTokens, setting: "max-new-tokens")
+        let maxNew = try TextGenerationOptions.maxNewTokens(o, optionBounds)
         try enforce(taskCost(r, head: head, task: .textGeneration, measure: .exact, known: e, planning: true))
         if e.count + maxNew > maxInputTokens {
             throw PipelineError(.inputTooLong, "the prompt (\(e.count) tokens) plus max_new_tokens (\(maxNew)) is more than the maximum of \(maxInputTokens)")
         }
-        var seed: UInt64
-        if case .value(let s) = try o.int("seed", in: 0...Int(Int64.max)) { seed = UInt64(s) } else { seed = UInt64.random(in: 0...UInt64.max) }
+        let options = try TextGenerationOptions(o, optionBounds)
+        var seed = options.seed ?? UInt64.random(in: 0...UInt64.max)
         if seed == 0 { seed = 0x5EED }
-        let sampler = Sampler(doSample: try o.bool("do_sample", default: false),
-                              temperature: try o.double("temperature", default: 1, in: 1e-6...1e6),
-                              topK: try o.int("top_k", default: 50, in: 0...Int(Int32.max)),
-                              topP: try o.double("top_p", default: 1, in: 1e-9...1),
+        let sampler = Sampler(doSample: options.doSample, temperature: options.temperature, topK: options.topK, topP: options.topP,
                               rng: SplitMix64(seed: seed))
         return GenerationJob(slot: slot, head: head, prompt: e.ids, promptText: text, maxNewTokens: maxNew, sampler: sampler,
-                             stopAtNewline: try o.bool("stop_at_newline", default: false),
-                             returnFullText: try o.bool("return_full_text", default: true),
+                             stopAtNewline: options.stopAtNewline,
+                             returnFullText: options.returnFullText,
                              eos: tokenizer.specialTokens.eosId ?? head.model.config.eosTokenId)
     }
 

@@ -1,5 +1,6 @@
 import NorBERT
 import Tokenizers
+import Wire
 
 /// token-classification: the token-classification head on every token of `<s> text`, then
 /// transformers' aggregation (`none`, `simple`, `first`, `average`, `max`), with the group word
@@ -8,7 +9,7 @@ import Tokenizers
 /// Long texts (option `overflow: window`): each token takes its logits from the window that sees
 /// it farthest from a window edge; everything else is as for one window.
 struct TokenClassificationPlan: EncoderPlan {
-    enum Strategy: String { case none, simple, first, average, max }
+    typealias Strategy = AggregationStrategy
 
     let input: LongInput
     let encoding: Encoding
@@ -27,10 +28,10 @@ struct TokenClassificationPlan: EncoderPlan {
         let config = head.model.config
         let outputs = head.model.head?.outputs ?? config.numLabels
         labels = (0..<outputs).map { config.id2label?[String($0)] ?? "LABEL_\($0)" }
-        let names = ["none", "simple", "first", "average", "max"]
-        strategy = (try r.options.choice("aggregation_strategy", names)).flatMap(Strategy.init(rawValue:)) ?? .none
-        ignore = try r.options.strings("ignore_labels") ?? ["O"]
-        let (policy, stride) = try r.options.overflow(maxTokens: engine.maxInputTokens)
+        let options = try TokenClassificationOptions(r.options, engine.optionBounds)
+        strategy = options.aggregation
+        ignore = options.ignoreLabels
+        let (policy, stride) = (options.overflow.policy, options.overflow.stride)
         encoding = try engine.encode(t)
         try engine.enforce(engine.taskCost(r, head: head, task: .tokenClassification, measure: .exact, known: encoding, planning: true))
         input = try LongInput.split(encoding, maxTokens: engine.maxInputTokens, policy: policy, stride: stride, what: "the text",

@@ -1,4 +1,5 @@
 import Tensors
+import Wire
 
 #if canImport(Glibc)
 import Glibc
@@ -58,7 +59,7 @@ public struct Checkpoint: Sendable {
         let bytes = try readWholeFile(indexPath, limit: maximumIndexSize)
         let json: JSONValue
         do {
-            json = try JSONParser.parse(bytes)
+            json = try JSONValue.parse(bytes, limits: .safeTensors)
         } catch {
             throw invalid("not valid JSON: \(error.message) at byte \(error.offset)")
         }
@@ -66,7 +67,7 @@ public struct Checkpoint: Sendable {
             throw invalid("index is \(json.typeName), not a JSON object")
         }
         var metadata: [String: String] = [:]
-        if let meta = top.first(where: { $0.key == "metadata" })?.value {
+        if let meta = top.first(where: { $0.0 == "metadata" })?.1 {
             switch meta {
             case let .object(pairs):
                 for (key, value) in pairs {
@@ -76,7 +77,7 @@ public struct Checkpoint: Sendable {
             default: throw invalid("\"metadata\" is \(meta.typeName), not an object")
             }
         }
-        guard let weightMapValue = top.first(where: { $0.key == "weight_map" })?.value else {
+        guard let weightMapValue = top.first(where: { $0.0 == "weight_map" })?.1 else {
             throw invalid("index has no \"weight_map\"")
         }
         guard case let .object(weightMap) = weightMapValue else {

@@ -1,4 +1,5 @@
 import Tensors
+import Wire
 
 #if canImport(Glibc)
 import Glibc
@@ -229,7 +230,7 @@ enum HeaderParser {
 
         let json: JSONValue
         do {
-            json = try JSONParser.parse(UnsafeRawBufferPointer(rebasing: file[8..<dataStart]))
+            json = try JSONValue.parse(UnsafeRawBufferPointer(rebasing: file[8..<dataStart]), limits: .safeTensors)
         } catch {
             throw fail(.invalidHeader, nil, "header is not valid JSON: \(error.message) at header byte \(error.offset)")
         }
@@ -315,10 +316,10 @@ enum HeaderParser {
             throw fail(.invalidHeader, name, "entry is \(value.typeName), not an object")
         }
         func field(_ key: String) throws(SafeTensorsError) -> JSONValue {
-            guard let found = fields.first(where: { $0.key == key }) else {
+            guard let found = fields.first(where: { $0.0 == key }) else {
                 throw fail(.invalidHeader, name, "entry has no \"\(key)\"")
             }
-            return found.value
+            return found.1
         }
         let dtypeValue = try field("dtype")
         let shapeValue = try field("shape")

@@ -1,4 +1,5 @@
 import Tensors
+import Wire
 
 #if canImport(Glibc)
 import Glibc
@@ -67,7 +68,7 @@ public enum SafeTensorsWriter {
         parts.reserveCapacity(tensors.count + 1)
         if let metadata {
             let pairs = metadata.keys.sorted().map { key in
-                JSONWriter.quoted(key) + ":" + JSONWriter.quoted(metadata[key] ?? "")
+                JSONValue.quoted(key) + ":" + JSONValue.quoted(metadata[key] ?? "")
             }
             parts.append("\"__metadata__\":{" + pairs.joined(separator: ",") + "}")
         }
@@ -102,7 +103,7 @@ public enum SafeTensorsWriter {
                                        "shape \(shapeText(shape)) needs \(elements) values, got \(count)")
             }
             let end = offset + count * (dtype.bitSize / 8)
-            parts.append(JSONWriter.quoted(name) + ":{\"dtype\":\"\(dtype.rawValue)\",\"shape\":["
+            parts.append(JSONValue.quoted(name) + ":{\"dtype\":\"\(dtype.rawValue)\",\"shape\":["
                          + shape.map(String.init).joined(separator: ",")
                          + "],\"data_offsets\":[\(offset),\(end)]}")
             offset = end

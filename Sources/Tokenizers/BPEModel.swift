@@ -1,4 +1,5 @@
 import Synchronization
+import Wire
 
 /// Byte-pair encoding (the library's `BPE` model) with a per-word cache.
 final class BPEModel: TokenModel {

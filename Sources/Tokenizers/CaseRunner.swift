@@ -1,3 +1,5 @@
+import Wire
+
 /// Runs one test-vector case (a line of `cases.jsonl`: `kind` + `input`) and produces the object
 /// the library's Python bindings would give (the `expected` field), or `{"error": …}`.
 /// Used by `norbert-worker tokenize` and by the tests.

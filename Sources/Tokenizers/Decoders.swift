@@ -1,3 +1,5 @@
+import Wire
+
 /// A `decoder` entry of tokenizer.json (the library's `decode_chain`).
 protocol Decoder: Sendable {
     func decodeChain(_ tokens: [String]) -> [String]

@@ -1,76 +1,37 @@
 import Foundation
 
-/// A parsed JSON value. `tokenizer.json` is read into this tree first, so that every
-/// component factory can report precisely which field is missing or malformed. Object keys are
-/// kept exactly as written (byte-exact, in order): Swift `String` equality is canonical
-/// equivalence, which would merge distinct vocabulary entries such as NFC and NFD spellings.
-public enum JSONValue: Sendable {
-    case null
-    case bool(Bool)
-    case int(Int)
-    case double(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([(String, JSONValue)])
+import Wire
 
-    /// Parses UTF-8 JSON text.
+extension JSONValue {
+    /// Parses a tokenizer file or a JSON line (a leading byte order mark is skipped); errors are
+    /// `TokenizerError`s naming `context` and the byte offset.
     public static func parse(_ data: Data, context: String) throws(TokenizerError) -> JSONValue {
-        var p = JSONParser(bytes: [UInt8](data), context: context)
-        return try p.parseDocument()
+        try parse([UInt8](data), context: context)
     }
 
     public static func parse(_ bytes: [UInt8], context: String) throws(TokenizerError) -> JSONValue {
-        var p = JSONParser(bytes: bytes, context: context)
-        return try p.parseDocument()
-    }
-
-    public subscript(key: String) -> JSONValue? {
-        guard case .object(let pairs) = self else { return nil }
-        for (k, v) in pairs.reversed() where k.utf8.elementsEqual(key.utf8) { return v }
-        return nil
-    }
-
-    public var stringValue: String? {
-        if case .string(let s) = self { return s }
-        return nil
-    }
-
-    public var intValue: Int? {
-        switch self {
-        case .int(let i): return i
-        case .double(let d):
-            if d.rounded() == d, abs(d) < 9.0e15 { return Int(d) }
-            return nil
-        default: return nil
+        do {
+            return try JSONValue.parse(bytes, limits: .tokenizer)
+        } catch {
+            throw TokenizerError(error, context: context)
         }
     }
+}
 
-    public var doubleValue: Double? {
-        switch self {
-        case .int(let i): return Double(i)
-        case .double(let d): return d
-        default: return nil
+extension JSONLimits {
+    /// tokenizer.json and its companions: keys byte for byte (vocabulary entries), a leading byte
+    /// order mark allowed, strings up to 16 MiB (a hostile file may hold 100 MB strings).
+    static let tokenizer = JSONLimits(maxDepth: 512, maxStringBytes: 16 << 20, allowsByteOrderMark: true, keyIdentity: .bytes)
+}
+
+extension TokenizerError {
+    /// The tokenizer's wording of a JSON syntax error in `context`.
+    public init(_ error: JSONSyntaxError, context: String) {
+        switch error.kind {
+        case .syntax: self = .malformedJSON(context: context, detail: error.description)
+        case .stringTooLong(let size, let limit):
+            self = .inputTooLarge(what: "string at byte \(error.offset) of \(context)", size: size, limit: limit)
         }
-    }
-
-    public var boolValue: Bool? {
-        if case .bool(let b) = self { return b }
-        return nil
-    }
-
-    public var arrayValue: [JSONValue]? {
-        if case .array(let a) = self { return a }
-        return nil
-    }
-
-    public var objectPairs: [(String, JSONValue)]? {
-        if case .object(let o) = self { return o }
-        return nil
-    }
-
-    public var isNull: Bool {
-        if case .null = self { return true }
-        return false
     }
 }
 

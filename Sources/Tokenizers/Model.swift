@@ -1,3 +1,5 @@
+import Wire
+
 /// The `model` entry of tokenizer.json: turns one pre-tokenized piece into tokens.
 protocol TokenModel: Sendable {
     /// Tokenizes `piece` (normalized scalars) and appends tokens with offsets inside the piece.

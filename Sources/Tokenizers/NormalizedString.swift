@@ -1,3 +1,5 @@
+import Wire
+
 /// Original-text span of one normalized scalar, in Unicode scalar offsets of the whole input.
 struct Span: Sendable, Equatable {
     var start: Int32

@@ -1,3 +1,5 @@
+import Wire
+
 /// A `normalizer` entry of tokenizer.json.
 protocol Normalizer: Sendable {
     func normalize(_ s: inout NormalizedString) throws(TokenizerError)

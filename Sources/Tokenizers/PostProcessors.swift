@@ -1,3 +1,5 @@
+import Wire
+
 /// A `post_processor` entry of tokenizer.json.
 protocol PostProcessor: Sendable {
     func addedTokens(isPair: Bool) -> Int

@@ -1,3 +1,5 @@
+import Wire
+
 /// A `pre_tokenizer` entry of tokenizer.json.
 protocol PreTokenizer: Sendable {
     func preTokenize(_ p: inout PreTokenizedString) throws(TokenizerError)

@@ -1,3 +1,5 @@
+import Wire
+
 /// Special tokens named by `tokenizer_config.json` / `special_tokens_map.json` (transformers'
 /// conventions), resolved to ids through the tokenizer's vocabulary.
 public struct SpecialTokens: Sendable, Equatable {

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Wire
 
 /// A Hugging Face `tokenizer.json` pipeline: added tokens → normalizer → pre-tokenizer → model →
 /// post-processor (with truncation and padding), and the decoder. Thread-safe; share one instance.

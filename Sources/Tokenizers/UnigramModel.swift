@@ -1,3 +1,5 @@
+import Wire
+
 /// SentencePiece-style unigram language model (the library's `Unigram`), Viterbi decoding.
 struct UnigramModel: TokenModel {
     let pieces: [String]

@@ -1,6 +1,7 @@
 import Kafka
 import Logging
 import Synchronization
+import Wire
 
 /// Publishes one request's answer: its responses (to `reply-to` or the results topic, key and
 /// trace headers echoed), its dead letter if the input was bad, and, when the answer cannot be
@@ -27,16 +28,9 @@ struct AnswerRouter: Sendable {
         case closed(Publisher.Outcome)
     }
 
-    /// Publishes `responses` once `previous` (the request's earlier responses, e.g. streamed
-    /// partials) is done, so a request's messages go out in order; skipped when `previous`
-    /// closed the answer.
-    func publish(_ answer: Answer, _ responses: [BackendResponse], after previous: Task<Step, Never>?) async -> Step {
-        if let previous, case .closed(let outcome) = await previous.value { return .closed(outcome) }
-        return await publish(answer, responses)
-    }
-
     /// Publishes `responses` in order, each acknowledged before the next is produced; then, if
-    /// the input was bad, the dead letter.
+    /// the input was bad, the dead letter. A request's publishes never overlap: its order is
+    /// kept by ``PublishQueue``.
     func publish(_ answer: Answer, _ responses: [BackendResponse]) async -> Step {
         let source = answer.message
         let destination = answer.replyTo ?? configuration.resultsTopic
@@ -71,7 +65,7 @@ struct AnswerRouter: Sendable {
     /// requester on the results topic. The texts name the error's code and librdkafka's
     /// description of it, never anything taken from the undelivered answer.
     private func reroute(_ answer: Answer, destination: String, error: KafkaError, task: String, head: String) async -> Publisher.Outcome {
-        let code = WorkerErrorCode.undeliverableResponse.rawValue
+        let code = ErrorCode.undeliverableResponse.rawValue
         let text = "the answer could not be delivered to topic '\(destination)': \(error.code.name)"
         logger.warning("answer undeliverable; dead-lettering the request", metadata: [
             "topic": "\(destination)", "error": "\(error.code.name)",

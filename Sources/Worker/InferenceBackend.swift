@@ -32,22 +32,6 @@ public protocol InferenceBackend: Sendable {
     func errorResponse(code: String, message: String, id: String?) -> [UInt8]
 }
 
-/// Error codes of failures the worker itself detects (the pipelines' codes are
-/// `PipelineError.Code`; together they are every code `serve` emits, the enum of
-/// schemas/error.schema.json).
-public enum WorkerErrorCode: String, Sendable, CaseIterable {
-    /// The message has no value (a tombstone).
-    case emptyMessage = "empty_message"
-    /// The message value is larger than `--max-message-bytes`.
-    case messageTooLarge = "message_too_large"
-    /// The `reply-to` header is repeated, not UTF-8 or not a topic name.
-    case invalidReplyTo = "invalid_reply_to"
-    /// The `reply-to` topic is not allowed (`--reply-to-allow`) or is one of the worker's own.
-    case replyToNotAllowed = "reply_to_not_allowed"
-    /// The answer could not be delivered where it should go (the error response says why).
-    case undeliverableResponse = "undeliverable_response"
-}
-
 /// A request ready for batching.
 public struct PreparedJob<Job: Sendable>: Sendable {
     public var job: Job

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Tokenizers
+import Wire
 
 /// One JSON object per line on stderr: `ts`, `level`, `label`, `msg`, metadata fields.
 public struct JSONLogHandler: LogHandler {

@@ -1,5 +1,6 @@
 import Dispatch
 import Synchronization
+import Wire
 
 /// Inference lanes: one serial dispatch queue (its own thread, never Swift's cooperative pool)
 /// per lane; each runs one batch at a time on the backend's lane-local state.
@@ -31,34 +32,42 @@ final class LanePool<Backend: InferenceBackend>: Sendable {
 
     var count: Int { queues.count }
 
-    /// Runs `jobs` on `lane` and returns the backend's responses, one list per job (a missing
-    /// list becomes an internal-error response). Streamed partials go to `emit` on the lane's
-    /// thread as the backend computes them. Also returns when the lane started the batch (it may
-    /// have been running another one when the batch was handed to it).
-    func run(_ jobs: [Backend.Job], lane: Int, emit: @escaping @Sendable (Int, BackendResponse) -> Void) async -> (results: [[BackendResponse]], started: ContinuousClock.Instant) {
-        let (results, started): ([[BackendResponse]], ContinuousClock.Instant) = await withCheckedContinuation { continuation in
-            queues[lane].async {
-                let started = ContinuousClock.now
-                self.progress.started(lane)
-                let results = self.backend.run(jobs, lane: lane, emit: emit, between: { self.betweenSteps(lane) })
-                self.progress.finished(lane)
-                continuation.resume(returning: (results, started))
-                // A side batch handed over as this one ended runs now.
-                self.runSide(lane)
+    /// Runs `jobs` in `slot` and returns the backend's responses, one list per job (a missing
+    /// list becomes an internal-error response), and when the lane started the batch (it may
+    /// have been running another one when the batch was handed to it). A regular slot queues
+    /// the batch on its lane; a side slot runs it between two steps of the batch the lane is
+    /// running, or after it (the worker hands out one side batch per lane). Streamed partials
+    /// go to `emit` on the lane's thread as the backend computes them.
+    ///
+    /// Returns nil at once when the calling task is cancelled (shutdown past its deadline): the
+    /// lane finishes the batch on its own thread and its results are dropped.
+    func run(
+        _ jobs: [Backend.Job], slot: LaneSlots.Slot, emit: @escaping @Sendable (Int, BackendResponse) -> Void
+    ) async -> (results: [[BackendResponse]], started: ContinuousClock.Instant)? {
+        let lane = slot.lane
+        let outcome = LaneOutcome()
+        let finished: (results: [[BackendResponse]], started: ContinuousClock.Instant)? = await withTaskCancellationHandler {
+            if slot.side {
+                sides.withLock { $0[lane] = SideBatch(jobs: jobs, emit: emit, done: { outcome.finish(($0, $1)) }) }
+                // If the lane's batch ends before its next step, the lane's queue runs it next.
+                queues[lane].async { self.runSide(lane) }
+            } else {
+                queues[lane].async {
+                    let started = ContinuousClock.now
+                    self.progress.started(lane)
+                    let results = self.backend.run(jobs, lane: lane, emit: emit, between: { self.betweenSteps(lane) })
+                    self.progress.finished(lane)
+                    outcome.finish((results, started))
+                    // A side batch handed over as this one ended runs now.
+                    self.runSide(lane)
+                }
             }
+            return await outcome.wait()
+        } onCancel: {
+            outcome.finish(nil)
         }
-        return (complete(results, jobs: jobs.count), started)
-    }
-
-    /// Runs short `jobs` in `lane`'s side slot: between two steps of the batch the lane is
-    /// running, or after it. The slot must be free (the worker hands out one side batch per lane).
-    func runBetweenSteps(_ jobs: [Backend.Job], lane: Int, emit: @escaping @Sendable (Int, BackendResponse) -> Void) async -> (results: [[BackendResponse]], started: ContinuousClock.Instant) {
-        let (results, started): ([[BackendResponse]], ContinuousClock.Instant) = await withCheckedContinuation { continuation in
-            sides.withLock { $0[lane] = SideBatch(jobs: jobs, emit: emit, done: { continuation.resume(returning: ($0, $1)) }) }
-            // If the lane's batch ends before its next step, the lane's queue runs it next.
-            queues[lane].async { self.runSide(lane) }
-        }
-        return (complete(results, jobs: jobs.count), started)
+        guard let finished else { return nil }
+        return (complete(finished.results, jobs: jobs.count), finished.started)
     }
 
     private func betweenSteps(_ lane: Int) {
@@ -85,7 +94,7 @@ final class LanePool<Backend: InferenceBackend>: Sendable {
         return (0..<jobs).map { index in
             if index < results.count, !results[index].isEmpty { return results[index] }
             let text = "the inference backend returned no response for this request"
-            let value = backend.errorResponse(code: "internal_error", message: text, id: nil)
+            let value = backend.errorResponse(code: ErrorCode.internalError.rawValue, message: text, id: nil)
             let rejection = RequestRejection(code: "internal_error", message: text, response: value)
             return [BackendResponse(value: value, rejection: rejection, outcome: "internal_error", task: "unknown", head: "none")]
         }
@@ -106,6 +115,40 @@ final class LanePool<Backend: InferenceBackend>: Sendable {
                 }
             }
         }
+    }
+}
+
+/// A lane's result, handed over once: by the lane when the batch ends, or as nil when the
+/// waiting task is cancelled, whichever comes first.
+final class LaneOutcome: Sendable {
+    typealias Value = (results: [[BackendResponse]], started: ContinuousClock.Instant)
+    private enum State {
+        case pending(CheckedContinuation<Value?, Never>?)
+        case done(Value?)
+    }
+    private let state = Mutex(State.pending(nil))
+
+    func wait() async -> Value? {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Value?? in
+                switch state {
+                case .done(let value): return .some(value)
+                case .pending:
+                    state = .pending(continuation)
+                    return nil
+                }
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    func finish(_ value: Value?) {
+        let waiting = state.withLock { state -> CheckedContinuation<Value?, Never>? in
+            guard case .pending(let continuation) = state else { return nil }
+            state = .done(value)
+            return continuation
+        }
+        waiting?.resume(returning: value)
     }
 }
 

@@ -1,15 +1,13 @@
-import NorBERT
 import Pipelines
 import Synchronization
-import Tensors
-import Tokenizers
+import Wire
 
 /// The production ``InferenceBackend``: requests and responses of schemas/ (the same as
-/// `infer`), run by a `PipelineEngine` over heads that share encoders. One `EncoderWorkspace`
+/// `infer`), run by a `PipelineEngine` over heads that share encoders. One `PipelineWorkspace`
 /// per lane; OpenBLAS is set to one thread (lanes give the parallelism).
 public final class PipelinesBackend: InferenceBackend {
     public struct Job: Sendable {
-        var request: PipelineRequest
+        var prepared: PreparedRequest
         var task: String
         var head: String
     }
@@ -22,41 +20,29 @@ public final class PipelinesBackend: InferenceBackend {
         self.engine = engine
         self.lanes = max(1, lanes)
         workspaces = (0..<(2 * max(1, lanes))).map { _ in LaneWorkspace() }
-        BLAS.setThreads(1)
+        PipelineEngine.setBLASThreads(1)
     }
 
-    /// Decodes and prices a request (``PipelineEngine/cost(of:)``): over a cost limit it is
-    /// rejected here, before it is queued; otherwise its batch cost is ``RequestCost/batchTokens``.
-    /// Tokenizes only a request whose input bytes could pass a limit (a big text in windows, a
-    /// long QA context with small windows, …), never builds windows.
+    /// Decodes, resolves and prices a request (``PipelineEngine/prepare(_:)-([UInt8])``): over a
+    /// cost limit it is rejected here, before it is queued; otherwise its batch cost is
+    /// ``RequestCost/batchTokens``. Tokenizes only a request whose input bytes could pass a limit
+    /// (a big text in windows, a long QA context with small windows, …), never builds windows.
     public func prepare(_ value: [UInt8]) -> Result<PreparedJob<Job>, RequestRejection> {
-        let request: PipelineRequest
-        switch PipelineRequest.decode(value) {
-        case .success(let decoded): request = decoded
-        case .failure(let failure):
-            let response = PipelineResponse.failure(id: failure.id, task: failure.task.flatMap(PipelineTask.init(rawValue:)), failure.error)
-            return .failure(rejection(failure.error, response: response, task: failure.task ?? "unknown", head: "none"))
+        switch engine.prepare(value) {
+        case .failure(let rejected):
+            // Priced before queueing: a request over a limit (or naming an unknown head) is rejected
+            // here, so it is dead-lettered without running anything.
+            return .failure(rejection(rejected.error, response: rejected.response, task: rejected.taskName ?? "unknown",
+                                      head: rejected.headLabel))
+        case .success(let prepared):
+            let task = prepared.request.task?.rawValue ?? "heads"
+            let head = prepared.headLabel
+            var job = PreparedJob(job: Job(prepared: prepared, task: task, head: head), tokens: max(1, prepared.cost.batchTokens),
+                                  encoderKey: prepared.encoderGroup, task: task, head: head, id: prepared.request.id)
+            // Generations batch apart and never hold short requests up (see LaneSlots).
+            job.steps = prepared.cost.generatedTokens
+            return .success(job)
         }
-        let named = request.heads ?? request.head.map { [$0] } ?? []
-        let known = named.allSatisfy { engine.head(named: $0) != nil }
-        let heads = named.isEmpty ? engine.heads.filter { head in request.task.map(head.serves) ?? false }.prefix(1).map(\.name) : named
-        let task = request.task?.rawValue ?? "heads"
-        let head = heads.isEmpty || !known ? "none" : heads.joined(separator: "+")
-        // Priced before queueing: a request over a limit (or naming an unknown head) is rejected
-        // here, so it is dead-lettered without running anything.
-        let cost: RequestCost
-        switch engine.cost(of: request) {
-        case .success(let priced): cost = priced
-        case .failure(let error):
-            return .failure(rejection(error, response: .failure(id: request.id, task: request.task, head: request.head, error),
-                                      task: request.task?.rawValue ?? "unknown", head: head))
-        }
-        let encoderKey = heads.first.flatMap { engine.head(named: $0)?.encoderGroup } ?? -1
-        var prepared = PreparedJob(job: Job(request: request, task: task, head: head), tokens: max(1, cost.batchTokens),
-                                   encoderKey: encoderKey, task: task, head: head, id: request.id)
-        // Generations batch apart and never hold short requests up (see LaneSlots).
-        prepared.steps = cost.generatedTokens
-        return .success(prepared)
     }
 
     public func run(_ batch: [Job], lane: Int, emit: (Int, BackendResponse) -> Void, between: () -> Void) -> [[BackendResponse]] {
@@ -64,7 +50,7 @@ public final class PipelinesBackend: InferenceBackend {
         let result = withoutActuallyEscaping(emit) { emit in
             withoutActuallyEscaping(between) { between in
                 workspace.withWorkspace { workspace in
-                    engine.run(batch.map(\.request), workspace: workspace, onPartial: { index, partial in
+                    engine.run(batch.map(\.prepared), workspace: workspace, onPartial: { index, partial in
                         let job = batch[index]
                         emit(index, BackendResponse(value: Array(partial.jsonLine.utf8), isFinal: false, task: partial.task?.rawValue ?? job.task, head: partial.head ?? job.head))
                     }, between: between)
@@ -91,20 +77,11 @@ public final class PipelinesBackend: InferenceBackend {
     }
 
     public func warmUp(lane: Int) {
-        var lines: [[UInt8]] = []
-        for head in engine.heads {
-            let task = head.tasks.first ?? .featureExtraction
-            let body: String
-            switch task {
-            case .questionAnswering: body = #""question": "Hvem?", "context": "Per kom.""#
-            case .multipleChoice: body = #""question": "Hva?", "choices": ["Ja", "Nei"]"#
-            case .textGeneration: body = #""text": "Hei", "options": {"max_new_tokens": 1}"#
-            default: body = #""text": "Hei på deg.""#
-            }
-            lines.append(Array(#"{"id": "warm-up", "task": "\#(task.rawValue)", "head": "\#(head.name)", \#(body)}"#.utf8))
+        let requests = engine.heads.map { head in
+            PipelineRequest.minimal(id: "warm-up", task: head.tasks.first ?? .featureExtraction, head: head.name)
         }
         let workspace = workspaces[lane % workspaces.count]
-        _ = workspace.withWorkspace { engine.respond(toLines: lines, workspace: $0) }
+        _ = workspace.withWorkspace { engine.run(requests, workspace: $0) }
     }
 
     public func errorResponse(code: String, message: String, id: String?) -> [UInt8] {
@@ -122,8 +99,8 @@ public final class PipelinesBackend: InferenceBackend {
 /// lane's own queue does, so the lock is never contended).
 final class LaneWorkspace: @unchecked Sendable {
     private let lock = Mutex(())
-    private let workspace = EncoderWorkspace()
-    func withWorkspace<T>(_ body: (EncoderWorkspace) -> T) -> T {
+    private let workspace = PipelineWorkspace()
+    func withWorkspace<T>(_ body: (PipelineWorkspace) -> T) -> T {
         lock.withLock { _ in body(workspace) }
     }
 }

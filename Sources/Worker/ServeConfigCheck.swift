@@ -3,6 +3,7 @@ import Kafka
 import NorBERT
 import Pipelines
 import Tokenizers
+import Wire
 
 /// `serve --check-config`: every setting from every source checked as `serve` would (all
 /// problems, not just the first), the librdkafka properties checked by librdkafka itself, and

@@ -1,5 +1,4 @@
 import Kafka
-import Synchronization
 
 /// A request between receipt and its acknowledged answer.
 struct PendingRequest<Job: Sendable>: Batchable {
@@ -14,6 +13,8 @@ struct PendingRequest<Job: Sendable>: Batchable {
     var head: String
     var id: String?
     var partition: KafkaTopicPartition { message.topicPartition }
+    var key: RequestKey { RequestKey(message, generation: generation) }
+    var answer: Answer { Answer(message: message, generation: generation, replyTo: replyTo, received: received, id: id) }
 }
 
 /// What the poll task made of a message before handing it to the loop.
@@ -22,38 +23,15 @@ enum Classified<Job: Sendable>: Sendable {
     case rejected(RequestRejection, replyTo: String?)
 }
 
-/// Partial responses on their way from a lane to the loop, in order.
-final class PartialBuffer: Sendable {
-    private let state = Mutex<(items: [(Int, BackendResponse)], handing: Bool)>(([], false))
-
-    /// Adds a partial; true when nothing is on its way to hand it over (start a `take`).
-    func append(_ index: Int, _ response: BackendResponse) -> Bool {
-        state.withLock { state in
-            state.items.append((index, response))
-            guard !state.handing else { return false }
-            state.handing = true
-            return true
-        }
-    }
-
-    /// Everything added so far, in order; later additions start a new hand-over.
-    func take() -> [(Int, BackendResponse)] {
-        state.withLock { state in
-            let items = state.items
-            state.items = []
-            state.handing = false
-            return items
-        }
-    }
-}
-
-/// A request's place in its partition.
+/// A request's place in its partition, on one assignment of it (its generation).
 struct RequestKey: Hashable, Sendable {
     var partition: KafkaTopicPartition
     var offset: Int64
-    init(_ message: KafkaConsumerMessage) {
+    var generation: UInt64
+    init(_ message: KafkaConsumerMessage, generation: UInt64) {
         partition = message.topicPartition
         offset = message.offset
+        self.generation = generation
     }
 }
 
@@ -65,6 +43,7 @@ struct Answer: Sendable {
     var received: ContinuousClock.Instant
     /// The request's id, when it could be read.
     var id: String?
+    var key: RequestKey { RequestKey(message, generation: generation) }
 }
 
 extension KafkaConsumerMessage {

@@ -2,6 +2,7 @@ import Kafka
 import Pipelines
 import Prometheus
 import Synchronization
+import Wire
 
 /// The worker's Prometheus metrics (one registry per worker; `/metrics` renders it).
 public final class WorkerMetrics: Sendable {
@@ -142,10 +143,8 @@ final class MetricLabels: Sendable {
     /// The task names a request may carry, plus `unknown` (absent or unrecognized) and `heads`
     /// (a `heads` request without a task). Anything else counts as `unknown`.
     static let tasks: Set<String> = Set(PipelineTask.allCases.map(\.rawValue)).union(["unknown", "heads"])
-    /// `ok`, the pipeline's error codes and the worker's own; anything else counts as `other`.
-    static let codes: Set<String> = Set(PipelineError.Code.allCases.map(\.rawValue)).union(["ok"]).union(workerCodes)
-    /// Error codes the worker itself gives (Worker.classify, AnswerRouter, the backend's failures).
-    static let workerCodes: Set<String> = Set(WorkerErrorCode.allCases.map(\.rawValue))
+    /// `ok` and every error code (``ErrorCode``); anything else counts as `other`.
+    static let codes: Set<String> = Set(ErrorCode.allCases.map(\.rawValue)).union(["ok"])
     /// Distinct `head` values beyond the configured single names (multi-head combinations; or,
     /// with no configured names, any): later ones count as `other`.
     static let maxHeadLabels = 32

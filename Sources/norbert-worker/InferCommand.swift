@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
-import NorBERT
 import Pipelines
-import Tensors
 
 struct InferCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -56,7 +54,7 @@ struct InferCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        BLAS.setThreads(threads)
+        PipelineEngine.setBLASThreads(threads)
         let limits = try costLimits.checkedLimits()
         try KernelStartup.check("infer")
         let bf16 = try KernelStartup.bf16GEMM("infer", precision: precision)
@@ -77,7 +75,7 @@ struct InferCommand: AsyncParsableCommand {
         }
         let progress = input.map { InferProgress(total: InferLineReader.countLines(path: $0)) }
         reader.start()
-        let workspace = EncoderWorkspace()
+        let workspace = PipelineWorkspace()
         while let lines = reader.next(max: batchSize) {
             let result = engine.respond(toLines: lines, workspace: workspace)
             var tokens = 0

@@ -1,5 +1,6 @@
 import Foundation
 import Pipelines
+import Wire
 
 /// Reads request lines on a background thread so that the lines already waiting can be answered
 /// as one batch while a slow producer keeps the pipe open (no waiting for a full batch). Reads

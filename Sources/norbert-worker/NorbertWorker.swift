@@ -1,7 +1,16 @@
 import ArgumentParser
 
-/// The command-line tool: a thin `main` over the library targets. Each subcommand lives in its own file.
+/// The process entry: `serve` catches SIGTERM/SIGINT before anything else runs (argument parsing
+/// included), so a signal at any moment of its start-up ends it cleanly instead of killing it.
 @main
+enum Launch {
+    static func main() async {
+        if CommandLine.arguments.dropFirst().first == "serve" { _ = EarlySignals.atLaunch }
+        await NorbertWorker.main()
+    }
+}
+
+/// The command-line tool: a thin `main` over the library targets. Each subcommand lives in its own file.
 struct NorbertWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "norbert-worker",

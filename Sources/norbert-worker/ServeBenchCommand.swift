@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Kafka
 import Synchronization
-import Tokenizers
+import Wire
 
 /// `norbert-worker serve bench` (hidden): the client side of scripts/bench-worker.sh. Produces
 /// the requests of a JSON-lines file (ids made unique, send time in the echoed correlation-id header) and reads the
@@ -45,7 +45,7 @@ struct ServeBenchCommand: AsyncParsableCommand {
                 guard
                       let sentBytes = m.headerValues("correlation-id").first ?? nil,
                       let sent = UInt64(String(decoding: sentBytes, as: UTF8.self)) else { continue }
-                let tokens = (try? JSONValue.parse(m.value ?? [], context: "r"))?["usage"]?["input_tokens"]?.intValue ?? 0
+                let tokens = (try? JSONValue.parse(m.value ?? []))?["usage"]?["input_tokens"]?.intValue ?? 0
                 if collected.add(latencyNs: DispatchTime.now().uptimeNanoseconds - sent, tokens: tokens) >= expected { return }
             }
         }
@@ -57,7 +57,7 @@ struct ServeBenchCommand: AsyncParsableCommand {
         // metadata (about a second on the dev broker), on the client's producer and the worker's.
         // The run measures the warm path.
         var warmUp = lines[0]
-        if case .object(var pairs)? = try? JSONValue.parse(Array(warmUp.utf8), context: "q") {
+        if case .object(var pairs)? = try? JSONValue.parse(Array(warmUp.utf8)) {
             pairs = pairs.map { $0.0 == "id" ? ("id", .string("bench-warm-up")) : $0 }
             warmUp = JSONValue.object(pairs).jsonText
         }
@@ -68,7 +68,7 @@ struct ServeBenchCommand: AsyncParsableCommand {
         let started = DispatchTime.now().uptimeNanoseconds
         for index in 0..<count {
             var line = lines[index % lines.count]
-            if case .object(var pairs)? = try? JSONValue.parse(Array(line.utf8), context: "q") {
+            if case .object(var pairs)? = try? JSONValue.parse(Array(line.utf8)) {
                 pairs = pairs.map { $0.0 == "id" ? ("id", .string("b\(index)")) : $0 }
                 line = JSONValue.object(pairs).jsonText
             }

@@ -100,11 +100,13 @@ struct ServeCommand: AsyncParsableCommand {
             return
         }
         if checkConfig { return try runCheck() }
+        // SIGTERM/SIGINT from here on (settings, loading the heads): nothing to drain yet, so exit
+        // 0 once loaded. Caught before anything else: a signal's default action would kill the
+        // process with nothing logged.
+        let early = EarlySignals.atLaunch
+        defer { early.cancel() }
         let settings = try resolveSettings()
         let logger = ServeLogging.bootstrap(format: settings.logFormat, level: settings.logLevel)
-        // SIGTERM/SIGINT while the heads load: nothing to drain yet, so exit 0 once loaded.
-        let early = EarlySignals()
-        defer { early.cancel() }
         try KernelStartup.check("serve") { logger.info("\($0)") }
         let engine = try await ServeEngine.load(settings)
         if early.fired {
@@ -196,9 +198,15 @@ enum ServeLogging {
 /// Catches SIGTERM/SIGINT from the start (they are ignored otherwise: SIG_IGN) and, once the
 /// service group exists, hands them to it, so that a signal between start-up and the group
 /// installing its own handlers is not lost.
-final class EarlySignals {
+/// `@unchecked Sendable`: the sources are set once in `init` and only cancelled afterwards
+/// (DispatchSource's cancel is thread-safe); the state is a Mutex.
+final class EarlySignals: @unchecked Sendable {
     private let sources: [any DispatchSourceSignal]
     private let state = SignalState()
+
+    /// The process's one instance, created on first use: `Launch.main` touches it first thing
+    /// for `serve`; `ServeCommand.run` (also when called in-process) gets the same one.
+    static let atLaunch = EarlySignals()
 
     init() {
         let state = self.state

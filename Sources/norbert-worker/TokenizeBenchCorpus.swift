@@ -1,6 +1,6 @@
 import Foundation
 import Tensors
-import Tokenizers
+import Wire
 
 /// Deterministic Norwegian-like text for the tokenizer benchmark.
 enum BenchCorpus {
@@ -36,7 +36,7 @@ enum BenchCorpus {
             out.append(s)
         }
         for line in data.split(separator: 0x0A) {
-            guard let j = try? JSONValue.parse(Array(line), context: "cases"), let input = j["input"] else { continue }
+            guard let j = try? JSONValue.parse(Array(line)), let input = j["input"] else { continue }
             add(input["text"]); add(input["text_pair"])
             for item in input["batch"]?.arrayValue ?? [] { add(item["text"]); add(item["text_pair"]) }
         }

@@ -5,6 +5,7 @@ import Tensors
 import TestSupport
 import Testing
 import Tokenizers
+import Wire
 
 /// The per-request cost model with the DEFAULT limits: hostile requests are rejected with a
 /// precise error before any work (no window built, nothing encoded), ordinary ones are priced

@@ -4,6 +4,7 @@ import NorBERT
 import Tensors
 import Testing
 import Tokenizers
+import Wire
 
 /// Batching, several heads on one encoder pass, long-input windows, generation and features.
 @Suite("Pipelines: engine")

@@ -3,6 +3,7 @@ import NorBERT
 @testable import Pipelines
 import Testing
 import Tokenizers
+import Wire
 
 /// Every case of Fixtures/pipelines/*/cases.jsonl through the pipelines, compared with
 /// `output_corrected` (calls marked `corrected_unstable` are skipped). All calls of a task go

@@ -3,6 +3,7 @@ import NorBERT
 @testable import Pipelines
 import Testing
 import Tokenizers
+import Wire
 
 /// The encoder passes `run` makes for a few mixed workloads, recorded before the scheduler became
 /// `EncoderPassPlanner` and checked since: the same passes (encoder, sequences, heads and their

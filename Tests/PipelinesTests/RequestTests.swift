@@ -3,6 +3,7 @@ import NorBERT
 @testable import Pipelines
 import Testing
 import Tokenizers
+import Wire
 
 /// Request decoding and head resolution: every bad input becomes a typed error.
 @Suite("Pipelines: requests")
@@ -20,9 +21,9 @@ struct RequestTests {
         let absent = try PipelineRequest.decode(#"{"id": "a", "task": "text-classification", "text": "x"}"#).get()
         let null = try PipelineRequest.decode(#"{"id": "a", "task": "text-classification", "text": "x", "options": {"top_k": null}}"#).get()
         let two = try PipelineRequest.decode(#"{"id": "a", "task": "text-classification", "text": "x", "options": {"top_k": 2}}"#).get()
-        guard case .absent = try absent.options.int("top_k", in: 1...10) else { Issue.record("absent"); return }
-        guard case .null = try null.options.int("top_k", in: 1...10) else { Issue.record("null"); return }
-        guard case .value(2) = try two.options.int("top_k", in: 1...10) else { Issue.record("2"); return }
+        guard case .absent = try absent.options.int(.classificationTopK) else { Issue.record("absent"); return }
+        guard case .null = try null.options.int(.classificationTopK) else { Issue.record("null"); return }
+        guard case .value(2) = try two.options.int(.classificationTopK) else { Issue.record("2"); return }
         let engine = try #require(PipelineFixtures.engine)
         let results = engine.run([absent, null, two], workspace: EncoderWorkspace()).flat.map { $0.result?.arrayValue?.count }
         #expect(results == [1, 3, 2])

@@ -4,6 +4,7 @@ import NorBERT
 import Tensors
 import Testing
 import Tokenizers
+import Wire
 
 /// `"stream": true`: partial responses (QA per window, generation per token) before the final one.
 @Suite("Pipelines: streaming")

@@ -3,6 +3,7 @@ import NorBERT
 @testable import Pipelines
 import TestSupport
 import Tokenizers
+import Wire
 
 /// Fixture locations (inside the repository, found from this file) and one shared engine.
 enum PipelineFixtures {

@@ -1,5 +1,6 @@
 import Foundation
 @testable import Tokenizers
+import Wire
 
 /// Locates the copied fixtures from this file's path (no reads outside the repository).
 enum TokenizerFixtures {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Tokenizers
+import Wire
 
 /// Broken or hostile tokenizer.json files must produce a typed error that names the problem,
 /// never a crash.

@@ -1,4 +1,5 @@
 import Tokenizers
+import Wire
 
 /// Compares response JSON: objects by keys (order-free), arrays in order, strings, integers and
 /// booleans exactly, other numbers within `tolerance` (absolute, or relative for large values).

@@ -3,6 +3,7 @@ import Logging
 import Testing
 import Tokenizers
 @testable import Worker
+import Wire
 
 @Suite("JSON logs")
 struct JSONLogHandlerTests {

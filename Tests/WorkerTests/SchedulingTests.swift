@@ -5,6 +5,7 @@ import TestSupport
 import Testing
 import Tokenizers
 @testable import Worker
+import Wire
 
 /// No head-of-line blocking: short requests are answered while a long generation runs, with one
 /// lane or several, and the lanes' progress is visible (metrics, `/livez`).

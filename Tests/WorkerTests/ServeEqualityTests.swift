@@ -3,6 +3,7 @@ import Kafka
 import Testing
 import TestSupport
 import Tokenizers
+import Wire
 
 /// `serve` (a separate process against `norbert-worker broker`) answers exactly what `infer`
 /// answers: 5,000 mixed requests (every task, two heads, `heads` naming both, `reply-to`) get

@@ -251,6 +251,10 @@ struct ServeProcessTests {
             committedAtEnd = try await committed(group: group, servers: servers)
         }
         #expect(committedAtEnd == ends, "seed \(seed): committed \(committedAtEnd.sorted { $0.key < $1.key }), expected the ends \(ends.sorted { $0.key < $1.key }): \(last.stderr.suffix(3000))")
+        // When the killed workers had answered and committed everything, all of the above holds
+        // at once: let the last one get past its process start (a signal before `main` runs kills
+        // any process) before stopping it.
+        try await last.waitFor("heads loaded", inStderr: true, timeout: .seconds(60))
         last.signal(SIGTERM)
         let status = try await last.waitForExit(timeout: .seconds(60))
         #expect(status == 0, "seed \(seed): exit \(status) after SIGTERM: \(last.stderr.suffix(4000))")

@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 import Tokenizers
 @testable import Worker
+import Wire
 
 /// The worker in process (default settings, the tiny fixture heads) against a 3-broker mock
 /// cluster that misbehaves: brokers down, produce, fetch and commit errors, slow responses,

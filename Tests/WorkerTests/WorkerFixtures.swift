@@ -8,6 +8,7 @@ import TestSupport
 import Testing
 import Tokenizers
 @testable import Worker
+import Wire
 
 enum WorkerFixtures {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

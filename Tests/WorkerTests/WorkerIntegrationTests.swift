@@ -7,6 +7,7 @@ import TestSupport
 import Testing
 import Tokenizers
 @testable import Worker
+import Wire
 
 /// The worker in process against an in-process mock cluster, with the real Pipelines backend
 /// over the tiny fixture heads: every request gets exactly one final answer, bad ones are

@@ -1,7 +1,7 @@
 // libFuzzer target: `PipelineRequest.decode` on arbitrary bytes (one request line), plus the
 // JSON parser/writer round trip underneath it. Built by scripts/fuzz.sh, not by SwiftPM.
 import Pipelines
-import Tokenizers
+import Wire
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzRequest(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -13,9 +13,9 @@ public func fuzzRequest(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         precondition(!failure.error.message.isEmpty, "empty error message")
     }
     // Whatever parses must print to JSON that parses back to the same text.
-    if let value = try? JSONValue.parse(bytes, context: "fuzz") {
+    if let value = try? JSONValue.parse(bytes) {
         let text = value.jsonText
-        guard let again = try? JSONValue.parse(Array(text.utf8), context: "fuzz round trip") else {
+        guard let again = try? JSONValue.parse(Array(text.utf8)) else {
             preconditionFailure("printed JSON does not parse: \(text.prefix(200))")
         }
         precondition(again.jsonText == text, "round trip changed the document: \(text.prefix(200))")

@@ -1,4 +1,8 @@
-/// Compact JSON serialization of `JSONValue` (one line; U+2028/U+2029/U+0085 escaped).
+/// Compact one-line JSON text: `", "` and `": "` separators; strings escape `"`, `\`, control
+/// characters, U+007F, U+0085, U+2028 and U+2029 (so a line is one line for every reader).
+/// Doubles are written as the shortest decimal that reads back as the same float64 (Swift's
+/// `description`); a non-finite double is written as `null`. Response fixtures compare this text
+/// exactly.
 extension JSONValue {
     public var jsonText: String {
         var out = ""
@@ -6,7 +10,7 @@ extension JSONValue {
         return out
     }
 
-    func write(into out: inout String) {
+    public func write(into out: inout String) {
         switch self {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
@@ -32,7 +36,15 @@ extension JSONValue {
         }
     }
 
-    static func writeString(_ s: String, into out: inout String) {
+    /// `s` as a JSON string literal (quotes included).
+    public static func quoted(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count + 2)
+        writeString(s, into: &out)
+        return out
+    }
+
+    public static func writeString(_ s: String, into out: inout String) {
         out += "\""
         for u in s.unicodeScalars {
             switch u.value {
@@ -50,5 +62,14 @@ extension JSONValue {
             }
         }
         out += "\""
+    }
+
+    /// `text` quoted for an error message, cut after `limit` Unicode scalars ("…" marks the cut).
+    /// Scalars, not `Character`s: one Character can hold any number of combining scalars.
+    public static func quotedExcerpt(_ text: String, limit: Int = 100) -> String {
+        let scalars = text.unicodeScalars
+        guard let cut = scalars.index(scalars.startIndex, offsetBy: limit, limitedBy: scalars.endIndex),
+              cut != scalars.endIndex else { return quoted(text) }
+        return quoted(String(String.UnicodeScalarView(scalars[..<cut]))) + "…"
     }
 }

@@ -1,5 +1,3 @@
-import Tokenizers
-
 /// One request (a JSON object, the same format `infer` reads and the Kafka worker consumes).
 /// See schemas/request.schema.json.
 public struct PipelineRequest: Sendable {
@@ -26,7 +24,7 @@ public struct PipelineRequest: Sendable {
         self.stream = stream
     }
 
-    static let fields: Set<String> = ["id", "task", "head", "heads", "text", "question", "context", "choices", "options", "stream"]
+    public static let fields: Set<String> = ["id", "task", "head", "heads", "text", "question", "context", "choices", "options", "stream"]
 }
 
 /// A request that could not be decoded: the error plus whatever identified it (for the response).
@@ -48,9 +46,14 @@ extension PipelineRequest {
         }
         let json: JSONValue
         do {
-            json = try JSONValue.parse(bytes, context: "request")
+            json = try JSONValue.parse(bytes, limits: .request)
         } catch {
-            return .failure(RequestFailure(id: nil, task: nil, error: PipelineError(.invalidJSON, "not valid JSON: \(error.description)")))
+            let why: String
+            switch error.kind {
+            case .syntax: why = "malformed JSON in request: \(error.description)"
+            case .stringTooLong(let size, let limit): why = "string at byte \(error.offset) of request is too large: \(size) > \(limit)"
+            }
+            return .failure(RequestFailure(id: nil, task: nil, error: PipelineError(.invalidJSON, "not valid JSON: \(why)")))
         }
         return decode(json)
     }
@@ -127,5 +130,32 @@ extension PipelineRequest {
             }
         }
         return .success(request)
+    }
+}
+
+extension JSONLimits {
+    /// Request lines: as tokenizer files (a leading byte order mark skipped, keys byte for byte,
+    /// nesting at most 512 deep, strings at most 16 MiB).
+    public static let request = JSONLimits(maxDepth: 512, maxStringBytes: 16 << 20, allowsByteOrderMark: true, keyIdentity: .bytes)
+}
+
+extension PipelineRequest {
+    /// The cheapest request of `task` on `head` (the worker's warm-up): a short text in each of
+    /// the task's ``PipelineTask/inputs``, and every option capped by a setting (`top_k` of
+    /// question-answering and fill-mask, `max_new_tokens`) at 1.
+    public static func minimal(id: String, task: PipelineTask, head: String?) -> PipelineRequest {
+        var request = PipelineRequest(id: id, task: task, head: head)
+        for field in task.inputs {
+            switch field {
+            case "question": request.question = "Hvem kom?"
+            case "context": request.context = "Per kom."
+            case "choices": request.choices = ["Ja", "Nei"]
+            default: request.text = "Hei på deg."
+            }
+        }
+        for option in task.options where option.limitSetting != nil {
+            request.options.set(option.name, .int(1))
+        }
+        return request
     }
 }
