@@ -37,6 +37,20 @@ extension Encoder {
     /// Rows per MLP block (bounds the GeGLU scratch; large enough for full-rate GEMMs).
     static let mlpRowBlock = 2048
 
+    /// out[m, n] = x[m, k] · Wᵀ for a weight W [n, k] and contiguous x (row stride k): float32
+    /// sgemm, or, with a bf16 copy of W and a bf16 GEMM, x rounded to bf16 into lane scratch and sbgemm.
+    @inline(__always)
+    func linear(_ out: UnsafeMutablePointer<Float>, ldc: Int, _ x: UnsafePointer<Float>, _ w: FloatBuffer, _ w16: BF16Buffer?,
+                m: Int, n: Int, k: Int, ws: EncoderWorkspace) {
+        if let w16, let bf16 {
+            let x16 = ws.x16.reserve(m * k)
+            BF16.convert(x16, x, count: m * k)
+            bf16.nt(out, ldc: ldc, x16, lda: k, w16.pointer, ldb: k, m: m, n: n, k: k)
+        } else {
+            GEMM.nt(out, ldc: ldc, x, lda: k, w.pointer, ldb: k, m: m, n: n, k: k)
+        }
+    }
+
     /// One reference `Layer.forward` over every packed row (in place on ws.hidden).
     func runLayer(_ L: LayerWeights, batch: PackedBatch, causal: Bool, caches: [KVCache]?, ws: EncoderWorkspace) {
         let c = config
@@ -49,18 +63,17 @@ extension Encoder {
         let attn = ws.attn.reserve(n * vw), proj = ws.proj.reserve(n * h)
 
         // Attention inputs: value input and qk input are lambda mixes of h and e, each LayerNormed.
-        Vector.mix(a, L.attnA, hid, L.attnB, emb, count: n * h)
-        Vector.layerNorm(a, ldo: h, a, ldx: h, rows: n, cols: h, eps: eps)
-        Vector.mix(b, L.qkA, hid, L.qkB, emb, count: n * h)
-        Vector.layerNorm(b, ldo: h, b, ldx: h, rows: n, cols: h, eps: eps)
-        GEMM.nt(qk, ldc: qkw, b, lda: h, L.wqk.pointer, ldb: h, m: n, n: qkw, k: h)
+        // (Mix and norm fused per row: one pass over [n, h] each.)
+        Vector.mixLayerNorm(a, L.attnA, hid, L.attnB, emb, rows: n, cols: h, eps: eps)
+        Vector.mixLayerNorm(b, L.qkA, hid, L.qkB, emb, rows: n, cols: h, eps: eps)
+        linear(qk, ldc: qkw, b, L.wqk, L.bf16?.wqk, m: n, n: qkw, k: h, ws: ws)
         // Values: layer 0's become v1; later layers mix theirs with v1.
         if L.index == 0 {
             let v1 = ws.v1.reserve(n * vw)
-            GEMM.nt(v1, ldc: vw, a, lda: h, L.wv.pointer, ldb: h, m: n, n: vw, k: h)
+            linear(v1, ldc: vw, a, L.wv, L.bf16?.wv, m: n, n: vw, k: h, ws: ws)
             v.update(from: v1, count: n * vw)
         } else {
-            GEMM.nt(v, ldc: vw, a, lda: h, L.wv.pointer, ldb: h, m: n, n: vw, k: h)
+            linear(v, ldc: vw, a, L.wv, L.bf16?.wv, m: n, n: vw, k: h, ws: ws)
             Vector.mix(v, 1 - L.valueMix, v, L.valueMix, ws.v1.pointer, count: n * vw)
         }
         // Per-head q/k LayerNorm × (scale + 1), then RoPE at each token's position in its sequence.
@@ -69,12 +82,10 @@ extension Encoder {
             let start = batch.offsets[s], len = batch.length(s)
             let past = caches?[s].length ?? 0
             let rope = rotary(for: L, positions: past + len, ws: ws)
-            for t in 0..<len {
-                let row = qk + (start + t) * qkw
-                let (cos, sin) = rope.tables(position: past + t)
-                Vector.headNormRope(row, heads: nh, headDim: dqk, gain: L.qGain.pointer, cos: cos, sin: sin, eps: eps)
-                Vector.headNormRope(row + nh * dqk, heads: nh, headDim: dqk, gain: L.kGain.pointer, cos: cos, sin: sin, eps: eps)
-            }
+            // One call per sequence: rows start..<start+len of qk [n, qkw], cos/sin rows past..<past+len.
+            let (cos, sin) = rope.tables(position: past)
+            Vector.qkNormRope(qk + start * qkw, ld: qkw, rows: len, heads: nh, headDim: dqk,
+                              qGain: L.qGain.pointer, kGain: L.kGain.pointer, cos: cos, sin: sin, eps: eps)
             if let cache = caches?[s] {
                 cache.ensure(past + len)
                 let kc = cache.keys[L.index].pointer, vc = cache.values[L.index].pointer
@@ -104,11 +115,11 @@ extension Encoder {
             }
         }
         Vector.layerNorm(attn, ldo: vw, attn, ldx: vw, rows: n, cols: vw, eps: eps)
-        GEMM.nt(proj, ldc: h, attn, lda: vw, L.wo.pointer, ldb: vw, m: n, n: h, k: vw)
+        linear(proj, ldc: h, attn, L.wo, L.bf16?.wo, m: n, n: h, k: vw, ws: ws)
 
         // MLP input: softplus(l2)((1-l3) h + l3 e) + attention output.
-        Vector.scaledMix(a, L.mlpS, L.mlpA, hid, L.mlpB, emb, count: n * h)
-        Vector.add(a, proj, count: n * h)
+        // (Mix, add and the MLP's input LayerNorm fused per row.)
+        Vector.mixLayerNorm(a, scale: L.mlpS, L.mlpA, hid, L.mlpB, emb, plus: proj, rows: n, cols: h, eps: eps)
         // The MLP runs over row blocks so its [rows, 2·intermediate] scratch stays bounded.
         let block = min(n, Self.mlpRowBlock)
         let up = ws.up.reserve(block * 2 * inter), act = ws.act.reserve(block * inter)
@@ -116,16 +127,13 @@ extension Encoder {
         while r0 < n {
             let rows = min(block, n - r0)
             let x = a + r0 * h
-            Vector.layerNorm(x, ldo: h, x, ldx: h, rows: rows, cols: h, eps: eps)
-            GEMM.nt(up, ldc: 2 * inter, x, lda: h, L.wup.pointer, ldb: h, m: rows, n: 2 * inter, k: h)
-            Vector.geglu(act, up: up, rows: rows, inter: inter)
-            Vector.layerNorm(act, ldo: inter, act, ldx: inter, rows: rows, cols: inter, eps: eps)
-            GEMM.nt(b + r0 * h, ldc: h, act, lda: inter, L.wdown.pointer, ldb: inter, m: rows, n: h, k: inter)
+            linear(up, ldc: 2 * inter, x, L.wup, L.bf16?.wup, m: rows, n: 2 * inter, k: h, ws: ws)
+            Vector.gegluLayerNorm(act, up: up, rows: rows, inter: inter, eps: eps)
+            linear(b + r0 * h, ldc: h, act, L.wdown, L.bf16?.wdown, m: rows, n: h, k: inter, ws: ws)
             r0 += rows
         }
 
-        // New state: softplus(l4)((1-l5) h + l5 e) + attention output + MLP output.
-        Vector.scaledMix(hid, L.resS, L.resA, hid, L.resB, emb, count: n * h)
-        Vector.add(hid, proj, b, count: n * h)
+        // New state: softplus(l4)((1-l5) h + l5 e) + attention output + MLP output, in one pass.
+        Vector.scaledMixAdd(hid, L.resS, L.resA, hid, L.resB, emb, plus: proj, b, count: n * h)
     }
 }

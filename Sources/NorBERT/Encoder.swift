@@ -38,6 +38,7 @@ public final class EncoderWorkspace {
     var qk = Scratch(), v = Scratch(), v1 = Scratch(), attn = Scratch(), proj = Scratch()
     var up = Scratch(), act = Scratch()
     var attention = AttentionScratch()
+    var x16 = BF16Scratch()
     var longRotary: [Double: RotaryTable] = [:]
     public init() {}
 }
@@ -62,9 +63,14 @@ public final class Encoder: Sendable {
     let rotaryLocal: RotaryTable
     let rotaryGlobal: RotaryTable
     let eps: Float
+    /// The bf16 GEMM of the projections and the MLP, or nil: float32.
+    public let bf16: BF16GEMM?
+    public var precision: Precision { bf16 == nil ? .float32 : .bf16 }
 
-    public init(_ source: any WeightSource, config c: NorBERTConfig) throws {
+    /// `bf16`: run the weight GEMMs with bfloat16 inputs through it (weights converted once here).
+    public init(_ source: any WeightSource, config c: NorBERTConfig, bf16: BF16GEMM? = nil) throws {
         config = c
+        self.bf16 = bf16
         eps = Float(c.layerNormEps)
         let h = c.hiddenSize
         let words = try source.floats("embedding.word_embedding.weight", shape: [c.vocabSize, h])
@@ -75,7 +81,7 @@ public final class Encoder: Sendable {
             Vector.layerNorm(table.pointer, ldo: h, table.pointer, ldx: h, rows: c.vocabSize, cols: h, eps: Float(c.layerNormEps), gain: g.baseAddress)
         }
         embeddingTable = table
-        layers = try (0..<c.numLayers).map { try LayerWeights(source, config: c, index: $0) }
+        layers = try (0..<c.numLayers).map { try LayerWeights(source, config: c, index: $0, bf16: bf16 != nil) }
         let positions = min(max(c.maxSequenceLength, 1), 1 << 16)
         rotaryLocal = RotaryTable(theta: 10_000, headDim: c.queryKeyHeadSize, positions: positions)
         rotaryGlobal = RotaryTable(theta: 160_000, headDim: c.queryKeyHeadSize, positions: positions)

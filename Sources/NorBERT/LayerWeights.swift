@@ -44,8 +44,10 @@ public final class LayerWeights: Sendable {
     let kGain: FloatBuffer              // (k_scale + 1) [heads·dqk]
     let wup: FloatBuffer                // [2·intermediate, hidden], linear half then gate half
     let wdown: FloatBuffer              // [hidden, intermediate]
+    /// bfloat16 copies of the five GEMM weights (same shapes), when the encoder runs in bf16.
+    let bf16: (wqk: BF16Buffer, wv: BF16Buffer, wo: BF16Buffer, wup: BF16Buffer, wdown: BF16Buffer)?
 
-    init(_ source: any WeightSource, config c: NorBERTConfig, index i: Int) throws {
+    init(_ source: any WeightSource, config c: NorBERTConfig, index i: Int, bf16 convert: Bool = false) throws {
         let p = "encoder.layers.\(i)."
         let h = c.hiddenSize, nh = c.numAttentionHeads, dqk = c.queryKeyHeadSize, dv = c.valueHeadSize
         index = i
@@ -66,7 +68,12 @@ public final class LayerWeights: Sendable {
         wup = try foldedLinear(source, weights: [p + "mlp.up_proj.weights.0", p + "mlp.up_proj.weights.1"],
                                rows: [c.intermediateSize, c.intermediateSize], scale: p + "mlp.up_proj.scale", cols: h)
         wdown = try foldedLinear(source, weights: [p + "mlp.down_proj.weight"], rows: [h], scale: p + "mlp.down_proj.scale", cols: c.intermediateSize)
+        // Converted once, after the (scale + 1) folding, as the reference's bf16 autocast rounds the weight it uses.
+        bf16 = convert ? (BF16Buffer(wqk), BF16Buffer(wv), BF16Buffer(wo), BF16Buffer(wup), BF16Buffer(wdown)) : nil
     }
 
-    var byteCount: Int { [wqk, wv, wo, qGain, kGain, wup, wdown].reduce(0) { $0 + $1.byteCount } }
+    var byteCount: Int {
+        [wqk, wv, wo, qGain, kGain, wup, wdown].reduce(0) { $0 + $1.byteCount }
+            + (bf16.map { [$0.wqk, $0.wv, $0.wo, $0.wup, $0.wdown].reduce(0) { $0 + $1.byteCount } } ?? 0)
+    }
 }

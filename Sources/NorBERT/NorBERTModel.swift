@@ -10,8 +10,9 @@ public final class NorBERTModel: Sendable {
     public let head: ClassifierHead?
 
     /// Builds a model from any weight source. `kind` defaults to config.json `architectures`.
-    public convenience init(config: NorBERTConfig, weights: any WeightSource, kind: HeadKind? = nil) throws {
-        try self.init(config: config, encoder: Encoder(weights, config: config), weights: weights, kind: kind)
+    /// `bf16`: the encoder's weight GEMMs in bfloat16 through it (nil: float32).
+    public convenience init(config: NorBERTConfig, weights: any WeightSource, kind: HeadKind? = nil, bf16: BF16GEMM? = nil) throws {
+        try self.init(config: config, encoder: Encoder(weights, config: config, bf16: bf16), weights: weights, kind: kind)
     }
 
     init(config: NorBERTConfig, encoder: Encoder, weights: any WeightSource, kind: HeadKind?) throws {
@@ -27,9 +28,9 @@ public final class NorBERTModel: Sendable {
     }
 
     /// Loads a Hugging Face checkpoint folder (config.json + model.safetensors or a sharded index).
-    public convenience init(directory: String, kind: HeadKind? = nil) throws {
+    public convenience init(directory: String, kind: HeadKind? = nil, bf16: BF16GEMM? = nil) throws {
         let config = try NorBERTConfig.load(directory: directory)
-        try self.init(config: config, weights: try NorBERTModel.openCheckpoint(directory: directory), kind: kind)
+        try self.init(config: config, weights: try NorBERTModel.openCheckpoint(directory: directory), kind: kind, bf16: bf16)
     }
 
     /// Opens a checkpoint folder's weights, with errors as `NorBERTError.checkpoint`.

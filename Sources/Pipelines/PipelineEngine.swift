@@ -1,6 +1,7 @@
 import Foundation
 import NorBERT
 import SafeTensors
+import Tensors
 import Tokenizers
 import Wire
 
@@ -54,10 +55,13 @@ public struct EngineConfiguration: Sendable {
     public var maxTokensPerPass: Int
     /// Per-request cost limits (see ``CostLimits`` and ``PipelineEngine/cost(of:)``).
     public var limits: CostLimits
-    public init(maxInputTokens: Int? = nil, maxTokensPerPass: Int = 8192, limits: CostLimits = CostLimits()) {
+    /// The encoders' weight GEMMs in bfloat16 through this (``BF16GEMM/openBLAS(cpu:)``); nil: float32.
+    public var bf16: BF16GEMM?
+    public init(maxInputTokens: Int? = nil, maxTokensPerPass: Int = 8192, limits: CostLimits = CostLimits(), bf16: BF16GEMM? = nil) {
         self.maxInputTokens = maxInputTokens
         self.maxTokensPerPass = maxTokensPerPass
         self.limits = limits
+        self.bf16 = bf16
     }
 }
 
@@ -141,7 +145,7 @@ public final class PipelineEngine: Sendable {
                     model = try NorBERTModel(config: config, sharing: encoder, weights: checkpoint, kind: spec.kind)
                     break
                 }
-                let m = try model ?? NorBERTModel(config: config, weights: checkpoint, kind: spec.kind)
+                let m = try model ?? NorBERTModel(config: config, weights: checkpoint, kind: spec.kind, bf16: configuration.bf16)
                 if model == nil { encoders.append((checkpoint, m.encoder)) }
                 models.append((spec.name, m))
             } catch let e as NorBERTError {

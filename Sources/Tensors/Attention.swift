@@ -13,6 +13,8 @@ public struct AttentionScratch {
 public enum Attention {
     public static let blockRows = 64
     public static let chunkKeys = 1024
+    /// Most scores [queries × keys] of a head computed as one block (256 KB of float32).
+    public static let singleBlockScores = 64 * 1024
 
     /// out[nq, dv] = softmax_window(scale · q kᵀ) v.
     /// - q: [nq, d] (row stride ldq); query i sits at absolute position `queryStart + i`.
@@ -28,8 +30,11 @@ public enum Attention {
         window w: Int, causal: Bool, scale: Float,
         scratch: inout AttentionScratch
     ) {
-        let bq = min(blockRows, max(nq, 1))
-        let s = scratch.scores.reserve(bq * chunkKeys)
+        // Short sequences (all scores of a head within `singleBlockScores`) run as one block: one
+        // GEMM for the scores, one for the output.
+        let span = min(max(nk, 1), chunkKeys)
+        let bq = nq * span <= singleBlockScores ? max(nq, 1) : min(blockRows, max(nq, 1))
+        let s = scratch.scores.reserve(bq * span)
         let rowMax = scratch.rowMax.reserve(bq)
         let rowSum = scratch.rowSum.reserve(bq)
         let ahead = causal ? 0 : w
@@ -40,6 +45,27 @@ public enum Attention {
             let pFirst = queryStart + q0, pLast = pFirst + rows - 1
             let lo = max(0, pFirst - w)
             let hi = min(nk, pLast + ahead + 1)
+            if hi - lo <= chunkKeys {
+                // One key chunk: plain softmax (normalised in place), then P·V straight into out.
+                let cols = max(hi - lo, 0)
+                if cols == 0 {
+                    for r in 0..<rows { (out + (q0 + r) * ldo).update(repeating: 0, count: dv) }
+                    q0 += rows
+                    continue
+                }
+                GEMM.nt(s, ldc: cols, q + q0 * ldq, lda: ldq, k + lo * ldk, ldb: ldk,
+                        m: rows, n: cols, k: d, alpha: scale)
+                for r in 0..<rows {
+                    let p = pFirst + r
+                    let a = min(max(lo, p - w) - lo, cols)
+                    let b = min(max(min(hi, p + ahead + 1) - lo, a), cols)
+                    Vector.softmaxRow(s + r * cols, cols: cols, visible: a, b)
+                }
+                GEMM.nn(out + q0 * ldo, ldc: ldo, s, lda: cols, v + lo * ldv, ldb: ldv,
+                        m: rows, n: dv, k: cols, beta: 0)
+                q0 += rows
+                continue
+            }
             for r in 0..<rows {
                 rowMax[r] = -.infinity
                 rowSum[r] = 0

@@ -33,6 +33,8 @@ public struct ServeSettings: Sendable, Equatable {
     public var maxBatchTokens = 8192
     public var maxWaitMs = 5
     public var lanes: Int
+    /// float32 or bf16 (the encoders' weight GEMMs).
+    public var precision = "float32"
     public var instanceID: String?
     public var kafka: [String: String] = [:]
     public var logFormat = "text"

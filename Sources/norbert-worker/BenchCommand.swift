@@ -33,10 +33,19 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Modes to run: one (1 lane), lanes (N lanes), threaded (1 lane, N BLAS threads).")
     var modes: String = "one,lanes,threaded"
 
+    @Option(name: .long, help: "Precision of the weight GEMMs: float32, or bf16 (OpenBLAS sbgemm; needs AVX512-BF16 and an OpenBLAS built with bfloat16).")
+    var precision: String = "float32"
+
+    @Option(name: .long, help: "Clock: wall (elapsed time), or cpu (process CPU time ÷ lanes: the time with a core per lane, steadier on a loaded machine).")
+    var clock: String = "wall"
+
     func run() async throws {
+        guard clock == "wall" || clock == "cpu" else { throw ValidationError("--clock takes wall or cpu") }
         let n = lanes ?? ProcessInfo.processInfo.activeProcessorCount
         guard repeats >= 1, n >= 1 else { throw ValidationError("--repeats and --lanes must be positive") }
-        print("cores: \(ProcessInfo.processInfo.activeProcessorCount), lanes: \(n), repeats: \(repeats) (median)")
+        print("cores: \(ProcessInfo.processInfo.activeProcessorCount), lanes: \(n), repeats: \(repeats) (median), clock: \(clock)")
+        try KernelStartup.check("bench") { print($0) }
+        let bf16 = try KernelStartup.bf16GEMM("bench", precision: precision)
         let modeList = Set(modes.split(separator: ",").map(String.init))
         guard !modeList.isEmpty, modeList.isSubset(of: ["one", "lanes", "threaded"]) else {
             throw ValidationError("--modes takes one, lanes, threaded")
@@ -45,8 +54,8 @@ struct BenchCommand: AsyncParsableCommand {
         for size in sizes.split(separator: ",").map(String.init) {
             guard let config = Self.config(size) else { throw ValidationError("unknown size '\(size)' (xsmall, base)") }
             BLAS.setThreads(1)
-            let model = try NorBERTModel(config: config, weights: RandomWeights(seed: 7), kind: .base)
-            print("\n\(size): hidden \(config.hiddenSize), \(config.numLayers) layers, \(config.numAttentionHeads) heads × \(config.queryKeyHeadSize), intermediate \(config.intermediateSize), weights \(model.byteCount / 1_000_000) MB")
+            let model = try NorBERTModel(config: config, weights: RandomWeights(seed: 7), kind: .base, bf16: bf16)
+            print("\n\(size): hidden \(config.hiddenSize), \(config.numLayers) layers, \(config.numAttentionHeads) heads × \(config.queryKeyHeadSize), intermediate \(config.intermediateSize), weights \(model.byteCount / 1_000_000) MB, precision \(model.encoder.precision)")
             print(pad("workload", 14) + pad("tokens", 8) + pad("1 lane tok/s", 16) + pad("GFLOP/s", 9) + pad("\(n) lanes tok/s", 16) + pad("GFLOP/s", 9) + pad("\(n) BLAS thr tok/s", 19) + "GFLOP/s")
             for w in workloads.split(separator: ",").map(String.init) {
                 guard let batch = Self.workload(w) else { throw ValidationError("unknown workload '\(w)'") }
@@ -84,14 +93,24 @@ struct BenchCommand: AsyncParsableCommand {
         let box = Workspaces(workspaces)
         var times: [Double] = []
         for round in 0...repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
+            let start = now()
             DispatchQueue.concurrentPerform(iterations: lanes) { lane in
                 _ = try? model.encoder.forward(batch, workspace: box.items[lane])
             }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let seconds = (now() - start) / Double(clock == "cpu" ? lanes : 1)
             if round > 0 { times.append(seconds) }   // round 0 warms up caches and workspaces
         }
         return times.sorted()[times.count / 2]
+    }
+
+    /// Seconds on the chosen clock (process CPU time for --clock cpu).
+    func now() -> Double {
+        if clock == "cpu" {
+            var t = timespec()
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+            return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+        }
+        return Double(DispatchTime.now().uptimeNanoseconds) / 1e9
     }
 
     func printSgemmRates(threads: Int) {

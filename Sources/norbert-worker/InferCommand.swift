@@ -37,6 +37,9 @@ struct InferCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most requests answered together in one batch.")
     var batchSize: Int = 64
 
+    @Option(name: .long, help: "Precision of the encoder's weight GEMMs: float32 (exact to the reference), or bf16 (OpenBLAS sbgemm; needs AVX512-BF16 and an OpenBLAS built with bfloat16).")
+    var precision: String = "float32"
+
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads: Int = 1
 
@@ -53,10 +56,12 @@ struct InferCommand: AsyncParsableCommand {
     func run() async throws {
         PipelineEngine.setBLASThreads(threads)
         let limits = try costLimits.checkedLimits()
+        try KernelStartup.check("infer")
+        let bf16 = try KernelStartup.bf16GEMM("infer", precision: precision)
         let engine: PipelineEngine
         do {
             engine = try PipelineEngine(heads: heads.compactMap(HeadSpec.parse), tokenizerDirectory: tokenizer,
-                                        configuration: EngineConfiguration(maxInputTokens: maxTokens, limits: limits))
+                                        configuration: EngineConfiguration(maxInputTokens: maxTokens, limits: limits, bf16: bf16))
         } catch {
             throw CLIError("infer: \(error.description)")
         }

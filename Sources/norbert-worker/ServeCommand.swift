@@ -38,6 +38,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: .serve("max-batch-tokens")) var maxBatchTokens: String?
     @Option(help: .serve("max-wait-ms")) var maxWaitMs: String?
     @Option(help: .serve("lanes")) var lanes: String?
+    @Option(help: .serve("precision")) var precision: String?
     @Option(help: .serve("instance-id")) var instanceId: String?
     @Option(help: .serve("kafka")) var kafka: [String] = []
     @Option(help: .serve("config")) var config: String?
@@ -106,6 +107,7 @@ struct ServeCommand: AsyncParsableCommand {
         defer { early.cancel() }
         let settings = try resolveSettings()
         let logger = ServeLogging.bootstrap(format: settings.logFormat, level: settings.logLevel)
+        try KernelStartup.check("serve") { logger.info("\($0)") }
         let engine = try await ServeEngine.load(settings)
         if early.fired {
             logger.notice("stopped by a signal during start-up")
@@ -161,7 +163,8 @@ enum ServeEngine {
     /// Loads the heads off Swift's cooperative pool (file reads and weight conversion block).
     static func load(_ settings: ServeSettings) async throws -> PipelineEngine {
         let specs = settings.heads.map { HeadSpec(name: $0.name, directory: $0.directory) }
-        let configuration = EngineConfiguration(maxInputTokens: settings.maxInputTokens, maxTokensPerPass: settings.maxBatchTokens, limits: settings.limits)
+        let configuration = EngineConfiguration(maxInputTokens: settings.maxInputTokens, maxTokensPerPass: settings.maxBatchTokens, limits: settings.limits,
+                                                bf16: try KernelStartup.bf16GEMM("serve", precision: settings.precision))
         let tokenizer = settings.tokenizer
         let result: Result<PipelineEngine, EngineError> = await withCheckedContinuation { continuation in
             Thread.detachNewThread {

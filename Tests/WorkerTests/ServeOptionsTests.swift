@@ -23,6 +23,7 @@ struct ServeOptionsTests {
         case "log-format": return "json"
         case "log-level": return "debug"
         case "metrics-host": return "127.0.0.1"
+        case "precision": return "bf16"
         default: return "sample-\(option.name)"
         }
     }
