@@ -142,8 +142,8 @@ final class WorkerDriver<Backend: InferenceBackend>: Sendable {
                     inbox.send(.event(.published(key, await router.publish(answer, responses))))
                 }
             case .queryStartPositions(let query):
-                group.addTask { [consumer, logger] in
-                    let positions = await Self.startPositions(query, consumer: consumer, logger: logger)
+                group.addTask { [configuration, logger] in
+                    let positions = await Self.startPositions(query, configuration: configuration, logger: logger)
                     if !positions.isEmpty { inbox.send(.event(.startPositions(positions))) }
                 }
             case .commit(let offsets):
@@ -280,21 +280,35 @@ final class WorkerDriver<Backend: InferenceBackend>: Sendable {
     }
 
     /// The low watermarks of the partitions in `query` that the group has no committed offset
-    /// for. Best effort: on an error nothing is reported (the partition's first answer commits).
-    static func startPositions(_ query: [KafkaTopicPartition: UInt64], consumer: KafkaConsumer, logger: Logger) async -> [StartPosition] {
+    /// for. Asked through a client of its own that never joins the group (so the worker's
+    /// consumer can close at any time), within 5 s in all. Best effort: on an error or past the
+    /// deadline nothing more is reported (the partition's first answer commits instead).
+    static func startPositions(_ query: [KafkaTopicPartition: UInt64], configuration: WorkerConfiguration,
+                               logger: Logger) async -> [StartPosition] {
+        let deadline = ContinuousClock.now + .seconds(5)
+        var settings = configuration.consumerConfiguration()
+        settings.groupInstanceID = nil
+        settings.assignmentStrategy = "range"
+        settings.statisticsInterval = nil
+        var positions: [StartPosition] = []
         do {
-            let committed = try await consumer.committed(Array(query.keys).sorted(), timeout: .seconds(10))
-            var positions: [StartPosition] = []
-            for entry in committed where (entry.offset ?? -1) < 0 {
-                guard let generation = query[entry.topicPartition] else { continue }
-                let (low, _) = try await consumer.watermarks(topic: entry.topic, partition: entry.partition)
-                positions.append(StartPosition(partition: entry.topicPartition, generation: generation, offset: low))
+            let client = try KafkaConsumer(configuration: settings)
+            do {
+                let committed = try await client.committed(Array(query.keys).sorted(), timeout: .seconds(4))
+                for entry in committed where (entry.offset ?? -1) < 0 {
+                    let left = deadline - .now
+                    guard let generation = query[entry.topicPartition], left > .milliseconds(10), !Task.isCancelled else { break }
+                    let (low, _) = try await client.watermarks(topic: entry.topic, partition: entry.partition, timeout: left)
+                    positions.append(StartPosition(partition: entry.topicPartition, generation: generation, offset: low))
+                }
+            } catch {
+                logger.debug("start positions: not all known (the first answer commits instead)", metadata: ["error": "\(error)"])
             }
-            return positions
+            try? await client.close()
         } catch {
-            logger.debug("start positions not committed (the first answer commits instead)", metadata: ["error": "\(error)"])
-            return []
+            logger.debug("start positions not asked (the first answer commits instead)", metadata: ["error": "\(error)"])
         }
+        return positions
     }
 
     /// Asks for a periodic commit every commit interval, until cancelled.
