@@ -83,8 +83,8 @@ public final class Encoder: Sendable {
         embeddingTable = table
         layers = try (0..<c.numLayers).map { try LayerWeights(source, config: c, index: $0, bf16: bf16 != nil) }
         let positions = min(max(c.maxSequenceLength, 1), 1 << 16)
-        rotaryLocal = RotaryTable(theta: 10_000, headDim: c.queryKeyHeadSize, positions: positions)
-        rotaryGlobal = RotaryTable(theta: 160_000, headDim: c.queryKeyHeadSize, positions: positions)
+        rotaryLocal = RotaryTable(theta: NorBERTConfig.localRopeTheta, headDim: c.queryKeyHeadSize, positions: positions)
+        rotaryGlobal = RotaryTable(theta: NorBERTConfig.globalRopeTheta, headDim: c.queryKeyHeadSize, positions: positions)
     }
 
     /// Bytes of float32 weights held (shared by all lanes).

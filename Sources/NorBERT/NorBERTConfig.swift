@@ -76,15 +76,21 @@ public struct NorBERTConfig: Codable, Sendable, Equatable {
     public var numLabels: Int { id2label?.count ?? numLabelsField ?? 2 }
 
     /// Labels ordered by id (`LABEL_i` where id2label is silent, as transformers names them).
-    public var labels: [String] {
-        (0..<numLabels).map { id2label?[String($0)] ?? "LABEL_\($0)" }
+    public var labels: [String] { labels(count: numLabels) }
+
+    /// The names of `count` outputs: `id2label`'s, else `LABEL_i`.
+    public func labels(count: Int) -> [String] {
+        (0..<count).map { id2label?[String($0)] ?? Self.defaultLabelPrefix + String($0) }
     }
+    public static let defaultLabelPrefix = "LABEL_"
 
     /// A layer is global when (index + 1) is a multiple of local_global_ratio (reference `Encoder.set_window_length`).
     public func isGlobalLayer(_ index: Int) -> Bool { (index + 1) % localGlobalRatio == 0 }
     public func window(ofLayer index: Int) -> Int { isGlobalLayer(index) ? globalWindowLength : localWindowLength }
-    /// RoPE base: hard-coded in the reference (config `rope_theta` is not read).
-    public func ropeTheta(ofLayer index: Int) -> Double { isGlobalLayer(index) ? 160_000 : 10_000 }
+    /// RoPE bases: hard-coded in the reference `SelfAttention.__init__` (config `rope_theta` is not read).
+    public static let localRopeTheta: Double = 10_000
+    public static let globalRopeTheta: Double = 160_000
+    public func ropeTheta(ofLayer index: Int) -> Double { isGlobalLayer(index) ? Self.globalRopeTheta : Self.localRopeTheta }
 
     public static func load(directory: String) throws -> NorBERTConfig {
         let path = (directory as NSString).appendingPathComponent("config.json")

@@ -214,7 +214,7 @@ extension PipelineEngine {
         let count = head.model.head?.outputs ?? config.numLabels
         var longest = 8
         for (_, name) in config.id2label ?? [:] { longest = max(longest, name.utf8.count) }
-        return (count, longest + "LABEL_".count)
+        return (count, longest + NorBERTConfig.defaultLabelPrefix.count)
     }
 
     /// One head's cost. `known`: the input's encoding when the caller has it (`exact` then uses

@@ -20,7 +20,7 @@ struct TextClassificationPlan: EncoderPlan {
         let text = try r.textInput(for: .textClassification)
         let config = head.model.config
         let outputs = head.model.head?.outputs ?? config.numLabels
-        labels = (0..<outputs).map { config.id2label?[String($0)] ?? "LABEL_\($0)" }
+        labels = config.labels(count: outputs)
         let fallback: ClassificationFunction = (config.problemType == "multi_label_classification" || outputs == 1) ? .sigmoid : .softmax
         let options = try TextClassificationOptions(r.options, engine.optionBounds)
         function = options.function ?? fallback

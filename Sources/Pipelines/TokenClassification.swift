@@ -27,7 +27,7 @@ struct TokenClassificationPlan: EncoderPlan {
         let t = try r.textInput(for: .tokenClassification)
         let config = head.model.config
         let outputs = head.model.head?.outputs ?? config.numLabels
-        labels = (0..<outputs).map { config.id2label?[String($0)] ?? "LABEL_\($0)" }
+        labels = config.labels(count: outputs)
         let options = try TokenClassificationOptions(r.options, engine.optionBounds)
         strategy = options.aggregation
         ignore = options.ignoreLabels
