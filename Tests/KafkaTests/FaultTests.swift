@@ -199,7 +199,10 @@ struct FaultTests {
         _ = try await producer.enqueue(KafkaProducerMessage(topic: topic, key: "k", value: "v"))
         let flushStart = ContinuousClock.now
         await #expect(throws: KafkaError.self) { try await producer.flush(timeout: .milliseconds(300)) }
-        #expect(ContinuousClock.now - flushStart < .seconds(3))   // loose: the suite runs in parallel on 2 cores
+        // The timeout error shows it returned before the queue drained (the message times out
+        // only after 2 s); the bound only guards against waiting far past the deadline (3.2 s
+        // seen with the whole suite running in parallel on 2 cores).
+        #expect(ContinuousClock.now - flushStart < .seconds(6))
         try cluster.setBrokerUp(-1)
         try await producer.close()
     }

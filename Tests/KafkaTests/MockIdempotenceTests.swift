@@ -26,9 +26,11 @@ struct MockIdempotenceTests {
         let producer = try KafkaProducer(configuration: configuration)
         _ = try await producer.send(KafkaProducerMessage(topic: topic, key: "warm", value: "up"))
         // A not-persisted error (the request is refused before any append), answered late.
-        try cluster.pushBrokerRequestErrors(1, .produce, [(.notEnoughReplicas, rtt: .milliseconds(500))])
+        try cluster.pushBrokerRequestErrors(1, .produce, [(.notEnoughReplicas, rtt: .seconds(2))])
         let a = try await producer.enqueue(KafkaProducerMessage(topic: topic, key: "a", value: "a"))
-        try await Task.sleep(for: .milliseconds(150))
+        // B only once A's request has reached the broker (the mock takes the injected error off
+        // its list then), so A and B travel in two requests, B while A's answer is held 2 s.
+        try await eventually(.seconds(10), "A's request at the broker") { try cluster.brokerRequestErrorCount(1, .produce) == 0 }
         let b = try await producer.enqueue(KafkaProducerMessage(topic: topic, key: "b", value: "b"))
         let results = try await withTimeout(.seconds(30), "deliveries") { (await a.result, await b.result) }
         try await producer.close()
