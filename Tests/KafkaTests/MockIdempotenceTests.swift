@@ -12,7 +12,10 @@ import Testing
 /// `rd_kafka_dr_implicit_ack`, debug line IMPLICITACK) and reports its messages delivered:
 /// with the mock, an injected produce error on pipelined requests can lose messages the
 /// producer reports delivered. One request in flight per connection avoids it; the worker fault
-/// tests that inject produce errors use that (`WorkerFaultTests`).
+/// tests that inject produce errors use that (`WorkerFaultTests`). (A test asserting the loss
+/// itself with the default five requests in flight reproduced it alone, but not reliably with the
+/// whole suite running: whether B leaves while A's answer is held depends on scheduling. The
+/// trace that shows it is in docs/testing.md.)
 @Suite("rdkafka mock: idempotent producer and injected produce errors", .timeLimit(.minutes(1)))
 struct MockIdempotenceTests {
     /// Sends A, then B while A's request waits for its (injected, delayed) error; returns both
@@ -39,13 +42,6 @@ struct MockIdempotenceTests {
         try? await consumer.close()
         let delivered = { (result: Result<KafkaDeliveryReport, KafkaError>) in if case .success = result { true } else { false } }
         return (delivered(results.0), delivered(results.1), high)
-    }
-
-    @Test("two requests in flight: the first one's injected error, the second one's success → the first reported delivered, not stored")
-    func pipelinedLosesTheFailedBatch() async throws {
-        let outcome = try await pipelined(maxInFlight: nil)
-        #expect(outcome.a && outcome.b)
-        #expect(outcome.high == 2, "warm-up + b stored, a reported delivered but missing (mock limitation); high watermark \(outcome.high)")
     }
 
     @Test("one request in flight per connection: the failed batch is retried and stored")
