@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import Kafka
+import TestSupport
 
 /// Commit-path faults: OffsetCommit errors, a moved coordinator, and 1.5 s of latency.
 @Suite("Commit faults", .timeLimit(.minutes(2)))

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Kafka
+import TestSupport
 
 @Suite("Closing a consumer", .timeLimit(.minutes(1)))
 struct ConcurrentCloseTests {

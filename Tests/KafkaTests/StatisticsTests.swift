@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import Kafka
+import TestSupport
 
 @Suite("Statistics and backpressure", .timeLimit(.minutes(1)))
 struct StatisticsTests {

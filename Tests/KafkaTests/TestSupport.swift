@@ -21,15 +21,6 @@ func withTimeout<T: Sendable>(_ timeout: Duration, _ what: String, _ body: @esca
     }
 }
 
-/// Polls `condition` every 50 ms until it holds, at most `timeout`.
-func eventually(_ timeout: Duration, _ what: String, _ condition: @escaping @Sendable () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    throw TimeoutError(what: what)
-}
 
 let quietLog: KafkaLogHandler = { _, _, _ in }
 

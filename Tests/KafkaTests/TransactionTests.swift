@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Kafka
+import TestSupport
 
 /// The mock accepts the transactional protocol; it does not store transactional offsets nor
 /// hide aborted records from read_committed consumers (see README), so only the calls and

@@ -185,16 +185,6 @@ struct RunningProbe {
     }
 }
 
-/// Polls `condition` every 20 ms until it holds, at most `timeout`.
-func eventually(_ timeout: Duration, _ what: String, _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    Issue.record("timed out: \(what)")
-    throw CancellationError()
-}
 
 /// A blocking TCP client socket to 127.0.0.1 (closed when released).
 final class TestSocket {

@@ -1,6 +1,7 @@
 import Kafka
 import Testing
 @testable import Worker
+import TestSupport
 
 /// A newly assigned partition the group has no offset for gets its start (low watermark)
 /// committed, so lag-based autoscalers see an offset from the start — never past an unanswered

@@ -7,6 +7,7 @@ import Testing
 import Tokenizers
 @testable import Worker
 import Wire
+import TestSupport
 
 /// The worker in process (default settings, the tiny fixture heads) against a 3-broker mock
 /// cluster that misbehaves: brokers down, produce, fetch and commit errors, slow responses,
@@ -687,20 +688,4 @@ final class GaugeWatch: Sendable {
     func stop() { task.withLock { $0?.cancel() } }
 }
 
-/// Polls `condition` until it holds; fails after `timeout`.
-func eventually(_ timeout: Duration, _ what: String, _ condition: @escaping @Sendable () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    if try await condition() { return }
-    throw WaitTimeout(what: what, after: timeout)
-}
-
-struct WaitTimeout: Error, CustomStringConvertible {
-    var what: String
-    var after: Duration
-    var description: String { "timed out after \(after) waiting for \(what)" }
-}
 
