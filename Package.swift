@@ -5,7 +5,7 @@ let package = Package(
     name: "norbert-worker",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "norbert-worker", targets: ["norbert-worker"]),
+        .executable(name: "norbert-worker", targets: ["norbert-worker"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -24,8 +24,10 @@ let package = Package(
             name: "CRdKafka", pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]),
 
-        // Element-wise kernels in C (AVX2/FMA chosen at run time), always optimised: Tensors' hot loops.
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // Element-wise kernels in C (AVX-512, AVX2+FMA or portable, chosen at run time): Tensors' hot loops.
+        // No unsafeFlags (they would stop the package being a dependency): release builds compile C at -O2;
+        // scripts/test.sh passes `-Xcc -O2` so that debug test builds do not run the kernels at -O0.
+        .target(name: "CKernels"),
         // The contract: one strict JSON value, parser and writer; error codes; tasks and their options.
         .target(name: "Wire"),
         // float32 storage and kernels (GEMM through OpenBLAS).
@@ -45,9 +47,8 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                // NorBERT and Tokenizers: only ServeConfigCheck (`serve --check-config` loads heads and
-                // the tokenizer); everything else goes through Pipelines and Wire.
-                "Wire", "Kafka", "Pipelines", "NorBERT", "Tokenizers",
+                // Models and tokenizers only through Pipelines (and Wire for the contract).
+                "Wire", "Kafka", "Pipelines",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

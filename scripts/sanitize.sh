@@ -40,7 +40,7 @@ LOGS="$(cd "$LOGS" && pwd)"
 SUPP_DIR="$(pwd)/scripts"
 
 echo "== sanitize $KIND: build ($SCRATCH)" >&2
-swift build --build-tests --sanitize="$KIND" --scratch-path "$SCRATCH" >&2
+swift build --build-tests -Xcc -O2 --sanitize="$KIND" --scratch-path "$SCRATCH" >&2
 
 # log_path: one file per process (pid appended), children included (the env is inherited).
 if [ "$KIND" = address ]; then
@@ -58,7 +58,7 @@ fi
 echo "== sanitize $KIND: swift test --filter '$FILTER'${SKIP:+ --skip '$SKIP'}" >&2
 start=$(date +%s)
 status=0
-swift test --skip-build --sanitize="$KIND" --scratch-path "$SCRATCH" --filter "$FILTER" ${SKIP:+--skip "$SKIP"} \
+swift test --skip-build -Xcc -O2 --sanitize="$KIND" --scratch-path "$SCRATCH" --filter "$FILTER" ${SKIP:+--skip "$SKIP"} \
   > "$LOGS/../swift-test-$SHORT.log" 2>&1 || status=$?
 end=$(date +%s)
 tail -n 5 "$LOGS/../swift-test-$SHORT.log" >&2

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Quick start, step 2 (and what CI runs): set up, build everything, check the schemas and deploy/,
-# run the tests.
+# Quick start, step 2 (and what CI runs): set up, check the formatting, build everything, check the
+# schemas and deploy/, run the tests. Arguments go to `swift test` (e.g. --filter WorkerTests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 scripts/setup.sh
 swift --version
-swift build --build-tests
+# Formatting: .swift-format (4 spaces, 140 columns); `swift format -i -r Sources Tests Package.swift fuzz` fixes it.
+swift format lint --strict --parallel -r Sources Tests Package.swift fuzz
+# -Xcc -O2: the C kernels optimised as in release builds (SwiftPM compiles C at -O0 in debug, and
+# Package.swift carries no unsafeFlags); the Swift code stays a debug build.
+swift build --build-tests -Xcc -O2
 python3 scripts/validate-schemas.py --binary .build/debug/norbert-worker
 scripts/validate-deploy.sh .build/debug/norbert-worker   # deploy/ and examples/, offline (~30 s)
-swift test "$@"
+swift test -Xcc -O2 "$@"

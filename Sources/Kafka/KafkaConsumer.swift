@@ -31,11 +31,17 @@ public final class KafkaConsumer: Sendable {
     public var statistics: AsyncStream<KafkaStatistics> { core.statisticsStream }
 
     /// Pauses fetching from `partitions` (messages already delivered stay delivered).
-    public func pause(_ partitions: [KafkaTopicPartition]) throws { try core.withOpenClient("pause") { (client) throws(KafkaError) in try client.pause(partitions) } }
-    public func resume(_ partitions: [KafkaTopicPartition]) throws { try core.withOpenClient("resume") { (client) throws(KafkaError) in try client.resume(partitions) } }
+    public func pause(_ partitions: [KafkaTopicPartition]) throws {
+        try core.withOpenClient("pause") { (client) throws(KafkaError) in try client.pause(partitions) }
+    }
+    public func resume(_ partitions: [KafkaTopicPartition]) throws {
+        try core.withOpenClient("resume") { (client) throws(KafkaError) in try client.resume(partitions) }
+    }
 
     /// The current assignment.
-    public func assignment() throws -> [KafkaTopicPartition] { try core.withOpenClient("assignment") { (client) throws(KafkaError) in try client.assignment() }.sorted() }
+    public func assignment() throws -> [KafkaTopicPartition] {
+        try core.withOpenClient("assignment") { (client) throws(KafkaError) in try client.assignment() }.sorted()
+    }
 
     /// Leaves the group after committing the offsets stored with ``storeOffset(_:)`` and waits
     /// at most ``KafkaConsumerConfiguration/closeTimeout``. The event sequences end. Throws if
@@ -75,7 +81,8 @@ final class ConsumerCore: Sendable {
     init(configuration: KafkaConsumerConfiguration) throws(KafkaError) {
         var properties = configuration.properties
         if let autoCommit = properties["enable.auto.commit"], autoCommit != "false" {
-            throw KafkaError.configuration(property: "enable.auto.commit", "enable.auto.commit must stay false: this client commits explicitly")
+            throw KafkaError.configuration(
+                property: "enable.auto.commit", "enable.auto.commit must stay false: this client commits explicitly")
         }
         guard !configuration.groupID.isEmpty else {
             throw KafkaError.configuration(property: "group.id", "group.id is required")
@@ -217,7 +224,9 @@ final class ConsumerCore: Sendable {
     /// while a restarted static member waits for its old session). Such a handle is left as it
     /// is: its memory and idle threads stay until the process exits.
     private func destroyClient(leaveGroup: Bool) {
-        if assigned.isSet || !RDKafkaClient.destroyAbortsBeforeFirstAssignment || !configuration.assignmentStrategy.contains("cooperative-sticky") {
+        if assigned.isSet || !RDKafkaClient.destroyAbortsBeforeFirstAssignment
+            || !configuration.assignmentStrategy.contains("cooperative-sticky")
+        {
             client.destroy(leaveGroup: leaveGroup)
         }
         destroyed.set()

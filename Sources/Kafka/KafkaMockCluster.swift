@@ -44,7 +44,8 @@ public final class KafkaMockCluster: Sendable {
         guard !name.isEmpty, partitions > 0 else {
             throw KafkaError(code: .invalidArgument, message: "topic needs a name and at least one partition", isRetriable: false)
         }
-        try cluster.createTopic(name, partitions: Int32(clamping: partitions), replicationFactor: Int32(clamping: replicationFactor ?? min(3, brokerCount)))
+        try cluster.createTopic(
+            name, partitions: Int32(clamping: partitions), replicationFactor: Int32(clamping: replicationFactor ?? min(3, brokerCount)))
     }
 
     /// The next `errors.count` requests of `api` fail with these codes, in order.
@@ -63,7 +64,9 @@ public final class KafkaMockCluster: Sendable {
     public func setBrokerDown(_ id: Int32) throws { try cluster.setBrokerDown(id) }
     public func setBrokerUp(_ id: Int32) throws { try cluster.setBrokerUp(id) }
     /// Adds `latency` to every response of broker `id` (-1: all).
-    public func setBrokerLatency(_ id: Int32, _ latency: Duration) throws { try cluster.setBrokerRTT(id, milliseconds: latency.milliseconds) }
+    public func setBrokerLatency(_ id: Int32, _ latency: Duration) throws {
+        try cluster.setBrokerRTT(id, milliseconds: latency.milliseconds)
+    }
     public func setCoordinator(_ type: CoordinatorType, key: String, broker: Int32) throws {
         try cluster.setCoordinator(keyType: type.rawValue, key: key, broker: broker)
     }

@@ -42,7 +42,8 @@ public final class KafkaProducer: Sendable {
     /// Fetches the metadata of `topics` (each at most `timeout`), so the first message to each
     /// goes out without waiting for a metadata round trip (about a second otherwise). Per topic:
     /// its partition count, or the error (e.g. unknown topic: producing to it would wait or fail).
-    public func loadMetadata(topics: [String], timeout: Duration = .seconds(5)) async -> [(topic: String, result: Result<Int, KafkaError>)] {
+    public func loadMetadata(topics: [String], timeout: Duration = .seconds(5)) async -> [(topic: String, result: Result<Int, KafkaError>)]
+    {
         let core = self.core, ms = timeout.milliseconds
         return await runOffPool("kafka-producer-metadata") {
             topics.map { topic -> (topic: String, result: Result<Int, KafkaError>) in
@@ -132,7 +133,7 @@ final class ProducerCore: Sendable {
                 guard phase.withLock({ $0 == .open }) else { throw KafkaError.closed("send") }
                 try client.produce(message, id: id)
                 return KafkaPendingDelivery(promise: promise)
-            } catch where error.code == .queueFull {
+            } catch  where error.code == .queueFull {
                 // librdkafka's own queue is full (it is sized above the window unless
                 // configured smaller): wait for deliveries to drain it.
                 try? await Task.sleep(for: backoff)
@@ -153,14 +154,16 @@ final class ProducerCore: Sendable {
             ProducerCore.drain(client, deliveries, deadline: .now + .milliseconds(Int64(ms)))
         }
         if remaining > 0 {
-            throw KafkaError(code: .timedOut, message: "flush timed out with \(remaining) messages or requests outstanding", isRetriable: true)
+            throw KafkaError(
+                code: .timedOut, message: "flush timed out with \(remaining) messages or requests outstanding", isRetriable: true)
         }
     }
 
     /// Flushes until every send is resolved (delivered or failed) or `deadline`; returns how
     /// many are still unresolved. Waits on our own deliveries rather than `rd_kafka_outq_len`,
     /// which also counts protocol requests (e.g. producer-id renewal waiting on a reconnect).
-    static func drain(_ client: RDKafkaClient, _ deliveries: PromiseRegistry<KafkaDeliveryReport>, deadline: ContinuousClock.Instant) -> Int {
+    static func drain(_ client: RDKafkaClient, _ deliveries: PromiseRegistry<KafkaDeliveryReport>, deadline: ContinuousClock.Instant) -> Int
+    {
         while deliveries.count > 0 {
             let left = deadline - .now
             guard left > .zero else { break }
@@ -179,7 +182,9 @@ final class ProducerCore: Sendable {
         guard proceed else { return }
         let remaining = await runOffPool("kafka-producer-close") { [self] in closeBlocking(timeoutMs: timeout.milliseconds) }
         if remaining > 0 {
-            throw KafkaError(code: .timedOut, message: "close: \(remaining) messages were not delivered within the deadline and were purged", isRetriable: true)
+            throw KafkaError(
+                code: .timedOut, message: "close: \(remaining) messages were not delivered within the deadline and were purged",
+                isRetriable: true)
         }
     }
 

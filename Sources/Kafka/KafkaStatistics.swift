@@ -75,11 +75,12 @@ public struct KafkaStatistics: Sendable {
             for (_, p) in topic.partitions ?? [:] {
                 guard let id = p.partition, id >= 0 else { continue }  // -1 is the unassigned queue
                 func known(_ value: Int64?) -> Int64? { value.flatMap { $0 >= 0 ? $0 : nil } }
-                partitions.append(Partition(
-                    topic: topicName, partition: id, consumerLag: known(p.consumer_lag),
-                    consumerLagStored: known(p.consumer_lag_stored), committedOffset: known(p.committed_offset),
-                    highWatermark: known(p.hi_offset), queuedMessages: p.msgq_cnt ?? 0,
-                    transmitQueuedMessages: p.xmit_msgq_cnt ?? 0, fetchQueuedMessages: p.fetchq_cnt ?? 0))
+                partitions.append(
+                    Partition(
+                        topic: topicName, partition: id, consumerLag: known(p.consumer_lag),
+                        consumerLagStored: known(p.consumer_lag_stored), committedOffset: known(p.committed_offset),
+                        highWatermark: known(p.hi_offset), queuedMessages: p.msgq_cnt ?? 0,
+                        transmitQueuedMessages: p.xmit_msgq_cnt ?? 0, fetchQueuedMessages: p.fetchq_cnt ?? 0))
             }
         }
         self.partitions = partitions.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }

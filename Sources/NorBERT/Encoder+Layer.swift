@@ -22,7 +22,8 @@ public final class KVCache {
         let newCap = max(positions, capacity * 2, 64)
         for l in 0..<keys.count {
             let oldK = keys[l].storage, oldV = values[l].storage
-            keys[l] = Scratch(); values[l] = Scratch()
+            keys[l] = Scratch()
+            values[l] = Scratch()
             let k = keys[l].reserve(newCap * keyWidth), v = values[l].reserve(newCap * valueWidth)
             if length > 0 {
                 k.update(from: oldK.pointer, count: length * keyWidth)
@@ -40,8 +41,10 @@ extension Encoder {
     /// out[m, n] = x[m, k] · Wᵀ for a weight W [n, k] and contiguous x (row stride k): float32
     /// sgemm, or, with a bf16 copy of W and a bf16 GEMM, x rounded to bf16 into lane scratch and sbgemm.
     @inline(__always)
-    func linear(_ out: UnsafeMutablePointer<Float>, ldc: Int, _ x: UnsafePointer<Float>, _ w: FloatBuffer, _ w16: BF16Buffer?,
-                m: Int, n: Int, k: Int, ws: EncoderWorkspace) {
+    func linear(
+        _ out: UnsafeMutablePointer<Float>, ldc: Int, _ x: UnsafePointer<Float>, _ w: FloatBuffer, _ w16: BF16Buffer?,
+        m: Int, n: Int, k: Int, ws: EncoderWorkspace
+    ) {
         if let w16, let bf16 {
             let x16 = ws.x16.reserve(m * k)
             BF16.convert(x16, x, count: m * k)
@@ -84,8 +87,9 @@ extension Encoder {
             let rope = rotary(for: L, positions: past + len, ws: ws)
             // One call per sequence: rows start..<start+len of qk [n, qkw], cos/sin rows past..<past+len.
             let (cos, sin) = rope.tables(position: past)
-            Vector.qkNormRope(qk + start * qkw, ld: qkw, rows: len, heads: nh, headDim: dqk,
-                              qGain: L.qGain.pointer, kGain: L.kGain.pointer, cos: cos, sin: sin, eps: eps)
+            Vector.qkNormRope(
+                qk + start * qkw, ld: qkw, rows: len, heads: nh, headDim: dqk,
+                qGain: L.qGain.pointer, kGain: L.kGain.pointer, cos: cos, sin: sin, eps: eps)
             if let cache = caches?[s] {
                 cache.ensure(past + len)
                 let kc = cache.keys[L.index].pointer, vc = cache.values[L.index].pointer
@@ -94,23 +98,25 @@ extension Encoder {
                 }
                 (vc + past * vw).update(from: v + start * vw, count: len * vw)
                 for head in 0..<nh {
-                    Attention.windowed(attn + start * vw + head * dv, ldo: vw,
-                                       q: qk + start * qkw + head * dqk, ldq: qkw,
-                                       k: kc + head * dqk, ldk: nh * dqk,
-                                       v: vc + head * dv, ldv: vw,
-                                       queries: len, queryStart: past, keys: past + len,
-                                       headDim: dqk, valueDim: dv, window: L.window, causal: causal,
-                                       scale: scale, scratch: &ws.attention)
+                    Attention.windowed(
+                        attn + start * vw + head * dv, ldo: vw,
+                        q: qk + start * qkw + head * dqk, ldq: qkw,
+                        k: kc + head * dqk, ldk: nh * dqk,
+                        v: vc + head * dv, ldv: vw,
+                        queries: len, queryStart: past, keys: past + len,
+                        headDim: dqk, valueDim: dv, window: L.window, causal: causal,
+                        scale: scale, scratch: &ws.attention)
                 }
             } else {
                 for head in 0..<nh {
-                    Attention.windowed(attn + start * vw + head * dv, ldo: vw,
-                                       q: qk + start * qkw + head * dqk, ldq: qkw,
-                                       k: qk + start * qkw + nh * dqk + head * dqk, ldk: qkw,
-                                       v: v + start * vw + head * dv, ldv: vw,
-                                       queries: len, queryStart: 0, keys: len,
-                                       headDim: dqk, valueDim: dv, window: L.window, causal: causal,
-                                       scale: scale, scratch: &ws.attention)
+                    Attention.windowed(
+                        attn + start * vw + head * dv, ldo: vw,
+                        q: qk + start * qkw + head * dqk, ldq: qkw,
+                        k: qk + start * qkw + nh * dqk + head * dqk, ldk: qkw,
+                        v: v + start * vw + head * dv, ldv: vw,
+                        queries: len, queryStart: 0, keys: len,
+                        headDim: dqk, valueDim: dv, window: L.window, causal: causal,
+                        scale: scale, scratch: &ws.attention)
                 }
             }
         }

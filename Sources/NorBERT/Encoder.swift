@@ -78,7 +78,8 @@ public final class Encoder: Sendable {
         let table = FloatBuffer(count: c.vocabSize * h)
         table.pointer.update(from: words, count: words.count)
         gain.withUnsafeBufferPointer { g in
-            Vector.layerNorm(table.pointer, ldo: h, table.pointer, ldx: h, rows: c.vocabSize, cols: h, eps: Float(c.layerNormEps), gain: g.baseAddress)
+            Vector.layerNorm(
+                table.pointer, ldo: h, table.pointer, ldx: h, rows: c.vocabSize, cols: h, eps: Float(c.layerNormEps), gain: g.baseAddress)
         }
         embeddingTable = table
         layers = try (0..<c.numLayers).map { try LayerWeights(source, config: c, index: $0, bf16: bf16 != nil) }
@@ -106,8 +107,10 @@ public final class Encoder: Sendable {
 
     /// Runs the encoder over a packed batch. `causal` selects the causal LM's window rule;
     /// `caches` (one per sequence) continues sequences whose earlier tokens were already run.
-    public func forward(_ batch: PackedBatch, causal: Bool = false, hiddenStates: Bool = false,
-                        caches: [KVCache]? = nil, workspace ws: EncoderWorkspace) throws -> EncoderOutput {
+    public func forward(
+        _ batch: PackedBatch, causal: Bool = false, hiddenStates: Bool = false,
+        caches: [KVCache]? = nil, workspace ws: EncoderWorkspace
+    ) throws -> EncoderOutput {
         try validate(batch)
         if let caches, caches.count != batch.count {
             throw NorBERTError.invalidInput("\(caches.count) caches for \(batch.count) sequences")

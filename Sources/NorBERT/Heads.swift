@@ -37,9 +37,9 @@ public enum HeadKind: String, CaseIterable, Sendable, Codable {
 public final class ClassifierHead: Sendable {
     public let outputs: Int
     let hidden: Int
-    let projection: FloatBuffer   // [hidden, hidden]
-    let output: FloatBuffer       // [outputs, hidden]
-    let bias: FloatBuffer         // [outputs]
+    let projection: FloatBuffer  // [hidden, hidden]
+    let output: FloatBuffer  // [outputs, hidden]
+    let bias: FloatBuffer  // [outputs]
     let squash: Bool
     let eps: Float
 
@@ -48,7 +48,8 @@ public final class ClassifierHead: Sendable {
         hidden = h
         eps = Float(c.layerNormEps)
         squash = languageModel
-        projection = try foldedLinear(source, weights: ["classifier.projection.weight"], rows: [h], scale: "classifier.projection.scale", cols: h)
+        projection = try foldedLinear(
+            source, weights: ["classifier.projection.weight"], rows: [h], scale: "classifier.projection.scale", cols: h)
         if languageModel {
             outputs = c.vocabSize
             // The stored emb2vocab weight is used; only a checkpoint without it falls back to the word embedding.
@@ -61,9 +62,12 @@ public final class ClassifierHead: Sendable {
             }
             outputs = shape[0]
             if outputs != c.numLabels && c.id2label != nil {
-                throw NorBERTError.checkpoint(message: "classifier.output_projection.weight has \(outputs) rows but config.json id2label has \(c.numLabels) labels")
+                throw NorBERTError.checkpoint(
+                    message: "classifier.output_projection.weight has \(outputs) rows but config.json id2label has \(c.numLabels) labels")
             }
-            output = try foldedLinear(source, weights: ["classifier.output_projection.weight"], rows: [outputs], scale: "classifier.output_projection.scale", cols: h)
+            output = try foldedLinear(
+                source, weights: ["classifier.output_projection.weight"], rows: [outputs], scale: "classifier.output_projection.scale",
+                cols: h)
             bias = FloatBuffer(try source.floats("classifier.output_projection.bias", shape: [outputs]))
         }
     }

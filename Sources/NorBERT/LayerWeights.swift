@@ -32,18 +32,18 @@ public final class LayerWeights: Sendable {
     public let window: Int
     public let isGlobal: Bool
     // Residual mixes: lambdas [6] of the reference `Layer`.
-    let attnA: Float, attnB: Float      // value input: (1-l0) h + l0 e
-    let qkA: Float, qkB: Float          // qk input: (1-l1) h + l1 e
-    let mlpS: Float, mlpA: Float, mlpB: Float     // softplus(l2) ((1-l3) h + l3 e)
-    let resS: Float, resA: Float, resB: Float     // softplus(l4) ((1-l5) h + l5 e)
-    let valueMix: Float                 // attention.lambdas[0]
-    let wqk: FloatBuffer                // [2·heads·dqk, hidden], q rows then k rows
-    let wv: FloatBuffer                 // [heads·dv, hidden]
-    let wo: FloatBuffer                 // [hidden, heads·dv]
-    let qGain: FloatBuffer              // (q_scale + 1) [heads·dqk]
-    let kGain: FloatBuffer              // (k_scale + 1) [heads·dqk]
-    let wup: FloatBuffer                // [2·intermediate, hidden], linear half then gate half
-    let wdown: FloatBuffer              // [hidden, intermediate]
+    let attnA: Float, attnB: Float  // value input: (1-l0) h + l0 e
+    let qkA: Float, qkB: Float  // qk input: (1-l1) h + l1 e
+    let mlpS: Float, mlpA: Float, mlpB: Float  // softplus(l2) ((1-l3) h + l3 e)
+    let resS: Float, resA: Float, resB: Float  // softplus(l4) ((1-l5) h + l5 e)
+    let valueMix: Float  // attention.lambdas[0]
+    let wqk: FloatBuffer  // [2·heads·dqk, hidden], q rows then k rows
+    let wv: FloatBuffer  // [heads·dv, hidden]
+    let wo: FloatBuffer  // [hidden, heads·dv]
+    let qGain: FloatBuffer  // (q_scale + 1) [heads·dqk]
+    let kGain: FloatBuffer  // (k_scale + 1) [heads·dqk]
+    let wup: FloatBuffer  // [2·intermediate, hidden], linear half then gate half
+    let wdown: FloatBuffer  // [hidden, intermediate]
     /// bfloat16 copies of the five GEMM weights (same shapes), when the encoder runs in bf16.
     let bf16: (wqk: BF16Buffer, wv: BF16Buffer, wo: BF16Buffer, wup: BF16Buffer, wdown: BF16Buffer)?
 
@@ -54,20 +54,31 @@ public final class LayerWeights: Sendable {
         window = c.window(ofLayer: i)
         isGlobal = c.isGlobalLayer(i)
         let l = try source.floats(p + "lambdas", shape: [6])
-        attnA = 1 - l[0]; attnB = l[0]
-        qkA = 1 - l[1]; qkB = l[1]
-        mlpS = softplus(l[2]); mlpA = 1 - l[3]; mlpB = l[3]
-        resS = softplus(l[4]); resA = 1 - l[5]; resB = l[5]
+        attnA = 1 - l[0]
+        attnB = l[0]
+        qkA = 1 - l[1]
+        qkB = l[1]
+        mlpS = softplus(l[2])
+        mlpA = 1 - l[3]
+        mlpB = l[3]
+        resS = softplus(l[4])
+        resA = 1 - l[5]
+        resB = l[5]
         valueMix = try source.floats(p + "attention.lambdas", shape: [1])[0]
-        wqk = try foldedLinear(source, weights: [p + "attention.qk_proj.weights.0", p + "attention.qk_proj.weights.1"],
-                               rows: [nh * dqk, nh * dqk], scale: p + "attention.qk_proj.scale", cols: h)
-        wv = try foldedLinear(source, weights: [p + "attention.v_proj.weight"], rows: [nh * dv], scale: p + "attention.v_proj.scale", cols: h)
-        wo = try foldedLinear(source, weights: [p + "attention.out_proj.weight"], rows: [h], scale: p + "attention.out_proj.scale", cols: nh * dv)
+        wqk = try foldedLinear(
+            source, weights: [p + "attention.qk_proj.weights.0", p + "attention.qk_proj.weights.1"],
+            rows: [nh * dqk, nh * dqk], scale: p + "attention.qk_proj.scale", cols: h)
+        wv = try foldedLinear(
+            source, weights: [p + "attention.v_proj.weight"], rows: [nh * dv], scale: p + "attention.v_proj.scale", cols: h)
+        wo = try foldedLinear(
+            source, weights: [p + "attention.out_proj.weight"], rows: [h], scale: p + "attention.out_proj.scale", cols: nh * dv)
         qGain = FloatBuffer(try source.floats(p + "attention.q_scale", shape: [nh, dqk]).map { $0 + 1 })
         kGain = FloatBuffer(try source.floats(p + "attention.k_scale", shape: [nh, dqk]).map { $0 + 1 })
-        wup = try foldedLinear(source, weights: [p + "mlp.up_proj.weights.0", p + "mlp.up_proj.weights.1"],
-                               rows: [c.intermediateSize, c.intermediateSize], scale: p + "mlp.up_proj.scale", cols: h)
-        wdown = try foldedLinear(source, weights: [p + "mlp.down_proj.weight"], rows: [h], scale: p + "mlp.down_proj.scale", cols: c.intermediateSize)
+        wup = try foldedLinear(
+            source, weights: [p + "mlp.up_proj.weights.0", p + "mlp.up_proj.weights.1"],
+            rows: [c.intermediateSize, c.intermediateSize], scale: p + "mlp.up_proj.scale", cols: h)
+        wdown = try foldedLinear(
+            source, weights: [p + "mlp.down_proj.weight"], rows: [h], scale: p + "mlp.down_proj.scale", cols: c.intermediateSize)
         // Converted once, after the (scale + 1) folding, as the reference's bf16 autocast rounds the weight it uses.
         bf16 = convert ? (BF16Buffer(wqk), BF16Buffer(wv), BF16Buffer(wo), BF16Buffer(wup), BF16Buffer(wdown)) : nil
     }

@@ -29,21 +29,37 @@ public struct NorBERTConfig: Codable, Sendable, Equatable {
     public var maskTokenId: Int?
     public var unkTokenId: Int?
 
-    public init(hiddenSize: Int, numLayers: Int, numAttentionHeads: Int, queryKeyHeadSize: Int, valueHeadSize: Int,
-                intermediateSize: Int, vocabSize: Int, layerNormEps: Double, maxSequenceLength: Int,
-                localGlobalRatio: Int, localWindowLength: Int, globalWindowLength: Int,
-                isDecoder: Bool? = nil, architectures: [String]? = nil, id2label: [String: String]? = nil,
-                label2id: [String: Int]? = nil, numLabels: Int? = nil, problemType: String? = nil,
-                bosTokenId: Int? = 1, eosTokenId: Int? = 2, padTokenId: Int? = 3, maskTokenId: Int? = 4, unkTokenId: Int? = 0) {
-        self.hiddenSize = hiddenSize; self.numLayers = numLayers; self.numAttentionHeads = numAttentionHeads
-        self.queryKeyHeadSize = queryKeyHeadSize; self.valueHeadSize = valueHeadSize
-        self.intermediateSize = intermediateSize; self.vocabSize = vocabSize; self.layerNormEps = layerNormEps
-        self.maxSequenceLength = maxSequenceLength; self.localGlobalRatio = localGlobalRatio
-        self.localWindowLength = localWindowLength; self.globalWindowLength = globalWindowLength
-        self.isDecoder = isDecoder; self.architectures = architectures; self.id2label = id2label
-        self.label2id = label2id; self.numLabelsField = numLabels; self.problemType = problemType
-        self.bosTokenId = bosTokenId; self.eosTokenId = eosTokenId; self.padTokenId = padTokenId
-        self.maskTokenId = maskTokenId; self.unkTokenId = unkTokenId
+    public init(
+        hiddenSize: Int, numLayers: Int, numAttentionHeads: Int, queryKeyHeadSize: Int, valueHeadSize: Int,
+        intermediateSize: Int, vocabSize: Int, layerNormEps: Double, maxSequenceLength: Int,
+        localGlobalRatio: Int, localWindowLength: Int, globalWindowLength: Int,
+        isDecoder: Bool? = nil, architectures: [String]? = nil, id2label: [String: String]? = nil,
+        label2id: [String: Int]? = nil, numLabels: Int? = nil, problemType: String? = nil,
+        bosTokenId: Int? = 1, eosTokenId: Int? = 2, padTokenId: Int? = 3, maskTokenId: Int? = 4, unkTokenId: Int? = 0
+    ) {
+        self.hiddenSize = hiddenSize
+        self.numLayers = numLayers
+        self.numAttentionHeads = numAttentionHeads
+        self.queryKeyHeadSize = queryKeyHeadSize
+        self.valueHeadSize = valueHeadSize
+        self.intermediateSize = intermediateSize
+        self.vocabSize = vocabSize
+        self.layerNormEps = layerNormEps
+        self.maxSequenceLength = maxSequenceLength
+        self.localGlobalRatio = localGlobalRatio
+        self.localWindowLength = localWindowLength
+        self.globalWindowLength = globalWindowLength
+        self.isDecoder = isDecoder
+        self.architectures = architectures
+        self.id2label = id2label
+        self.label2id = label2id
+        self.numLabelsField = numLabels
+        self.problemType = problemType
+        self.bosTokenId = bosTokenId
+        self.eosTokenId = eosTokenId
+        self.padTokenId = padTokenId
+        self.maskTokenId = maskTokenId
+        self.unkTokenId = unkTokenId
     }
 
     enum CodingKeys: String, CodingKey {
@@ -107,9 +123,11 @@ public struct NorBERTConfig: Codable, Sendable, Equatable {
         } catch let DecodingError.keyNotFound(key, _) {
             throw NorBERTError.config(path: path, message: "missing field '\(key.stringValue)'")
         } catch let DecodingError.typeMismatch(_, context) {
-            throw NorBERTError.config(path: path, message: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
+            throw NorBERTError.config(
+                path: path, message: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
         } catch let DecodingError.valueNotFound(_, context) {
-            throw NorBERTError.config(path: path, message: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' is null")
+            throw NorBERTError.config(
+                path: path, message: "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))' is null")
         } catch {
             throw NorBERTError.config(path: path, message: "not a valid JSON object (\(error.localizedDescription))")
         }
@@ -126,11 +144,15 @@ public struct NorBERTConfig: Codable, Sendable, Equatable {
         try check((1...limit).contains(hiddenSize), "hidden_size", "must be in 1...\(limit), got \(hiddenSize)")
         try check((1...4096).contains(numLayers), "num_layers", "must be in 1...4096, got \(numLayers)")
         try check((1...4096).contains(numAttentionHeads), "num_attention_heads", "must be in 1...4096, got \(numAttentionHeads)")
-        try check((2...65536).contains(queryKeyHeadSize) && queryKeyHeadSize % 2 == 0, "query_key_head_size", "must be even and in 2...65536, got \(queryKeyHeadSize)")
+        try check(
+            (2...65536).contains(queryKeyHeadSize) && queryKeyHeadSize % 2 == 0, "query_key_head_size",
+            "must be even and in 2...65536, got \(queryKeyHeadSize)")
         try check((1...65536).contains(valueHeadSize), "value_head_size", "must be in 1...65536, got \(valueHeadSize)")
         try check((1...limit * 4).contains(intermediateSize), "intermediate_size", "must be in 1...\(limit * 4), got \(intermediateSize)")
         try check((1...(1 << 24)).contains(vocabSize), "vocab_size", "must be in 1...\(1 << 24), got \(vocabSize)")
-        try check(layerNormEps.isFinite && layerNormEps > 0 && layerNormEps < 1, "layer_norm_eps", "must be a positive number below 1, got \(layerNormEps)")
+        try check(
+            layerNormEps.isFinite && layerNormEps > 0 && layerNormEps < 1, "layer_norm_eps",
+            "must be a positive number below 1, got \(layerNormEps)")
         try check(maxSequenceLength >= 1, "max_sequence_length", "must be positive, got \(maxSequenceLength)")
         try check(localGlobalRatio >= 1, "local_global_ratio", "must be at least 1, got \(localGlobalRatio)")
         try check(localWindowLength >= 0, "local_window_length", "must not be negative, got \(localWindowLength)")
@@ -141,13 +163,17 @@ public struct NorBERTConfig: Codable, Sendable, Equatable {
         try check(!o2 && vv <= limit, "value_head_size", "times num_attention_heads is absurd")
         if let labels = id2label {
             for key in labels.keys {
-                try check(Int(key).map { (0..<labels.count).contains($0) } ?? false, "id2label", "keys must be 0..<\(labels.count), got '\(key)'")
+                try check(
+                    Int(key).map { (0..<labels.count).contains($0) } ?? false, "id2label", "keys must be 0..<\(labels.count), got '\(key)'")
             }
         }
         if let n = numLabelsField, id2label == nil {
             try check((1...100_000).contains(n), "num_labels", "must be in 1...100000, got \(n)")
         }
-        for (name, id) in [("bos_token_id", bosTokenId), ("eos_token_id", eosTokenId), ("pad_token_id", padTokenId), ("mask_token_id", maskTokenId), ("unk_token_id", unkTokenId)] {
+        for (name, id) in [
+            ("bos_token_id", bosTokenId), ("eos_token_id", eosTokenId), ("pad_token_id", padTokenId), ("mask_token_id", maskTokenId),
+            ("unk_token_id", unkTokenId),
+        ] {
             if let id { try check((0..<vocabSize).contains(id), name, "must be a token id below vocab_size \(vocabSize), got \(id)") }
         }
     }

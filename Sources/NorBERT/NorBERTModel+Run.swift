@@ -64,7 +64,8 @@ extension NorBERTModel {
     /// Next-token logits [vocab] after feeding `tokens` to a causal LM whose earlier tokens are in `cache`.
     public func nextTokenLogits(_ tokens: [Int], cache: KVCache, workspace: EncoderWorkspace) throws -> [Float] {
         guard kind == .causalLM || kind == .maskedLM, let head else {
-            throw NorBERTError.unsupportedHead("generation needs a language-model head (causal-lm or masked-lm), this checkpoint is \(kind.rawValue)")
+            throw NorBERTError.unsupportedHead(
+                "generation needs a language-model head (causal-lm or masked-lm), this checkpoint is \(kind.rawValue)")
         }
         let out = try encoder.forward(PackedBatch([tokens]), causal: true, caches: [cache], workspace: workspace)
         return head.apply(out.lastHiddenState, rows: [tokens.count - 1]).storage
@@ -72,8 +73,10 @@ extension NorBERTModel {
 
     /// Greedy decoding with the key/value cache: the prompt is run once, then one token per step.
     /// Stops after `maxNewTokens`, or at `stopTokens` when given. Returns the new ids only.
-    public func generateGreedy(prompt: [Int], maxNewTokens: Int, stopTokens: Set<Int> = [],
-                               workspace: EncoderWorkspace) throws -> [Int] {
+    public func generateGreedy(
+        prompt: [Int], maxNewTokens: Int, stopTokens: Set<Int> = [],
+        workspace: EncoderWorkspace
+    ) throws -> [Int] {
         guard !prompt.isEmpty else { throw NorBERTError.invalidInput("the prompt is empty") }
         let cache = KVCache(config: config)
         var generated: [Int] = []

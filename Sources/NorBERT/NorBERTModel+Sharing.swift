@@ -12,9 +12,10 @@ extension NorBERTModel {
         guard !names.isEmpty, names == encoderNames(b) else { return false }
         for name in names {
             guard let ia = a.info(name), let ib = b.info(name), ia.dtype == ib.dtype, ia.shape == ib.shape else { return false }
-            let same = (try? a.withRawBytes(name) { ra in
-                try b.withRawBytes(name) { rb in ra.elementsEqual(rb) }
-            }) ?? false
+            let same =
+                (try? a.withRawBytes(name) { ra in
+                    try b.withRawBytes(name) { rb in ra.elementsEqual(rb) }
+                }) ?? false
             if !same { return false }
         }
         return true
@@ -25,8 +26,10 @@ extension NorBERTModel {
     public convenience init(config: NorBERTConfig, sharing encoder: Encoder, weights: any WeightSource, kind: HeadKind? = nil) throws {
         let e = encoder.config
         func dims(_ c: NorBERTConfig) -> [Int] {
-            [c.hiddenSize, c.numLayers, c.numAttentionHeads, c.queryKeyHeadSize, c.valueHeadSize, c.intermediateSize,
-             c.vocabSize, c.localGlobalRatio, c.localWindowLength, c.globalWindowLength]
+            [
+                c.hiddenSize, c.numLayers, c.numAttentionHeads, c.queryKeyHeadSize, c.valueHeadSize, c.intermediateSize,
+                c.vocabSize, c.localGlobalRatio, c.localWindowLength, c.globalWindowLength,
+            ]
         }
         guard dims(e) == dims(config), e.layerNormEps == config.layerNormEps else {
             throw NorBERTError.checkpoint(message: "cannot share the encoder: config.json dimensions differ")

@@ -48,7 +48,12 @@ public final class NorBERTModel: Sendable {
             if let kind = HeadKind(architecture: name) { return kind }
         }
         let names = (config.architectures ?? []).joined(separator: ", ")
-        throw NorBERTError.unsupportedHead("config.json architectures [\(names)] names no NorBERT 4 class; pass a head explicitly (one of \(HeadKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        throw NorBERTError.unsupportedHead(
+            """
+            config.json architectures [\(names)] names no NorBERT 4 class; pass a head explicitly (one of \
+            \(HeadKind.allCases.map(\.rawValue).joined(separator: ", ")))
+            """
+        )
     }
 
     public var isCausal: Bool { kind == .causalLM }

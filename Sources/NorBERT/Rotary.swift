@@ -9,8 +9,8 @@ public final class RotaryTable: Sendable {
     public let theta: Double
     public let half: Int
     public let count: Int
-    let cos: FloatBuffer   // [count, half]
-    let sin: FloatBuffer   // [count, half]
+    let cos: FloatBuffer  // [count, half]
+    let sin: FloatBuffer  // [count, half]
 
     public init(theta: Double, headDim d: Int, positions count: Int) {
         self.theta = theta

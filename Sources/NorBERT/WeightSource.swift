@@ -39,8 +39,8 @@ public struct RandomWeights: WeightSource {
 extension String {
     /// FNV-1a: stable across runs (Swift's hashValue is seeded per process).
     var hashValueStable: UInt64 {
-        var h: UInt64 = 0xcbf29ce484222325
-        for b in utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         return h
     }
 }

@@ -45,22 +45,30 @@ public struct CostLimits: Sendable, Equatable {
     /// the fixtures use at most 3 choices, 2 masks, top_k 10, 40 new tokens and 8-byte ids; 16 MiB
     /// is 16 of Kafka's default 1 MB messages.
     public static let settings: [Setting] = [
-        Setting(name: "max-request-tokens", help: "Most encoder tokens one request may cost (all windows, choices and heads).",
-                defaultText: "16 × max input", range: 1...(1 << 30), get: { $0.maxRequestTokens }, set: { $0.maxRequestTokens = $1 }),
-        Setting(name: "max-windows", help: "Most windows of one head (windowed classification, question answering).",
-                defaultText: "256", range: 1...(1 << 20), get: { $0.maxWindows }, set: { $0.maxWindows = $1 }),
-        Setting(name: "max-choices", help: "Most choices of a multiple-choice request.",
-                defaultText: "16", range: 1...(1 << 20), get: { $0.maxChoices }, set: { $0.maxChoices = $1 }),
-        Setting(name: "max-masks", help: "Most mask tokens in a fill-mask text.",
-                defaultText: "32", range: 1...(1 << 20), get: { $0.maxMasks }, set: { $0.maxMasks = $1 }),
-        Setting(name: "max-top-k", help: "Largest top_k of fill-mask and question-answering.",
-                defaultText: "100", range: 1...(1 << 20), get: { $0.maxTopK }, set: { $0.maxTopK = $1 }),
-        Setting(name: "max-new-tokens", help: "Largest max_new_tokens of text-generation.",
-                defaultText: "1024", range: 0...(1 << 24), get: { $0.maxNewTokens }, set: { $0.maxNewTokens = $1 }),
-        Setting(name: "max-id-bytes", help: "Longest request id, UTF-8 bytes.",
-                defaultText: "256", range: 1...(1 << 20), get: { $0.maxIDBytes }, set: { $0.maxIDBytes = $1 }),
-        Setting(name: "max-response-bytes", help: "Most estimated bytes of all responses of one request (streamed partials included).",
-                defaultText: "16777216", range: 1024...(1 << 40), get: { $0.maxResponseBytes }, set: { $0.maxResponseBytes = $1 }),
+        Setting(
+            name: "max-request-tokens", help: "Most encoder tokens one request may cost (all windows, choices and heads).",
+            defaultText: "16 × max input", range: 1...(1 << 30), get: { $0.maxRequestTokens }, set: { $0.maxRequestTokens = $1 }),
+        Setting(
+            name: "max-windows", help: "Most windows of one head (windowed classification, question answering).",
+            defaultText: "256", range: 1...(1 << 20), get: { $0.maxWindows }, set: { $0.maxWindows = $1 }),
+        Setting(
+            name: "max-choices", help: "Most choices of a multiple-choice request.",
+            defaultText: "16", range: 1...(1 << 20), get: { $0.maxChoices }, set: { $0.maxChoices = $1 }),
+        Setting(
+            name: "max-masks", help: "Most mask tokens in a fill-mask text.",
+            defaultText: "32", range: 1...(1 << 20), get: { $0.maxMasks }, set: { $0.maxMasks = $1 }),
+        Setting(
+            name: "max-top-k", help: "Largest top_k of fill-mask and question-answering.",
+            defaultText: "100", range: 1...(1 << 20), get: { $0.maxTopK }, set: { $0.maxTopK = $1 }),
+        Setting(
+            name: "max-new-tokens", help: "Largest max_new_tokens of text-generation.",
+            defaultText: "1024", range: 0...(1 << 24), get: { $0.maxNewTokens }, set: { $0.maxNewTokens = $1 }),
+        Setting(
+            name: "max-id-bytes", help: "Longest request id, UTF-8 bytes.",
+            defaultText: "256", range: 1...(1 << 20), get: { $0.maxIDBytes }, set: { $0.maxIDBytes = $1 }),
+        Setting(
+            name: "max-response-bytes", help: "Most estimated bytes of all responses of one request (streamed partials included).",
+            defaultText: "16777216", range: 1024...(1 << 40), get: { $0.maxResponseBytes }, set: { $0.maxResponseBytes = $1 }),
     ]
 
     /// Sets limits by setting name (unknown names ignored; values are checked by the caller).

@@ -80,7 +80,9 @@ struct EncoderPassPlanner: Sendable, Equatable {
                 let rows = job.sequences[owner.sequence].headRows
                 guard !rows.isEmpty else { continue }
                 let h: Int
-                if let known = slot[job.head] { h = known } else {
+                if let known = slot[job.head] {
+                    h = known
+                } else {
                     h = heads.count
                     slot[job.head] = h
                     heads.append(HeadApplication(head: job.head, rows: [], targets: []))

@@ -57,22 +57,26 @@ struct FillMaskPlan: EncoderPlan {
     func finish(_ out: PlanOutputs) throws(PipelineError) -> (JSONValue, Usage) {
         guard let logits = out.logits.first else { throw PipelineError(.internalError, "no masked-LM output") }
         let v = logits.shape.count == 2 ? logits.shape[1] : 0
-        guard v > 0, logits.storage.count == v * maskPositions.count else { throw PipelineError(.internalError, "masked-LM output has the wrong size") }
+        guard v > 0, logits.storage.count == v * maskPositions.count else {
+            throw PipelineError(.internalError, "masked-LM output has the wrong size")
+        }
         let single = maskPositions.count == 1
         var perMask: [JSONValue] = []
         for (j, position) in maskPositions.enumerated() {
             let probs = Scores.softmax(logits.storage[(j * v)..<((j + 1) * v)])
             let ranked = Scores.top(topK, of: probs, among: targets ?? Array(0..<v))
-            perMask.append(.array(ranked.map { token in
-                var filled = ids
-                filled[position] = token
-                if let padId { filled.removeAll { $0 == padId } }
-                return .object([
-                    ("score", .double(Double(probs[token]))), ("token", .int(token)),
-                    ("token_str", .string(tokenizer.decode([token], skipSpecialTokens: false))),
-                    ("sequence", .string(tokenizer.decode(filled, skipSpecialTokens: single))),
-                ])
-            }))
+            perMask.append(
+                .array(
+                    ranked.map { token in
+                        var filled = ids
+                        filled[position] = token
+                        if let padId { filled.removeAll { $0 == padId } }
+                        return .object([
+                            ("score", .double(Double(probs[token]))), ("token", .int(token)),
+                            ("token_str", .string(tokenizer.decode([token], skipSpecialTokens: false))),
+                            ("sequence", .string(tokenizer.decode(filled, skipSpecialTokens: single))),
+                        ])
+                    }))
         }
         return (single ? perMask[0] : .array(perMask), Usage(inputTokens: ids.count))
     }

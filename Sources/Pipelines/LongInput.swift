@@ -18,7 +18,9 @@ struct LongInput {
 
     /// Callers price the windows first (``WindowExtent/classification``, checked against the
     /// limits); `built` counts the windows as they are made.
-    static func split(_ e: Encoding, maxTokens: Int, policy: OverflowPolicy, stride: Int, what: String, built: inout Int) throws(PipelineError) -> LongInput {
+    static func split(_ e: Encoding, maxTokens: Int, policy: OverflowPolicy, stride: Int, what: String, built: inout Int)
+        throws(PipelineError) -> LongInput
+    {
         let n = e.count
         var prefix = 0
         while prefix < n && e.specialTokensMask[prefix] == 1 { prefix += 1 }
@@ -29,7 +31,13 @@ struct LongInput {
             return LongInput(sequences: [e.ids], starts: [prefix], prefix: prefix, suffix: suffix)
         }
         guard policy == .window else {
-            throw PipelineError(.inputTooLong, "\(what) is \(n) tokens, more than the maximum of \(maxTokens) (set option \"overflow\": \"window\" to classify it in windows)")
+            throw PipelineError(
+                .inputTooLong,
+                """
+                \(what) is \(n) tokens, more than the maximum of \(maxTokens) (set option \"overflow\": \"window\" to classify it in \
+                windows)
+                """
+            )
         }
         let room = maxTokens - prefix - suffix
         guard room > stride, room > 0 else {

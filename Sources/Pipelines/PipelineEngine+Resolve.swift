@@ -40,8 +40,9 @@ public struct RejectedRequest: Error, Sendable {
 extension PipelineEngine {
     /// The engine's bounds of request options (maximum input, `max-top-k`, `max-new-tokens`).
     public var optionBounds: OptionBounds {
-        OptionBounds(maxInputTokens: maxInputTokens, maxTopK: configuration.limits.maxTopK,
-                     maxNewTokens: configuration.limits.maxNewTokens)
+        OptionBounds(
+            maxInputTokens: maxInputTokens, maxTopK: configuration.limits.maxTopK,
+            maxNewTokens: configuration.limits.maxNewTokens)
     }
 
     /// OpenBLAS threads of the process (the worker runs lanes of one thread each).
@@ -56,8 +57,10 @@ extension PipelineEngine {
         case .success(let request): return prepare(request)
         case .failure(let failure):
             let response = PipelineResponse.failure(id: failure.id, task: failure.task.flatMap(PipelineTask.init(rawValue:)), failure.error)
-            return .failure(RejectedRequest(error: failure.error, response: response, request: nil, taskName: failure.task,
-                                            headLabel: "none"))
+            return .failure(
+                RejectedRequest(
+                    error: failure.error, response: response, request: nil, taskName: failure.task,
+                    headLabel: "none"))
         }
     }
 
@@ -65,18 +68,24 @@ extension PipelineEngine {
     public func prepare(_ request: PipelineRequest) -> Result<PreparedRequest, RejectedRequest> {
         do {
             let (cost, pairs) = try priced(request)
-            return .success(PreparedRequest(request: request, targets: pairs.map { .init(head: $0.0.name, task: $0.1) }, cost: cost,
-                                            encoderGroup: pairs.first?.0.encoderGroup ?? -1))
+            return .success(
+                PreparedRequest(
+                    request: request, targets: pairs.map { .init(head: $0.0.name, task: $0.1) }, cost: cost,
+                    encoderGroup: pairs.first?.0.encoderGroup ?? -1))
         } catch {
             let response = PipelineResponse.failure(id: request.id, task: request.task, head: request.head, error)
-            return .failure(RejectedRequest(error: error, response: response, request: request, taskName: request.task?.rawValue,
-                                            headLabel: labelHeads(request)))
+            return .failure(
+                RejectedRequest(
+                    error: error, response: response, request: request, taskName: request.task?.rawValue,
+                    headLabel: labelHeads(request)))
         }
     }
 
     /// Runs prepared requests (see ``run(_:workspace:onPartial:between:)``).
-    public func run(_ prepared: [PreparedRequest], workspace: PipelineWorkspace, onPartial: PartialHandler? = nil,
-                    between: (() -> Void)? = nil) -> BatchResult {
+    public func run(
+        _ prepared: [PreparedRequest], workspace: PipelineWorkspace, onPartial: PartialHandler? = nil,
+        between: (() -> Void)? = nil
+    ) -> BatchResult {
         run(prepared.map(\.request), prepared: prepared, workspace: workspace, onPartial: onPartial, between: between)
     }
 

@@ -40,14 +40,18 @@ extension PipelineEngine {
     /// `between` is called between steps — after each encoder pass and each generation step —
     /// on the caller's thread: a caller can record progress there, or run other short work (on
     /// another workspace) before the batch goes on, so a long generation holds no one up.
-    public func run(_ requests: [PipelineRequest], workspace: EncoderWorkspace, onPartial: PartialHandler? = nil,
-                    between: (() -> Void)? = nil) -> BatchResult {
+    public func run(
+        _ requests: [PipelineRequest], workspace: EncoderWorkspace, onPartial: PartialHandler? = nil,
+        between: (() -> Void)? = nil
+    ) -> BatchResult {
         run(requests, prepared: nil, workspace: workspace, onPartial: onPartial, between: between)
     }
 
     /// `prepared`: the requests' heads when ``prepare(_:)-([UInt8])`` already resolved and priced them.
-    func run(_ requests: [PipelineRequest], prepared: [PreparedRequest]?, workspace: EncoderWorkspace, onPartial: PartialHandler?,
-             between: (() -> Void)?) -> BatchResult {
+    func run(
+        _ requests: [PipelineRequest], prepared: [PreparedRequest]?, workspace: EncoderWorkspace, onPartial: PartialHandler?,
+        between: (() -> Void)?
+    ) -> BatchResult {
         var responses: [[PipelineResponse?]] = []
         var plans: [PlanSlot] = []
         var generations: [GenerationJob] = []
@@ -67,7 +71,10 @@ extension PipelineEngine {
                     if task == .textGeneration {
                         generations.append(try makeGeneration(r, head: head, slot: (ri, k)))
                     } else {
-                        plans.append(PlanSlot(request: ri, index: k, head: head, task: task, plan: try makePlan(r, head: head, task: task, stats: &stats)))
+                        plans.append(
+                            PlanSlot(
+                                request: ri, index: k, head: head, task: task, plan: try makePlan(r, head: head, task: task, stats: &stats))
+                        )
                     }
                 } catch {
                     responses[ri][k] = PipelineResponse.failure(id: r.id, task: task, head: head.name, error)
@@ -80,13 +87,23 @@ extension PipelineEngine {
         }
         // Streamed plans report each newly encoded prefix of their sequences.
         let streamed = Set(plans.indices.filter { requests[plans[$0].request].stream })
-        let outputs = runEncoderPlans(plans, workspace: workspace, stats: &stats, between: between, progress: streamed.isEmpty ? nil : PlanProgress(plans: streamed, report: { p, counts, out in
-            let slot = plans[p], r = requests[slot.request]
-            for k in counts where k < slot.plan.sequences.count {
-                guard let (result, usage) = slot.plan.partial(out, sequences: k) else { continue }
-                emit(slot.request, PipelineResponse(id: r.id, task: slot.task, head: slot.head.name, outcome: .success(result: result, usage: usage), isPartial: true))
-            }
-        }))
+        let outputs = runEncoderPlans(
+            plans, workspace: workspace, stats: &stats, between: between,
+            progress: streamed.isEmpty
+                ? nil
+                : PlanProgress(
+                    plans: streamed,
+                    report: { p, counts, out in
+                        let slot = plans[p], r = requests[slot.request]
+                        for k in counts where k < slot.plan.sequences.count {
+                            guard let (result, usage) = slot.plan.partial(out, sequences: k) else { continue }
+                            emit(
+                                slot.request,
+                                PipelineResponse(
+                                    id: r.id, task: slot.task, head: slot.head.name, outcome: .success(result: result, usage: usage),
+                                    isPartial: true))
+                        }
+                    }))
         for (p, slot) in plans.enumerated() {
             let r = requests[slot.request]
             let response: PipelineResponse
@@ -96,7 +113,8 @@ extension PipelineEngine {
             case .success(let out):
                 do {
                     let (result, usage) = try slot.plan.finish(out)
-                    response = PipelineResponse(id: r.id, task: slot.task, head: slot.head.name, outcome: .success(result: result, usage: usage))
+                    response = PipelineResponse(
+                        id: r.id, task: slot.task, head: slot.head.name, outcome: .success(result: result, usage: usage))
                 } catch {
                     response = .failure(id: r.id, task: slot.task, head: slot.head.name, error)
                 }
@@ -112,7 +130,9 @@ extension PipelineEngine {
         return BatchResult(responses: final, partials: partials, stats: stats)
     }
 
-    func makePlan(_ r: PipelineRequest, head: LoadedHead, task: PipelineTask, stats: inout RunStats) throws(PipelineError) -> any EncoderPlan {
+    func makePlan(_ r: PipelineRequest, head: LoadedHead, task: PipelineTask, stats: inout RunStats) throws(PipelineError)
+        -> any EncoderPlan
+    {
         switch task {
         case .textClassification: return try TextClassificationPlan(r, head: head, engine: self, stats: &stats)
         case .tokenClassification: return try TokenClassificationPlan(r, head: head, engine: self, stats: &stats)
@@ -130,8 +150,10 @@ extension PipelineEngine {
     ///
     /// `between` is called after each pass that ran; `progress`, after each pass, with the streamed
     /// plans whose leading run of encoded sequences grew.
-    func runEncoderPlans(_ plans: [PlanSlot], workspace: EncoderWorkspace, stats: inout RunStats, between: (() -> Void)? = nil,
-                         progress: PlanProgress? = nil) -> [Result<PlanOutputs, PipelineError>] {
+    func runEncoderPlans(
+        _ plans: [PlanSlot], workspace: EncoderWorkspace, stats: inout RunStats, between: (() -> Void)? = nil,
+        progress: PlanProgress? = nil
+    ) -> [Result<PlanOutputs, PipelineError>] {
         var outputs = PlanOutputsSoFar(plans)
         let jobs = EncoderJobs(plans, outputs: &outputs)
         let schedule = EncoderPassPlanner(maxTokensPerPass: configuration.maxTokensPerPass).plan(jobs.jobs)
@@ -208,7 +230,8 @@ private struct EncoderJobs {
 
     static func rejection(_ sequences: [[Int]], vocabulary: Int) -> PipelineError? {
         guard let bad = sequences.first(where: { $0.isEmpty || $0.contains { $0 < 0 || $0 >= vocabulary } }) else { return nil }
-        return bad.isEmpty ? PipelineError(.emptyInput, "the input gives no tokens")
+        return bad.isEmpty
+            ? PipelineError(.emptyInput, "the input gives no tokens")
             : PipelineError(.invalidInput, "the tokenizer gave a token id outside the model's vocabulary of \(vocabulary)")
     }
 }
@@ -303,7 +326,6 @@ struct PlanSlot {
     var task: PipelineTask
     var plan: any EncoderPlan
 }
-
 
 /// What one encoder pass ran, for tests: `EncoderPassRecord.$observer.withValue(record) { engine.run(…) }`
 /// sees every pass of the runs inside, in order, without changing `run`'s signature.

@@ -11,7 +11,11 @@ public struct HeadSpec: Sendable, Equatable {
     public var directory: String
     /// The head class; nil: config.json `architectures`.
     public var kind: HeadKind?
-    public init(name: String, directory: String, kind: HeadKind? = nil) { self.name = name; self.directory = directory; self.kind = kind }
+    public init(name: String, directory: String, kind: HeadKind? = nil) {
+        self.name = name
+        self.directory = directory
+        self.kind = kind
+    }
 
     /// Parses `NAME=DIR` (the `infer --head` syntax).
     public static func parse(_ argument: String) -> HeadSpec? {
@@ -82,8 +86,10 @@ public final class PipelineEngine: Sendable {
 
     /// Builds an engine over already loaded models (names must be unique). Models whose
     /// `encoder` is the same object share encoder passes.
-    public init(models: [(name: String, model: NorBERTModel)], tokenizer: Tokenizer,
-                configuration: EngineConfiguration = EngineConfiguration()) throws(EngineError) {
+    public init(
+        models: [(name: String, model: NorBERTModel)], tokenizer: Tokenizer,
+        configuration: EngineConfiguration = EngineConfiguration()
+    ) throws(EngineError) {
         guard !models.isEmpty else { throw EngineError("no heads configured") }
         var groups: [ObjectIdentifier: Int] = [:]
         var loaded: [LoadedHead] = []
@@ -126,8 +132,10 @@ public final class PipelineEngine: Sendable {
     /// Loads checkpoint folders; heads whose encoder tensors are byte-identical share one
     /// loaded `Encoder` (and so one encoder pass per text). The tokenizer defaults to the one in
     /// the first head's folder.
-    public convenience init(heads specs: [HeadSpec], tokenizerDirectory: String? = nil,
-                            configuration: EngineConfiguration = EngineConfiguration()) throws(EngineError) {
+    public convenience init(
+        heads specs: [HeadSpec], tokenizerDirectory: String? = nil,
+        configuration: EngineConfiguration = EngineConfiguration()
+    ) throws(EngineError) {
         guard let first = specs.first else { throw EngineError("no heads configured") }
         let tokenizer: Tokenizer
         let tokDir = tokenizerDirectory ?? first.directory
@@ -163,13 +171,20 @@ public final class PipelineEngine: Sendable {
     func resolve(_ r: PipelineRequest) throws(PipelineError) -> [(LoadedHead, PipelineTask)] {
         func lookup(_ name: String) throws(PipelineError) -> LoadedHead {
             guard let h = byName[name] else {
-                throw PipelineError(.unknownHead, "unknown head '\(name.prefix(100))' (configured: \(heads.map(\.name).joined(separator: ", ")))")
+                throw PipelineError(
+                    .unknownHead, "unknown head '\(name.prefix(100))' (configured: \(heads.map(\.name).joined(separator: ", ")))")
             }
             return h
         }
         func check(_ h: LoadedHead, _ task: PipelineTask) throws(PipelineError) {
             guard h.serves(task) else {
-                throw PipelineError(.unsupportedTask, "head '\(h.name)' (\(h.model.kind.rawValue)) does not serve \(task.rawValue); it serves \(h.tasks.map(\.rawValue).joined(separator: ", "))")
+                throw PipelineError(
+                    .unsupportedTask,
+                    """
+                    head '\(h.name)' (\(h.model.kind.rawValue)) does not serve \(task.rawValue); it serves \
+                    \(h.tasks.map(\.rawValue).joined(separator: ", "))
+                    """
+                )
             }
         }
         if let names = r.heads {
@@ -191,7 +206,9 @@ public final class PipelineEngine: Sendable {
         let serving = heads.filter { $0.serves(task) }
         guard serving.count == 1 else {
             if serving.isEmpty { throw PipelineError(.unsupportedTask, "no configured head serves \(task.rawValue)") }
-            throw PipelineError(.invalidRequest, "several heads serve \(task.rawValue) (\(serving.map(\.name).joined(separator: ", "))); name one with 'head'")
+            throw PipelineError(
+                .invalidRequest,
+                "several heads serve \(task.rawValue) (\(serving.map(\.name).joined(separator: ", "))); name one with 'head'")
         }
         return [(serving[0], task)]
     }

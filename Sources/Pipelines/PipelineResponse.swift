@@ -12,11 +12,16 @@ public struct Usage: Sendable, Equatable {
     public var generatedTokens: Int?
 
     public init(inputTokens: Int, truncated: Bool = false, windows: Int = 1, generatedTokens: Int? = nil) {
-        self.inputTokens = inputTokens; self.truncated = truncated; self.windows = windows; self.generatedTokens = generatedTokens
+        self.inputTokens = inputTokens
+        self.truncated = truncated
+        self.windows = windows
+        self.generatedTokens = generatedTokens
     }
 
     var json: JSONValue {
-        var pairs: [(String, JSONValue)] = [("input_tokens", .int(inputTokens)), ("truncated", .bool(truncated)), ("windows", .int(windows))]
+        var pairs: [(String, JSONValue)] = [
+            ("input_tokens", .int(inputTokens)), ("truncated", .bool(truncated)), ("windows", .int(windows)),
+        ]
         if let g = generatedTokens { pairs.append(("generated_tokens", .int(g))) }
         return .object(pairs)
     }
@@ -40,7 +45,11 @@ public struct PipelineResponse: Sendable {
     public var isPartial: Bool
 
     public init(id: String?, task: PipelineTask?, head: String?, outcome: Outcome, isPartial: Bool = false) {
-        self.id = id; self.task = task; self.head = head; self.outcome = outcome; self.isPartial = isPartial
+        self.id = id
+        self.task = task
+        self.head = head
+        self.outcome = outcome
+        self.isPartial = isPartial
     }
 
     public static func failure(id: String?, task: PipelineTask? = nil, head: String? = nil, _ error: PipelineError) -> PipelineResponse {

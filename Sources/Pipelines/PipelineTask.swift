@@ -1,5 +1,4 @@
 import NorBERT
-
 import Wire
 
 extension PipelineTask {

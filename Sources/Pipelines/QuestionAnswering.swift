@@ -51,12 +51,15 @@ struct QuestionAnsweringPlan: EncoderPlan {
         try engine.enforce(engine.taskCost(r, head: head, task: task, measure: .exact, known: whole, planning: true))
         let encoding: Encoding
         do {
-            encoding = try engine.tokenizer.encode(question, pair: contextText, addSpecialTokens: true,
-                                                   truncation: TruncationParams(maxLength: maxSeqLen, stride: docStride, strategy: .onlySecond),
-                                                   padding: nil)
+            encoding = try engine.tokenizer.encode(
+                question, pair: contextText, addSpecialTokens: true,
+                truncation: TruncationParams(maxLength: maxSeqLen, stride: docStride, strategy: .onlySecond),
+                padding: nil)
         } catch {
             if case .regexBudgetExceeded = error { throw PipelineError(.invalidInput, "cannot tokenize the context: \(error.description)") }
-            throw PipelineError(.invalidInput, "cannot split the context into windows of max_seq_len \(maxSeqLen) with doc_stride \(docStride): \(error.description)")
+            throw PipelineError(
+                .invalidInput,
+                "cannot split the context into windows of max_seq_len \(maxSeqLen) with doc_stride \(docStride): \(error.description)")
         }
         var list: [Window] = []
         func add(_ e: Encoding) {
@@ -125,7 +128,9 @@ struct QuestionAnsweringPlan: EncoderPlan {
         for (k, w) in windows.prefix(count).enumerated() {
             let n = w.ids.count
             let logits = out.logits[k].storage
-            guard logits.count == n * 2 else { throw PipelineError(.internalError, "question-answering head returned \(logits.count) values for \(n) tokens") }
+            guard logits.count == n * 2 else {
+                throw PipelineError(.internalError, "question-answering head returned \(logits.count) values for \(n) tokens")
+            }
             var pStart = probabilities(w, column: 0, logits: logits)
             var pEnd = probabilities(w, column: 1, logits: logits)
             nullScore = min(nullScore, Double(pStart[0] * pEnd[0]))
@@ -162,8 +167,10 @@ struct QuestionAnsweringPlan: EncoderPlan {
             }
         }
         if handleImpossible { answers.append(Answer(score: nullScore, start: 0, end: 0, text: "")) }
-        let ranked = answers.enumerated().sorted { $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset }
-            .prefix(topK).map(\.element)
+        let ranked = answers.enumerated().sorted {
+            $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset
+        }
+        .prefix(topK).map(\.element)
         let json = ranked.map { a -> JSONValue in
             .object([("score", .double(a.score)), ("start", .int(a.start)), ("end", .int(a.end)), ("answer", .string(a.text))])
         }

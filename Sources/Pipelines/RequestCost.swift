@@ -70,16 +70,19 @@ struct WindowExtent: Equatable {
     /// Question answering, as the tokenizer cuts (question, context) with `only_second`
     /// truncation to `maxSeqLen` tokens sharing `stride` context tokens: `q` question and `c`
     /// context tokens, `specials` added by the pair template.
-    static func questionAnswering(question q: Int, context c: Int, specials: Int, maxSeqLen: Int, stride: Int) -> Result<WindowExtent, PipelineError> {
+    static func questionAnswering(
+        question q: Int, context c: Int, specials: Int, maxSeqLen: Int, stride: Int
+    ) -> Result<WindowExtent, PipelineError> {
         let maxLength = maxSeqLen >= specials ? maxSeqLen - specials : Int.max
         if Cost.add(q, c) <= maxLength { return .success(WindowExtent(windows: 1, tokens: q + c + specials)) }
         let why = "cannot split the context into windows of max_seq_len \(maxSeqLen) with doc_stride \(stride)"
-        let length = maxLength - q   // context tokens per window
+        let length = maxLength - q  // context tokens per window
         guard length > 0 else {
             return .failure(PipelineError(.invalidInput, "\(why): the question (\(q) tokens) leaves no room for the context"))
         }
         guard stride < length else {
-            return .failure(PipelineError(.invalidInput, "\(why): doc_stride must be smaller than the \(length) context tokens of a window"))
+            return .failure(
+                PipelineError(.invalidInput, "\(why): doc_stride must be smaller than the \(length) context tokens of a window"))
         }
         let windows = 1 + Cost.ceilDiv(c - length, length - stride)
         let tokens = Cost.add(Cost.add(Cost.mul(windows, q + specials), c), Cost.mul(windows - 1, stride))
@@ -132,7 +135,8 @@ extension PipelineEngine {
         let limits = configuration.limits
         let idBytes = r.id.utf8.count
         if idBytes > limits.maxIDBytes {
-            throw PipelineError(.invalidValue, "field 'id' is \(idBytes) bytes, more than the limit of \(limits.maxIDBytes) (setting max-id-bytes)")
+            throw PipelineError(
+                .invalidValue, "field 'id' is \(idBytes) bytes, more than the limit of \(limits.maxIDBytes) (setting max-id-bytes)")
         }
         let pairs = try resolve(r)
         func total(_ measure: Measure) throws(PipelineError) -> (RequestCost, [TaskCost]) {
@@ -163,21 +167,42 @@ extension PipelineEngine {
         let limits = configuration.limits
         for c in parts {
             if c.choices > limits.maxChoices {
-                return PipelineError(.requestTooCostly, "the request has \(c.choices) choices, more than the limit of \(limits.maxChoices) (setting max-choices)")
+                return PipelineError(
+                    .requestTooCostly,
+                    "the request has \(c.choices) choices, more than the limit of \(limits.maxChoices) (setting max-choices)")
             }
             if c.masks > limits.maxMasks {
-                return PipelineError(.requestTooCostly, "the text has \(c.masks) mask tokens, more than the limit of \(limits.maxMasks) (setting max-masks)")
+                return PipelineError(
+                    .requestTooCostly, "the text has \(c.masks) mask tokens, more than the limit of \(limits.maxMasks) (setting max-masks)")
             }
             if c.windows > limits.maxWindows {
-                return PipelineError(.requestTooCostly, "\(c.windowsWhat) needs \(c.windows) windows, more than the limit of \(limits.maxWindows) per head (setting max-windows)")
+                return PipelineError(
+                    .requestTooCostly,
+                    """
+                    \(c.windowsWhat) needs \(c.windows) windows, more than the limit of \(limits.maxWindows) per head (setting \
+                    max-windows)
+                    """
+                )
             }
         }
         if sum.encoderTokens > maxRequestTokens {
-            return PipelineError(.requestTooCostly, "the request needs \(sum.encoderTokens) encoder tokens (all windows, choices and heads), more than the limit of \(maxRequestTokens) (setting max-request-tokens)")
+            return PipelineError(
+                .requestTooCostly,
+                """
+                the request needs \(sum.encoderTokens) encoder tokens (all windows, choices and heads), more than the limit of \
+                \(maxRequestTokens) (setting max-request-tokens)
+                """
+            )
         }
         if sum.responseBytes > limits.maxResponseBytes {
             let what = parts.max { $0.responseBytes < $1.responseBytes }.map { " (\($0.responseWhat))" } ?? ""
-            return PipelineError(.requestTooCostly, "the responses would take about \(sum.responseBytes) bytes\(what), more than the limit of \(limits.maxResponseBytes) (setting max-response-bytes)")
+            return PipelineError(
+                .requestTooCostly,
+                """
+                the responses would take about \(sum.responseBytes) bytes\(what), more than the limit of \(limits.maxResponseBytes) \
+                (setting max-response-bytes)
+                """
+            )
         }
         return nil
     }
@@ -221,8 +246,10 @@ extension PipelineEngine {
     /// it: single texts, or question-answering's whole (question, context) pair). `planning`: a
     /// plan prices its own input, so an input that cannot be windowed is its error to report
     /// (pricing alone leaves that to the plan: its option checks come first).
-    func taskCost(_ r: PipelineRequest, head: LoadedHead, task: PipelineTask, measure: Measure,
-                  known: Encoding? = nil, planning: Bool = false) throws(PipelineError) -> TaskCost {
+    func taskCost(
+        _ r: PipelineRequest, head: LoadedHead, task: PipelineTask, measure: Measure,
+        known: Encoding? = nil, planning: Bool = false
+    ) throws(PipelineError) -> TaskCost {
         let o = r.options, limits = configuration.limits
         let envelope = envelope(r, head)
         var c = TaskCost()
@@ -234,9 +261,11 @@ extension PipelineEngine {
             var n = (measure == .exact ? known?.count : nil) ?? measuredTokens(text, measure) ?? 0
             // Longer inputs without windows are rejected (input_too_long) before any work.
             if policy == .reject { n = min(n, maxInputTokens) }
-            let extent = WindowExtent.classification(tokens: n, prefix: singleSpecials.prefix, suffix: singleSpecials.suffix,
-                                                      maxTokens: maxInputTokens, stride: stride)
-                ?? WindowExtent(windows: 1, tokens: min(n, maxInputTokens))   // bad stride: invalid_value from the plan
+            let extent =
+                WindowExtent.classification(
+                    tokens: n, prefix: singleSpecials.prefix, suffix: singleSpecials.suffix,
+                    maxTokens: maxInputTokens, stride: stride)
+                ?? WindowExtent(windows: 1, tokens: min(n, maxInputTokens))  // bad stride: invalid_value from the plan
             c.encoderTokens = extent.tokens
             c.windows = extent.windows
             c.windowsWhat = "the text in windows of \(maxInputTokens) tokens with stride \(stride)"
@@ -269,7 +298,9 @@ extension PipelineEngine {
                 }
                 try checkLength(e.count, what: "the question and context")
             }
-            switch WindowExtent.questionAnswering(question: q, context: ctx, specials: pairSpecials, maxSeqLen: maxSeqLen, stride: docStride) {
+            switch WindowExtent.questionAnswering(
+                question: q, context: ctx, specials: pairSpecials, maxSeqLen: maxSeqLen, stride: docStride)
+            {
             case .success(let extent):
                 c.encoderTokens = extent.tokens
                 c.windows = extent.windows

@@ -22,7 +22,10 @@ struct Sampler {
             var cumulative = 0.0, cut = kept.count
             for (n, i) in kept.enumerated() {
                 cumulative += x[i] / total
-                if cumulative >= topP { cut = n + 1; break }
+                if cumulative >= topP {
+                    cut = n + 1
+                    break
+                }
             }
             kept = Array(kept.prefix(max(cut, 1)))
             total = kept.reduce(0) { $0 + x[$1] }

@@ -28,8 +28,9 @@ struct TextClassificationPlan: EncoderPlan {
         let (policy, stride) = (options.overflow.policy, options.overflow.stride)
         let encoding = try engine.encode(text)
         try engine.enforce(engine.taskCost(r, head: head, task: .textClassification, measure: .exact, known: encoding, planning: true))
-        input = try LongInput.split(encoding, maxTokens: engine.maxInputTokens, policy: policy, stride: stride, what: "the text",
-                                    built: &stats.builtSequences)
+        input = try LongInput.split(
+            encoding, maxTokens: engine.maxInputTokens, policy: policy, stride: stride, what: "the text",
+            built: &stats.builtSequences)
     }
 
     func scores(_ logits: [Float]) -> [Float] {
@@ -44,7 +45,9 @@ struct TextClassificationPlan: EncoderPlan {
         let n = labels.count
         var mean = [Float](repeating: 0, count: n)
         for window in out.logits {
-            guard window.storage.count == n else { throw PipelineError(.internalError, "classifier returned \(window.storage.count) values for \(n) labels") }
+            guard window.storage.count == n else {
+                throw PipelineError(.internalError, "classifier returned \(window.storage.count) values for \(n) labels")
+            }
             let s = scores(window.storage)
             for j in 0..<n { mean[j] += s[j] }
         }

@@ -29,17 +29,21 @@ extension PipelineEngine {
         let maxNew = try TextGenerationOptions.maxNewTokens(o, optionBounds)
         try enforce(taskCost(r, head: head, task: .textGeneration, measure: .exact, known: e, planning: true))
         if e.count + maxNew > maxInputTokens {
-            throw PipelineError(.inputTooLong, "the prompt (\(e.count) tokens) plus max_new_tokens (\(maxNew)) is more than the maximum of \(maxInputTokens)")
+            throw PipelineError(
+                .inputTooLong,
+                "the prompt (\(e.count) tokens) plus max_new_tokens (\(maxNew)) is more than the maximum of \(maxInputTokens)")
         }
         let options = try TextGenerationOptions(o, optionBounds)
         var seed = options.seed ?? UInt64.random(in: 0...UInt64.max)
         if seed == 0 { seed = 0x5EED }
-        let sampler = Sampler(doSample: options.doSample, temperature: options.temperature, topK: options.topK, topP: options.topP,
-                              rng: SplitMix64(seed: seed))
-        return GenerationJob(slot: slot, head: head, prompt: e.ids, promptText: text, maxNewTokens: maxNew, sampler: sampler,
-                             stopAtNewline: options.stopAtNewline,
-                             returnFullText: options.returnFullText,
-                             eos: tokenizer.specialTokens.eosId ?? head.model.config.eosTokenId)
+        let sampler = Sampler(
+            doSample: options.doSample, temperature: options.temperature, topK: options.topK, topP: options.topP,
+            rng: SplitMix64(seed: seed))
+        return GenerationJob(
+            slot: slot, head: head, prompt: e.ids, promptText: text, maxNewTokens: maxNew, sampler: sampler,
+            stopAtNewline: options.stopAtNewline,
+            returnFullText: options.returnFullText,
+            eos: tokenizer.specialTokens.eosId ?? head.model.config.eosTokenId)
     }
 
     /// Text of the new tokens as transformers gets it: decode(prompt + new) minus decode(prompt).
@@ -53,8 +57,10 @@ extension PipelineEngine {
 
     /// Runs the generation jobs; the token chunks of requests with `stream` go to `emit` (request
     /// index, partial response) as soon as each token is chosen.
-    func runGenerations(_ jobs: [GenerationJob], requests: [PipelineRequest], workspace: EncoderWorkspace,
-                        emit: PartialHandler, between: (() -> Void)? = nil) -> [(GenerationJob, PipelineResponse)] {
+    func runGenerations(
+        _ jobs: [GenerationJob], requests: [PipelineRequest], workspace: EncoderWorkspace,
+        emit: PartialHandler, between: (() -> Void)? = nil
+    ) -> [(GenerationJob, PipelineResponse)] {
         var order: [ObjectIdentifier] = []
         var byModel: [ObjectIdentifier: [Int]] = [:]
         for (k, job) in jobs.enumerated() {
@@ -96,9 +102,11 @@ extension PipelineEngine {
                             emitted[m] = max(emitted[m], scalars.count)
                             let chunk: JSONValue = .object([("token", .int(token)), ("text", .string(delta))])
                             let usage = Usage(inputTokens: state[j].prompt.count, generatedTokens: generated[m].count)
-                            emit(state[j].slot.request, PipelineResponse(
-                                id: r.id, task: .textGeneration, head: state[j].head.name,
-                                outcome: .success(result: chunk, usage: usage), isPartial: true))
+                            emit(
+                                state[j].slot.request,
+                                PipelineResponse(
+                                    id: r.id, task: .textGeneration, head: state[j].head.name,
+                                    outcome: .success(result: chunk, usage: usage), isPartial: true))
                         }
                     }
                 } catch {
@@ -115,13 +123,19 @@ extension PipelineEngine {
                 }
                 let text = newText(job, generated[m])
                 let result: JSONValue = .array([.object([("generated_text", .string(job.returnFullText ? job.promptText + text : text))])])
-                results[j] = PipelineResponse(id: r.id, task: .textGeneration, head: job.head.name,
-                                              outcome: .success(result: result, usage: Usage(inputTokens: job.prompt.count, generatedTokens: generated[m].count)))
+                results[j] = PipelineResponse(
+                    id: r.id, task: .textGeneration, head: job.head.name,
+                    outcome: .success(result: result, usage: Usage(inputTokens: job.prompt.count, generatedTokens: generated[m].count)))
             }
         }
         return jobs.indices.map { j in
-            (jobs[j], results[j] ?? .failure(id: requests[jobs[j].slot.request].id, task: .textGeneration, head: jobs[j].head.name,
-                                              PipelineError(.internalError, "no result")))
+            (
+                jobs[j],
+                results[j]
+                    ?? .failure(
+                        id: requests[jobs[j].slot.request].id, task: .textGeneration, head: jobs[j].head.name,
+                        PipelineError(.internalError, "no result"))
+            )
         }
     }
 }

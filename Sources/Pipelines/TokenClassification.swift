@@ -34,8 +34,9 @@ struct TokenClassificationPlan: EncoderPlan {
         let (policy, stride) = (options.overflow.policy, options.overflow.stride)
         encoding = try engine.encode(t)
         try engine.enforce(engine.taskCost(r, head: head, task: .tokenClassification, measure: .exact, known: encoding, planning: true))
-        input = try LongInput.split(encoding, maxTokens: engine.maxInputTokens, policy: policy, stride: stride, what: "the text",
-                                    built: &stats.builtSequences)
+        input = try LongInput.split(
+            encoding, maxTokens: engine.maxInputTokens, policy: policy, stride: stride, what: "the text",
+            built: &stats.builtSequences)
         text = Array(t.unicodeScalars)
         tokenizer = engine.tokenizer
     }
@@ -82,17 +83,24 @@ struct TokenClassificationPlan: EncoderPlan {
                 isSubword = false
                 word = String(String.UnicodeScalarView(text[a..<min(max(o.end, a), text.count)]))
             }
-            pre.append(PreEntity(index: t, id: encoding.ids[t], scores: Scores.softmax(try logitsRow(out, token: t)),
-                                 start: o.start, end: o.end, isSubword: isSubword, word: word))
+            pre.append(
+                PreEntity(
+                    index: t, id: encoding.ids[t], scores: Scores.softmax(try logitsRow(out, token: t)),
+                    start: o.start, end: o.end, isSubword: isSubword, word: word))
         }
         let usage = Usage(inputTokens: input.tokenCount, windows: input.sequences.count)
         switch strategy {
         case .none:
             let entities = pre.map(tokenEntity).filter { !ignore.contains($0.label) }
-            return (.array(entities.map { e in
-                .object([("entity", .string(e.label)), ("score", .double(Double(e.score))), ("index", .int(e.index)),
-                         ("word", .string(e.word)), ("start", .int(e.start)), ("end", .int(e.end))])
-            }), usage)
+            return (
+                .array(
+                    entities.map { e in
+                        .object([
+                            ("entity", .string(e.label)), ("score", .double(Double(e.score))), ("index", .int(e.index)),
+                            ("word", .string(e.word)), ("start", .int(e.start)), ("end", .int(e.end)),
+                        ])
+                    }), usage
+            )
         case .simple:
             return (output(group(pre.map(tokenEntity))), usage)
         case .first, .average, .max:
@@ -125,7 +133,10 @@ struct TokenClassificationPlan: EncoderPlan {
             var best = 0, bestValue = -Float.infinity
             for (k, t) in tokens.enumerated() {
                 let m = t.scores.max() ?? -Float.infinity
-                if m > bestValue { best = k; bestValue = m }
+                if m > bestValue {
+                    best = k
+                    bestValue = m
+                }
             }
             scores = tokens[best].scores
         case .average:
@@ -153,9 +164,12 @@ struct TokenClassificationPlan: EncoderPlan {
             guard let first = members.first, let last = members.last else { return }
             var sum: Float = 0
             for m in members { sum += m.score }
-            let name = first.label.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).last.map(String.init) ?? first.label
-            groups.append(Entity(label: name, score: sum / Float(members.count), index: first.index,
-                                 ids: members.flatMap(\.ids), start: first.start, end: last.end))
+            let name =
+                first.label.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).last.map(String.init) ?? first.label
+            groups.append(
+                Entity(
+                    label: name, score: sum / Float(members.count), index: first.index,
+                    ids: members.flatMap(\.ids), start: first.start, end: last.end))
             members = []
         }
         for e in entities {
@@ -170,10 +184,13 @@ struct TokenClassificationPlan: EncoderPlan {
     }
 
     func output(_ groups: [Entity]) -> JSONValue {
-        .array(groups.filter { !ignore.contains($0.label) }.map { g in
-            .object([("entity_group", .string(g.label)), ("score", .double(Double(g.score))),
-                     ("word", .string(tokenizer.decode(g.ids, skipSpecialTokens: false))),
-                     ("start", .int(g.start)), ("end", .int(g.end))])
-        })
+        .array(
+            groups.filter { !ignore.contains($0.label) }.map { g in
+                .object([
+                    ("entity_group", .string(g.label)), ("score", .double(Double(g.score))),
+                    ("word", .string(tokenizer.decode(g.ids, skipSpecialTokens: false))),
+                    ("start", .int(g.start)), ("end", .int(g.end)),
+                ])
+            })
     }
 }

@@ -2,11 +2,11 @@ import Tensors
 import Wire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A checkpoint folder in Hugging Face layout: either one `model.safetensors`, or shards listed
@@ -42,14 +42,16 @@ public struct Checkpoint: Sendable {
             let file = try SafeTensorsFile(path: single)
             var location: [String: Int] = [:]
             for name in file.names { location[name] = 0 }
-            return Checkpoint(directory: directory, files: [file], metadata: file.metadata,
-                              names: file.names.sorted(), location: location)
+            return Checkpoint(
+                directory: directory, files: [file], metadata: file.metadata,
+                names: file.names.sorted(), location: location)
         }
         if isRegularFile(index) {
             return try openSharded(directory: directory, indexPath: index)
         }
-        throw SafeTensorsError(.io, file: directory,
-                               "no \(singleFileName) or \(indexFileName) in this folder")
+        throw SafeTensorsError(
+            .io, file: directory,
+            "no \(singleFileName) or \(indexFileName) in this folder")
     }
 
     private static func openSharded(directory: String, indexPath: String) throws -> Checkpoint {
@@ -106,8 +108,9 @@ public struct Checkpoint: Sendable {
             do {
                 files.append(try SafeTensorsFile(path: path))
             } catch let error as SafeTensorsError where error.kind == .io {
-                throw SafeTensorsError(.io, file: path, tensor: firstTensorOfShard[shard],
-                                       "shard listed in \(indexFileName): \(error.message)")
+                throw SafeTensorsError(
+                    .io, file: path, tensor: firstTensorOfShard[shard],
+                    "shard listed in \(indexFileName): \(error.message)")
             }
             shardIndex[shard] = files.count - 1
         }
@@ -117,13 +120,15 @@ public struct Checkpoint: Sendable {
         for (tensor, shard) in shardOfTensor {
             guard let i = shardIndex[shard] else { continue }
             guard files[i].contains(tensor) else {
-                throw SafeTensorsError(.missingTensor, file: files[i].path, tensor: tensor,
-                                       "listed in \(indexFileName) but not in this shard")
+                throw SafeTensorsError(
+                    .missingTensor, file: files[i].path, tensor: tensor,
+                    "listed in \(indexFileName) but not in this shard")
             }
             location[tensor] = i
         }
-        return Checkpoint(directory: directory, files: files, metadata: metadata,
-                          names: location.keys.sorted(), location: location)
+        return Checkpoint(
+            directory: directory, files: files, metadata: metadata,
+            names: location.keys.sorted(), location: location)
     }
 
     public func contains(_ name: String) -> Bool { location[name] != nil }
@@ -169,8 +174,9 @@ public struct Checkpoint: Sendable {
     public func tensor(_ name: String, shape expected: [Int]) throws -> Tensor {
         let file = try holder(name)
         if let actual = file.info(name)?.shape, actual != expected {
-            throw SafeTensorsError(.shapeMismatch, file: file.path, tensor: name,
-                                   "expected shape \(shapeText(expected)), file has \(shapeText(actual))")
+            throw SafeTensorsError(
+                .shapeMismatch, file: file.path, tensor: name,
+                "expected shape \(shapeText(expected)), file has \(shapeText(actual))")
         }
         return try file.tensor(name)
     }

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The element types of the safetensors format (names exactly as they appear in headers).
@@ -124,13 +124,13 @@ public enum FloatBits {
 enum Convert {
     static func f32(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableBufferPointer<Float>) {
         #if _endian(little)
-        if let dst = destination.baseAddress, let src = source.baseAddress, !destination.isEmpty {
-            memcpy(dst, src, destination.count * 4)
-        }
+            if let dst = destination.baseAddress, let src = source.baseAddress, !destination.isEmpty {
+                memcpy(dst, src, destination.count * 4)
+            }
         #else
-        for i in 0..<destination.count {
-            destination[i] = Float(bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)))
-        }
+            for i in 0..<destination.count {
+                destination[i] = Float(bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)))
+            }
         #endif
     }
 
@@ -171,20 +171,22 @@ enum Convert {
 
     static func i64(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableBufferPointer<Int64>) {
         #if _endian(little)
-        if let dst = destination.baseAddress, let src = source.baseAddress, !destination.isEmpty {
-            memcpy(dst, src, destination.count * 8)
-        }
+            if let dst = destination.baseAddress, let src = source.baseAddress, !destination.isEmpty {
+                memcpy(dst, src, destination.count * 8)
+            }
         #else
-        for i in 0..<destination.count {
-            destination[i] = Int64(littleEndian: source.loadUnaligned(fromByteOffset: i &* 8, as: Int64.self))
-        }
+            for i in 0..<destination.count {
+                destination[i] = Int64(littleEndian: source.loadUnaligned(fromByteOffset: i &* 8, as: Int64.self))
+            }
         #endif
     }
 
     /// Widens any integer dtype except I64 (handled by `i64`). Returns the index of the first
     /// U64 value that does not fit in Int64, if any.
-    static func widen(_ dtype: SafeTensorsDType, _ source: UnsafeRawBufferPointer,
-                      into destination: UnsafeMutableBufferPointer<Int64>) -> Int? {
+    static func widen(
+        _ dtype: SafeTensorsDType, _ source: UnsafeRawBufferPointer,
+        into destination: UnsafeMutableBufferPointer<Int64>
+    ) -> Int? {
         let n = destination.count
         switch dtype {
         case .I32:

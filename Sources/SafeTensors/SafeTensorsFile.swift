@@ -2,11 +2,11 @@ import Tensors
 import Wire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What the header says about one tensor.
@@ -73,11 +73,13 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
         let size = Int(status.st_size)
         guard size >= 8 else {
-            throw SafeTensorsError(.truncated, file: path,
-                                   "file is \(size) bytes, shorter than the 8-byte header length prefix")
+            throw SafeTensorsError(
+                .truncated, file: path,
+                "file is \(size) bytes, shorter than the 8-byte header length prefix")
         }
         guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0),
-              mapped != UnsafeMutableRawPointer(bitPattern: -1) else {
+            mapped != UnsafeMutableRawPointer(bitPattern: -1)
+        else {
             throw SafeTensorsError(.io, file: path, "cannot mmap \(size) bytes: \(errnoText())")
         }
         let header: ParsedHeader
@@ -149,9 +151,10 @@ public final class SafeTensorsFile: @unchecked Sendable {
         case .F8_E5M2: convert = Convert.e5m2
         case .F8_E4M3: convert = Convert.e4m3
         default:
-            throw SafeTensorsError(.unsupportedDType, file: path, tensor: name,
-                                   "dtype \(entry.dtype.rawValue) cannot be read as float32"
-                                   + (entry.dtype.convertsToInt64 ? " (use int64s)" : ""))
+            throw SafeTensorsError(
+                .unsupportedDType, file: path, tensor: name,
+                "dtype \(entry.dtype.rawValue) cannot be read as float32"
+                    + (entry.dtype.convertsToInt64 ? " (use int64s)" : ""))
         }
         return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             convert(source, UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
@@ -173,8 +176,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public func int64s(_ name: String) throws -> [Int64] {
         let entry = try entry(name)
         guard entry.dtype.convertsToInt64 else {
-            throw SafeTensorsError(.unsupportedDType, file: path, tensor: name,
-                                   "dtype \(entry.dtype.rawValue) cannot be read as int64")
+            throw SafeTensorsError(
+                .unsupportedDType, file: path, tensor: name,
+                "dtype \(entry.dtype.rawValue) cannot be read as int64")
         }
         let source = bytes(of: entry)
         let count = entry.elementCount
@@ -189,8 +193,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
             initialized = badIndex == nil ? count : 0
         }
         if let badIndex {
-            throw SafeTensorsError(.unsupportedDType, file: path, tensor: name,
-                                   "U64 value at index \(badIndex) does not fit in Int64")
+            throw SafeTensorsError(
+                .unsupportedDType, file: path, tensor: name,
+                "U64 value at index \(badIndex) does not fit in Int64")
         }
         return values
     }
@@ -278,23 +283,28 @@ enum HeaderParser {
                 throw fail(.invalidHeader, p.name, "byte size of \(p.dtype.rawValue) \(shapeText(p.shape)) overflows")
             }
             guard bits % 8 == 0 else {
-                throw fail(.shapeMismatch, p.name,
-                           "\(p.elementCount) elements of \(p.dtype.rawValue) are not a whole number of bytes")
+                throw fail(
+                    .shapeMismatch, p.name,
+                    "\(p.elementCount) elements of \(p.dtype.rawValue) are not a whole number of bytes")
             }
             let needed = bits / 8
             guard p.end - p.begin == needed else {
-                throw fail(.shapeMismatch, p.name,
-                           "\(offsetsText) hold \(p.end - p.begin) bytes but \(p.dtype.rawValue) \(shapeText(p.shape)) needs \(needed)")
+                throw fail(
+                    .shapeMismatch, p.name,
+                    "\(offsetsText) hold \(p.end - p.begin) bytes but \(p.dtype.rawValue) \(shapeText(p.shape)) needs \(needed)")
             }
             if p.end > p.begin {
                 if let previous = furthest, p.begin < previous.end {
-                    throw fail(.overlappingTensors, p.name,
-                               "\(offsetsText) overlap tensor '\(previous.name)' [\(previous.begin), \(previous.end)]")
+                    throw fail(
+                        .overlappingTensors, p.name,
+                        "\(offsetsText) overlap tensor '\(previous.name)' [\(previous.begin), \(previous.end)]")
                 }
                 if p.end > (furthest?.end ?? 0) { furthest = (p.end, p.name, p.begin) }
             }
-            entries.append(SafeTensorInfo(name: p.name, dtype: p.dtype, shape: p.shape,
-                                          byteCount: needed, dataOffsets: p.begin..<p.end))
+            entries.append(
+                SafeTensorInfo(
+                    name: p.name, dtype: p.dtype, shape: p.shape,
+                    byteCount: needed, dataOffsets: p.begin..<p.end))
         }
         return ParsedHeader(headerByteCount: headerLength, entries: entries, metadata: metadata)
     }
@@ -364,12 +374,14 @@ enum HeaderParser {
         var bounds: [Int] = []
         for offset in offsets {
             guard let o = offset.exactInt, o >= 0 else {
-                throw fail(.invalidHeader, name,
-                           "\"data_offsets\" holds \(offset.scalarText ?? offset.typeName), not a non-negative integer that fits in Int")
+                throw fail(
+                    .invalidHeader, name,
+                    "\"data_offsets\" holds \(offset.scalarText ?? offset.typeName), not a non-negative integer that fits in Int")
             }
             bounds.append(o)
         }
-        return Pending(name: name, dtype: dtype, shape: shape, elementCount: elementCount,
-                       begin: bounds[0], end: bounds[1])
+        return Pending(
+            name: name, dtype: dtype, shape: shape, elementCount: elementCount,
+            begin: bounds[0], end: bounds[1])
     }
 }

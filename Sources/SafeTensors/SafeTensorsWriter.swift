@@ -2,11 +2,11 @@ import Tensors
 import Wire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Writes `.safetensors` files: 8-byte little-endian header length, JSON header padded with
@@ -21,8 +21,10 @@ public enum SafeTensorsWriter {
         case int64(shape: [Int], values: [Int64])
     }
 
-    public static func write(_ tensors: [(name: String, value: Value)], to path: String,
-                             metadata: [String: String]? = nil) throws {
+    public static func write(
+        _ tensors: [(name: String, value: Value)], to path: String,
+        metadata: [String: String]? = nil
+    ) throws {
         let header = try headerBytes(tensors, path: path, metadata: metadata)
         let temporary = path + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -62,8 +64,10 @@ public enum SafeTensorsWriter {
 
     /// The padded JSON header for `tensors` (validated: unique names, not `__metadata__`,
     /// non-negative shapes whose element count matches the values).
-    static func headerBytes(_ tensors: [(name: String, value: Value)], path: String,
-                            metadata: [String: String]?) throws(SafeTensorsError) -> [UInt8] {
+    static func headerBytes(
+        _ tensors: [(name: String, value: Value)], path: String,
+        metadata: [String: String]?
+    ) throws(SafeTensorsError) -> [UInt8] {
         var parts: [String] = []
         parts.reserveCapacity(tensors.count + 1)
         if let metadata {
@@ -99,13 +103,15 @@ public enum SafeTensorsWriter {
                 elements = product
             }
             guard elements == count else {
-                throw SafeTensorsError(.shapeMismatch, file: path, tensor: name,
-                                       "shape \(shapeText(shape)) needs \(elements) values, got \(count)")
+                throw SafeTensorsError(
+                    .shapeMismatch, file: path, tensor: name,
+                    "shape \(shapeText(shape)) needs \(elements) values, got \(count)")
             }
             let end = offset + count * (dtype.bitSize / 8)
-            parts.append(JSONValue.quoted(name) + ":{\"dtype\":\"\(dtype.rawValue)\",\"shape\":["
-                         + shape.map(String.init).joined(separator: ",")
-                         + "],\"data_offsets\":[\(offset),\(end)]}")
+            parts.append(
+                JSONValue.quoted(name) + ":{\"dtype\":\"\(dtype.rawValue)\",\"shape\":["
+                    + shape.map(String.init).joined(separator: ",")
+                    + "],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
         var bytes = Array(("{" + parts.joined(separator: ",") + "}").utf8)
@@ -116,18 +122,18 @@ public enum SafeTensorsWriter {
 
     private static func writeLittleEndian<T: FixedWidthInteger>(_ values: [T], fd: Int32, path: String) throws {
         #if _endian(little)
-        try values.withUnsafeBytes { raw in try writeAll(fd, raw, path: path) }
+            try values.withUnsafeBytes { raw in try writeAll(fd, raw, path: path) }
         #else
-        let swapped = values.map(\.littleEndian)
-        try swapped.withUnsafeBytes { raw in try writeAll(fd, raw, path: path) }
+            let swapped = values.map(\.littleEndian)
+            try swapped.withUnsafeBytes { raw in try writeAll(fd, raw, path: path) }
         #endif
     }
 
     private static func writeLittleEndian(_ values: [Float], fd: Int32, path: String) throws {
         #if _endian(little)
-        try values.withUnsafeBytes { raw in try writeAll(fd, raw, path: path) }
+            try values.withUnsafeBytes { raw in try writeAll(fd, raw, path: path) }
         #else
-        try writeLittleEndian(values.map(\.bitPattern), fd: fd, path: path)
+            try writeLittleEndian(values.map(\.bitPattern), fd: fd, path: path)
         #endif
     }
 

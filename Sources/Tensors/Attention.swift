@@ -53,16 +53,18 @@ public enum Attention {
                     q0 += rows
                     continue
                 }
-                GEMM.nt(s, ldc: cols, q + q0 * ldq, lda: ldq, k + lo * ldk, ldb: ldk,
-                        m: rows, n: cols, k: d, alpha: scale)
+                GEMM.nt(
+                    s, ldc: cols, q + q0 * ldq, lda: ldq, k + lo * ldk, ldb: ldk,
+                    m: rows, n: cols, k: d, alpha: scale)
                 for r in 0..<rows {
                     let p = pFirst + r
                     let a = min(max(lo, p - w) - lo, cols)
                     let b = min(max(min(hi, p + ahead + 1) - lo, a), cols)
                     Vector.softmaxRow(s + r * cols, cols: cols, visible: a, b)
                 }
-                GEMM.nn(out + q0 * ldo, ldc: ldo, s, lda: cols, v + lo * ldv, ldb: ldv,
-                        m: rows, n: dv, k: cols, beta: 0)
+                GEMM.nn(
+                    out + q0 * ldo, ldc: ldo, s, lda: cols, v + lo * ldv, ldb: ldv,
+                    m: rows, n: dv, k: cols, beta: 0)
                 q0 += rows
                 continue
             }
@@ -75,21 +77,24 @@ public enum Attention {
             var c0 = lo
             while c0 < hi {
                 let cols = min(chunkKeys, hi - c0)
-                GEMM.nt(s, ldc: cols, q + q0 * ldq, lda: ldq, k + c0 * ldk, ldb: ldk,
-                        m: rows, n: cols, k: d, alpha: scale)
+                GEMM.nt(
+                    s, ldc: cols, q + q0 * ldq, lda: ldq, k + c0 * ldk, ldb: ldk,
+                    m: rows, n: cols, k: d, alpha: scale)
                 var anyVisible = false
                 for r in 0..<rows {
                     let p = pFirst + r
                     let a = max(c0, p - w, 0) - c0
                     let b = max(min(c0 + cols, p + ahead + 1, nk) - c0, a)
                     if a < b { anyVisible = true }
-                    let factor = Vector.softmaxChunkRow(s + r * cols, cols: cols, visible: a, b,
-                                                        rowMax: rowMax + r, rowSum: rowSum + r)
+                    let factor = Vector.softmaxChunkRow(
+                        s + r * cols, cols: cols, visible: a, b,
+                        rowMax: rowMax + r, rowSum: rowSum + r)
                     if factor != 1 && factor != 0 { Vector.scale(out + (q0 + r) * ldo, by: factor, count: dv) }
                 }
                 if anyVisible {
-                    GEMM.nn(out + q0 * ldo, ldc: ldo, s, lda: cols, v + c0 * ldv, ldb: ldv,
-                            m: rows, n: dv, k: cols, beta: 1)
+                    GEMM.nn(
+                        out + q0 * ldo, ldc: ldo, s, lda: cols, v + c0 * ldv, ldb: ldv,
+                        m: rows, n: dv, k: cols, beta: 1)
                 }
                 c0 += cols
             }

@@ -1,7 +1,8 @@
 import CKernels
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Precision of the encoder's weight GEMMs.
@@ -64,8 +65,11 @@ public struct PrecisionUnavailable: Error, CustomStringConvertible, Sendable {
 /// A GEMM with bfloat16 inputs and float32 accumulation:
 /// out[M, N] = a[M, K] · b[N, K]ᵀ (row-major, leading dimensions lda, ldb, ldc; beta 0).
 public struct BF16GEMM: Sendable {
-    public typealias Call = @Sendable (_ out: UnsafeMutablePointer<Float>, _ ldc: Int, _ a: UnsafePointer<UInt16>, _ lda: Int,
-                                       _ b: UnsafePointer<UInt16>, _ ldb: Int, _ m: Int, _ n: Int, _ k: Int) -> Void
+    public typealias Call =
+        @Sendable (
+            _ out: UnsafeMutablePointer<Float>, _ ldc: Int, _ a: UnsafePointer<UInt16>, _ lda: Int,
+            _ b: UnsafePointer<UInt16>, _ ldb: Int, _ m: Int, _ n: Int, _ k: Int
+        ) -> Void
     public let name: String
     public let call: Call
 
@@ -75,29 +79,42 @@ public struct BF16GEMM: Sendable {
     }
 
     @inline(__always)
-    public func nt(_ out: UnsafeMutablePointer<Float>, ldc: Int, _ a: UnsafePointer<UInt16>, lda: Int,
-                   _ b: UnsafePointer<UInt16>, ldb: Int, m: Int, n: Int, k: Int) {
+    public func nt(
+        _ out: UnsafeMutablePointer<Float>, ldc: Int, _ a: UnsafePointer<UInt16>, lda: Int,
+        _ b: UnsafePointer<UInt16>, ldb: Int, m: Int, n: Int, k: Int
+    ) {
         guard m > 0, n > 0 else { return }
         call(out, ldc, a, lda, b, ldb, m, n, k)
     }
 
     /// cblas_sbgemm(order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); bfloat16 = uint16_t.
-    typealias SBGEMMFunction = @convention(c) (Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<UInt16>?, Int32,
-                                               UnsafePointer<UInt16>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32) -> Void
+    typealias SBGEMMFunction =
+        @convention(c) (
+            Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<UInt16>?, Int32,
+            UnsafePointer<UInt16>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32
+        ) -> Void
 
     /// OpenBLAS's `cblas_sbgemm`, looked up at run time (OpenBLAS builds without BUILD_BFLOAT16,
     /// such as Debian's 0.3.21, do not have it), on a CPU with AVX512-BF16. Throws why not otherwise.
     public static func openBLAS(cpu: CPUFeatures = .current) throws(PrecisionUnavailable) -> BF16GEMM {
         guard cpu.avx512bf16 else {
-            throw PrecisionUnavailable(description: "--precision bf16 needs a CPU with AVX512-BF16; this one has \(cpu.widest); use float32")
+            throw PrecisionUnavailable(
+                description: "--precision bf16 needs a CPU with AVX512-BF16; this one has \(cpu.widest); use float32")
         }
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "cblas_sbgemm") else {   // RTLD_DEFAULT
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "cblas_sbgemm") else {  // RTLD_DEFAULT
             let config = KernelReport.current().blasConfig
-            throw PrecisionUnavailable(description: "--precision bf16 needs OpenBLAS's cblas_sbgemm, which this OpenBLAS (\(config)) does not export: it was built without BUILD_BFLOAT16=1 (as Debian's packages are); use float32, or link an OpenBLAS built with bfloat16")
+            throw PrecisionUnavailable(
+                description:
+                    """
+                    --precision bf16 needs OpenBLAS's cblas_sbgemm, which this OpenBLAS (\(config)) does not export: it was built \
+                    without BUILD_BFLOAT16=1 (as Debian's packages are); use float32, or link an OpenBLAS built with bfloat16
+                    """
+            )
         }
         let sbgemm = unsafeBitCast(symbol, to: SBGEMMFunction.self)
         return BF16GEMM(name: "OpenBLAS cblas_sbgemm") { out, ldc, a, lda, b, ldb, m, n, k in
-            sbgemm(101, 111, 112, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), 0, out, Int32(ldc))   // RowMajor, NoTrans, Trans
+            // 101, 111, 112: CblasRowMajor, CblasNoTrans, CblasTrans.
+            sbgemm(101, 111, 112, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), 0, out, Int32(ldc))
         }
     }
 

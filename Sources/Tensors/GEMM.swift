@@ -12,8 +12,9 @@ public enum GEMM {
         m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
     ) {
         guard m > 0, n > 0 else { return }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k),
-                    alpha, a, Int32(lda), b, Int32(ldb), beta, out, Int32(ldc))
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k),
+            alpha, a, Int32(lda), b, Int32(ldb), beta, out, Int32(ldc))
     }
 
     /// out[M, N] = alpha * a[M, K] · b[K, N] + beta * out.
@@ -25,7 +26,8 @@ public enum GEMM {
         m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
     ) {
         guard m > 0, n > 0 else { return }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                    alpha, a, Int32(lda), b, Int32(ldb), beta, out, Int32(ldc))
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
+            alpha, a, Int32(lda), b, Int32(ldb), beta, out, Int32(ldc))
     }
 }

@@ -12,7 +12,8 @@ public struct CPUFeatures: Sendable, Equatable {
 
     public init(bits: UInt32) {
         func has(_ flag: Int) -> Bool { bits & UInt32(truncatingIfNeeded: flag) != 0 }
-        avx2 = has(NB_CPU_AVX2); fma = has(NB_CPU_FMA)
+        avx2 = has(NB_CPU_AVX2)
+        fma = has(NB_CPU_FMA)
         avx512 = has(NB_CPU_AVX512F) && has(NB_CPU_AVX512BW) && has(NB_CPU_AVX512DQ) && has(NB_CPU_AVX512VL)
         avx512bf16 = avx512 && has(NB_CPU_AVX512BF16)
         avx512vnni = avx512 && has(NB_CPU_AVX512VNNI)
@@ -89,14 +90,23 @@ public struct KernelReport: Sendable {
         var parts: [String] = []
         if blasLevel < widest {
             let why = forcedCoreType.map { "OPENBLAS_CORETYPE=\($0) forces" } ?? "this OpenBLAS build picked"
-            let cost = widest == .avx512
-                ? "GEMMs (~85% of encoder time) run at about half their rate: sgemm 120 vs 237 GFLOP/s per core measured on a 2-core AMD EPYC, encoder ~0.6× throughput"
+            let cost =
+                widest == .avx512
+                ? """
+                GEMMs (~85% of encoder time) run at about half their rate: sgemm 120 vs 237 GFLOP/s per core measured on a 2-core AMD \
+                EPYC, encoder ~0.6× throughput
+                """
                 : "GEMMs run at a fraction of their rate"
-            parts.append("\(why) OpenBLAS's \(blasCore) kernels (\(blasLevel == .portable ? "SSE/AVX" : blasLevel.description)) on a CPU with \(widest): \(cost)"
-                         + (forcedCoreType != nil ? "; unset OPENBLAS_CORETYPE to let OpenBLAS choose" : ""))
+            parts.append(
+                """
+                \(why) OpenBLAS's \(blasCore) kernels (\(blasLevel == .portable ? "SSE/AVX" : blasLevel.description)) on a CPU with \
+                \(widest): \(cost)
+                """
+                    + (forcedCoreType != nil ? "; unset OPENBLAS_CORETYPE to let OpenBLAS choose" : ""))
         }
         if elementwise < widest {
-            parts.append("NORBERT_KERNELS caps the element-wise kernels at \(elementwise) (CPU: \(widest)): they take ~10–15% of encoder time")
+            parts.append(
+                "NORBERT_KERNELS caps the element-wise kernels at \(elementwise) (CPU: \(widest)): they take ~10–15% of encoder time")
         }
         return parts.isEmpty ? nil : "narrower kernels than the CPU supports: " + parts.joined(separator: "; ")
     }
@@ -114,9 +124,12 @@ public struct KernelReport: Sendable {
 /// computes: a broken BLAS build (or a kernel miscompiled for this CPU) must not answer wrongly.
 public enum BLASSelfCheck {
     /// One GEMM: out[M, N] = alpha · a[M, K] · (b[N, K]ᵀ when transposedB, else b[K, N]) + beta · out.
-    public typealias Call = @Sendable (_ transposedB: Bool, _ out: UnsafeMutablePointer<Float>, _ ldc: Int,
-                             _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-                             _ m: Int, _ n: Int, _ k: Int, _ alpha: Float, _ beta: Float) -> Void
+    public typealias Call =
+        @Sendable (
+            _ transposedB: Bool, _ out: UnsafeMutablePointer<Float>, _ ldc: Int,
+            _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+            _ m: Int, _ n: Int, _ k: Int, _ alpha: Float, _ beta: Float
+        ) -> Void
 
     /// The real thing: `GEMM.nt` / `GEMM.nn`.
     public static let blas: Call = { t, out, ldc, a, lda, b, ldb, m, n, k, alpha, beta in
@@ -172,7 +185,15 @@ public enum BLASSelfCheck {
                     let got = Double(c[i * n + j])
                     let error = abs(got - want) / max(bound, 1e-30)
                     guard error <= 1e-5, got.isFinite else {
-                        throw Failure(description: "BLAS self-check failed: sgemm \(t ? "x·Wᵀ" : "x·W") case \(index + 1) (\(m)×\(n)×\(k), alpha \(alpha), beta \(beta)) element [\(i), \(j)] is \(got), a plain loop gives \(want); this OpenBLAS build computes wrong results on this CPU (core \(KernelReport.current().blasCore)); try another OPENBLAS_CORETYPE or OpenBLAS build")
+                        throw Failure(
+                            description:
+                                """
+                                BLAS self-check failed: sgemm \(t ? "x·Wᵀ" : "x·W") case \(index + 1) (\(m)×\(n)×\(k), alpha \
+                                \(alpha), beta \(beta)) element [\(i), \(j)] is \(got), a plain loop gives \(want); this OpenBLAS \
+                                build computes wrong results on this CPU (core \(KernelReport.current().blasCore)); try another \
+                                OPENBLAS_CORETYPE or OpenBLAS build
+                                """
+                        )
                     }
                     worst = max(worst, error)
                 }

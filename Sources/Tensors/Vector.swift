@@ -2,7 +2,9 @@ import CKernels
 
 /// The variants of the element-wise kernels, narrowest first.
 public enum KernelLevel: Int32, Sendable, Comparable, CaseIterable, CustomStringConvertible {
-    case portable = 0, avx2 = 1, avx512 = 2
+    case portable = 0
+    case avx2 = 1
+    case avx512 = 2
 
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
     public var description: String {
@@ -54,26 +56,35 @@ public enum Vector {
     }
 
     /// out[i] = a · x[i] + b · y[i].
-    public static func mix(_ out: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>, _ b: Float, _ y: UnsafePointer<Float>, count n: Int) {
+    public static func mix(
+        _ out: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>, _ b: Float, _ y: UnsafePointer<Float>, count n: Int
+    ) {
         nb_scaled_mix(out, 1, a, x, b, y, n)
     }
 
     /// out[i] = s · (a · x[i] + b · y[i]) — the reference's softplus-gained lambda mixes, in its order.
-    public static func scaledMix(_ out: UnsafeMutablePointer<Float>, _ s: Float, _ a: Float, _ x: UnsafePointer<Float>, _ b: Float, _ y: UnsafePointer<Float>, count n: Int) {
+    public static func scaledMix(
+        _ out: UnsafeMutablePointer<Float>, _ s: Float, _ a: Float, _ x: UnsafePointer<Float>, _ b: Float, _ y: UnsafePointer<Float>,
+        count n: Int
+    ) {
         nb_scaled_mix(out, s, a, x, b, y, n)
     }
 
     /// out[i] = (s · (a · x[i] + b · y[i]) + p[i]) (+ q[i]), in that order; out may alias x or y.
-    public static func scaledMixAdd(_ out: UnsafeMutablePointer<Float>, _ s: Float, _ a: Float, _ x: UnsafePointer<Float>, _ b: Float, _ y: UnsafePointer<Float>,
-                                    plus p: UnsafePointer<Float>, _ q: UnsafePointer<Float>? = nil, count n: Int) {
+    public static func scaledMixAdd(
+        _ out: UnsafeMutablePointer<Float>, _ s: Float, _ a: Float, _ x: UnsafePointer<Float>, _ b: Float, _ y: UnsafePointer<Float>,
+        plus p: UnsafePointer<Float>, _ q: UnsafePointer<Float>? = nil, count n: Int
+    ) {
         nb_scaled_mix_add(out, s, a, x, b, y, p, q, n)
     }
 
     /// out[r, :] = LayerNorm(s · (a · x[r, :] + b · y[r, :]) + p[r, :]) over `rows` contiguous rows of
     /// `cols` (fused mix + norm, rounded as `scaledMixAdd` then `layerNorm`); out may alias x or y.
-    public static func mixLayerNorm(_ out: UnsafeMutablePointer<Float>, scale s: Float = 1, _ a: Float, _ x: UnsafePointer<Float>,
-                                    _ b: Float, _ y: UnsafePointer<Float>, plus p: UnsafePointer<Float>? = nil,
-                                    rows: Int, cols: Int, eps: Float) {
+    public static func mixLayerNorm(
+        _ out: UnsafeMutablePointer<Float>, scale s: Float = 1, _ a: Float, _ x: UnsafePointer<Float>,
+        _ b: Float, _ y: UnsafePointer<Float>, plus p: UnsafePointer<Float>? = nil,
+        rows: Int, cols: Int, eps: Float
+    ) {
         nb_mix_layer_norm(out, s, a, x, b, y, p, rows, cols, eps)
     }
 
@@ -86,29 +97,37 @@ public enum Vector {
     public static func add(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int) { nb_add(out, x, nil, n) }
 
     /// out[i] = (out[i] + x[i]) + y[i].
-    public static func add(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count n: Int) { nb_add(out, x, y, n) }
+    public static func add(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count n: Int) {
+        nb_add(out, x, y, n)
+    }
 
     /// out[i] *= s.
     public static func scale(_ out: UnsafeMutablePointer<Float>, by s: Float, count n: Int) { nb_scale(out, s, n) }
 
     /// Non-affine LayerNorm of `rows` rows of `cols` values (row strides `ldo`, `ldx`; in place allowed),
     /// optionally times gain[cols]. Two-pass mean and biased variance in float32, as torch.nn.LayerNorm.
-    public static func layerNorm(_ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePointer<Float>, ldx: Int,
-                                 rows: Int, cols: Int, eps: Float, gain: UnsafePointer<Float>? = nil) {
+    public static func layerNorm(
+        _ out: UnsafeMutablePointer<Float>, ldo: Int, _ x: UnsafePointer<Float>, ldx: Int,
+        rows: Int, cols: Int, eps: Float, gain: UnsafePointer<Float>? = nil
+    ) {
         nb_layer_norm(out, ldo, x, ldx, rows, cols, eps, gain)
     }
 
     /// Per-head LayerNorm × gain, then rotary embedding with this position's cos/sin [d/2].
-    public static func headNormRope(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim d: Int, gain: UnsafePointer<Float>,
-                                    cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, eps: Float) {
+    public static func headNormRope(
+        _ x: UnsafeMutablePointer<Float>, heads: Int, headDim d: Int, gain: UnsafePointer<Float>,
+        cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, eps: Float
+    ) {
         nb_head_norm_rope(x, heads, d, gain, cos, sin, eps)
     }
 
     /// Per-head LayerNorm + RoPE of both halves of `rows` token rows of qk [rows, ld ≥ 2·heads·d]
     /// (q half × qGain, k half × kGain); row t takes cos/sin row t of tables [rows, d/2].
-    public static func qkNormRope(_ qk: UnsafeMutablePointer<Float>, ld: Int, rows: Int, heads: Int, headDim d: Int,
-                                  qGain: UnsafePointer<Float>, kGain: UnsafePointer<Float>,
-                                  cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, eps: Float) {
+    public static func qkNormRope(
+        _ qk: UnsafeMutablePointer<Float>, ld: Int, rows: Int, heads: Int, headDim d: Int,
+        qGain: UnsafePointer<Float>, kGain: UnsafePointer<Float>,
+        cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, eps: Float
+    ) {
         nb_qk_norm_rope_rows(qk, ld, rows, heads, d, qGain, kGain, cos, sin, eps)
     }
 
@@ -121,8 +140,10 @@ public enum Vector {
     /// One row of an online softmax over a key chunk (see `nb_softmax_chunk_row`); returns the
     /// factor by which earlier accumulated outputs of this row must be multiplied.
     @inline(__always)
-    public static func softmaxChunkRow(_ row: UnsafeMutablePointer<Float>, cols: Int, visible a: Int, _ b: Int,
-                                       rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>) -> Float {
+    public static func softmaxChunkRow(
+        _ row: UnsafeMutablePointer<Float>, cols: Int, visible a: Int, _ b: Int,
+        rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>
+    ) -> Float {
         nb_softmax_chunk_row(row, cols, a, b, rowMax, rowSum)
     }
 }

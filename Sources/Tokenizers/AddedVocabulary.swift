@@ -27,7 +27,8 @@ struct AddedVocabulary: Sendable {
                 if let nxt = children[node][v] {
                     node = Int(nxt)
                 } else {
-                    children.append([:]); terminal.append(-1)
+                    children.append([:])
+                    terminal.append(-1)
                     children[node][v] = Int32(children.count - 1)
                     node = children.count - 1
                 }
@@ -41,7 +42,8 @@ struct AddedVocabulary: Sendable {
             var best: (Int, Int)? = nil
             var k = i
             while k < s.count, let nxt = children[node][s[k]] {
-                node = Int(nxt); k += 1
+                node = Int(nxt)
+                k += 1
                 if terminal[node] >= 0 { best = (Int(terminal[node]), k) }
             }
             return best
@@ -94,7 +96,10 @@ struct AddedVocabulary: Sendable {
         var startOffset = 0
         var i = 0
         while i < s.count {
-            guard trie.firstScalars.contains(s[i]), let (tk, mEnd) = trie.longest(s, at: i) else { i += 1; continue }
+            guard trie.firstScalars.contains(s[i]), let (tk, mEnd) = trie.longest(s, at: i) else {
+                i += 1
+                continue
+            }
             let t = tokens[tk]
             var start = i
             var stop = mEnd
@@ -116,7 +121,8 @@ struct AddedVocabulary: Sendable {
                 out.append(PreSplit(normalized: ns.slice(startOffset, start), tokens: nil))
             }
             let piece = ns.slice(start, stop)
-            out.append(PreSplit(normalized: piece, tokens: [Token(id: Int32(t.id), start: 0, end: Int32(stop - start), value: piece.string)]))
+            out.append(
+                PreSplit(normalized: piece, tokens: [Token(id: Int32(t.id), start: 0, end: Int32(stop - start), value: piece.string)]))
             startOffset = stop
         }
         if startOffset != s.count {
@@ -140,7 +146,10 @@ struct AddedVocabulary: Sendable {
         var out: [PreSplit] = []
         out.reserveCapacity(p.splits.count)
         for var sp in p.splits {
-            if sp.tokens != nil { out.append(sp); continue }
+            if sp.tokens != nil {
+                out.append(sp)
+                continue
+            }
             try normalizer?.normalize(&sp.normalized)
             for x in split(sp.normalized, trie: normalizedTrie) where !x.normalized.isEmpty { out.append(x) }
         }

@@ -65,9 +65,11 @@ final class BPEModel: TokenModel {
                 guard parts.count == 2 else {
                     throw .invalidField(component: "model BPE", field: "merges[\(rank)]", expected: "\"left right\"")
                 }
-                a = String(parts[0]); b = String(parts[1])
+                a = String(parts[0])
+                b = String(parts[1])
             } else if let arr = item.arrayValue, arr.count == 2, let x = arr[0].stringValue, let y = arr[1].stringValue {
-                a = x; b = y
+                a = x
+                b = y
             } else {
                 throw .invalidField(component: "model BPE", field: "merges[\(rank)]", expected: "a string \"a b\" or a pair [\"a\", \"b\"]")
             }
@@ -79,7 +81,7 @@ final class BPEModel: TokenModel {
             m[key] = (Int32(rank), im)
         }
         merges = m
-                var ci: [UInt32: Int32] = [:]
+        var ci: [UInt32: Int32] = [:]
         for (tok, id) in vocab {
             let sc = tok.string.unicodeScalars
             if sc.count == 1, let v = sc.first?.value { ci[v] = id }
@@ -144,7 +146,10 @@ final class BPEModel: TokenModel {
                 id = vocab[VocabKey(s)]
             }
             if let id {
-                if let u = unk { add(u.0, u.1, u.2); unk = nil }
+                if let u = unk {
+                    add(u.0, u.1, u.2)
+                    unk = nil
+                }
                 add(id, Int32(i), Int32(i + 1))
                 continue
             }
@@ -153,7 +158,10 @@ final class BPEModel: TokenModel {
                 if let u = Unicode.Scalar(v) { bytes = Array(String(Character(u)).utf8) }
                 let ids = bytes.map { byteFallbackIds[Int($0)] }
                 if !ids.isEmpty && !ids.contains(-1) {
-                    if let u = unk { add(u.0, u.1, u.2); unk = nil }
+                    if let u = unk {
+                        add(u.0, u.1, u.2)
+                        unk = nil
+                    }
                     for b in ids { add(b, Int32(i), Int32(i + 1)) }
                     continue
                 }
@@ -227,7 +235,12 @@ struct MinHeap<T: Comparable> {
         var i = items.count - 1
         while i > 0 {
             let p = (i - 1) / 2
-            if items[i] < items[p] { items.swapAt(i, p); i = p } else { break }
+            if items[i] < items[p] {
+                items.swapAt(i, p)
+                i = p
+            } else {
+                break
+            }
         }
     }
 
@@ -244,7 +257,8 @@ struct MinHeap<T: Comparable> {
             if l < n && items[l] < items[m] { m = l }
             if r < n && items[r] < items[m] { m = r }
             if m == i { break }
-            items.swapAt(i, m); i = m
+            items.swapAt(i, m)
+            i = m
         }
         return first
     }

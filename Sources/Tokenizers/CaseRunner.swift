@@ -113,7 +113,12 @@ extension Tokenizer {
         guard t.maxLength >= nAdded else { return }  // unsigned underflow in the library: no check fails
         let effective = t.maxLength - nAdded
         if effective < t.stride {
-            throw .truncation("tokenizer stride set to \(t.stride), which is greater than or equal to its effective max length of \(effective) (= \(t.maxLength) original max length - \(nAdded) added special tokens), ")
+            throw .truncation(
+                """
+                tokenizer stride set to \(t.stride), which is greater than or equal to its effective max length of \(effective) (= \
+                \(t.maxLength) original max length - \(nAdded) added special tokens), 
+                """
+            )
         }
     }
 }

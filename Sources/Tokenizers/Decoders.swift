@@ -15,19 +15,26 @@ enum DecoderFactory {
         case "ByteLevel": return ByteLevelDecoder()
         case "Strip":
             let c = try g.string("content").unicodeScalars
-            guard c.count == 1, let ch = c.first else { throw .invalidField(component: g.component, field: "content", expected: "one character") }
+            guard c.count == 1, let ch = c.first else {
+                throw .invalidField(component: g.component, field: "content", expected: "one character")
+            }
             return StripDecoder(content: ch, start: max(0, try g.optInt("start") ?? 0), stop: max(0, try g.optInt("stop") ?? 0))
         case "Replace":
-            return ReplaceDecoder(pattern: try SplitPattern.fromJSON(try g.raw("pattern"), component: g.component),
-                                  content: try g.string("content").unicodeScalars.map { $0.value })
+            return ReplaceDecoder(
+                pattern: try SplitPattern.fromJSON(try g.raw("pattern"), component: g.component),
+                content: try g.string("content").unicodeScalars.map { $0.value })
         case "WordPiece":
             return WordPieceDecoder(prefix: try g.optString("prefix") ?? "##", cleanup: try g.bool("cleanup", default: true))
         case "Metaspace":
             let rep = try g.string("replacement").unicodeScalars
-            guard rep.count == 1, let r = rep.first else { throw .invalidField(component: g.component, field: "replacement", expected: "one character") }
+            guard rep.count == 1, let r = rep.first else {
+                throw .invalidField(component: g.component, field: "replacement", expected: "one character")
+            }
             var scheme = MetaspacePrependScheme.always
             if let s = try g.optString("prepend_scheme") {
-                guard let v = MetaspacePrependScheme(rawValue: s) else { throw .invalidField(component: g.component, field: "prepend_scheme", expected: "always, first or never") }
+                guard let v = MetaspacePrependScheme(rawValue: s) else {
+                    throw .invalidField(component: g.component, field: "prepend_scheme", expected: "always, first or never")
+                }
                 scheme = v
             } else if g.has("add_prefix_space") {
                 scheme = try g.bool("add_prefix_space", default: true) ? .always : .never
@@ -37,9 +44,10 @@ enum DecoderFactory {
         case "Fuse": return FuseDecoder()
         case "BPEDecoder": return BPEDecoder(suffix: try g.optString("suffix") ?? "</w>")
         case "CTC":
-            return CTCDecoder(padToken: try g.optString("pad_token") ?? "<pad>",
-                              wordDelimiter: try g.optString("word_delimiter_token") ?? "|",
-                              cleanup: try g.bool("cleanup", default: true))
+            return CTCDecoder(
+                padToken: try g.optString("pad_token") ?? "<pad>",
+                wordDelimiter: try g.optString("word_delimiter_token") ?? "|",
+                cleanup: try g.bool("cleanup", default: true))
         case "Sequence":
             var steps: [Decoder] = []
             for item in try g.array("decoders") {
@@ -59,7 +67,10 @@ struct ByteLevelDecoder: Decoder {
             let start = bytes.count
             var ok = true
             for u in t.unicodeScalars {
-                guard let b = ByteLevelTable.byte(for: u.value) else { ok = false; break }
+                guard let b = ByteLevelTable.byte(for: u.value) else {
+                    ok = false
+                    break
+                }
                 bytes.append(b)
             }
             if !ok {
@@ -125,9 +136,12 @@ extension String {
         var changed = false
         while i < s.count {
             if i + t.count <= s.count && s[i] == t[0] && s[i..<(i + t.count)].elementsEqual(t) {
-                out.append(contentsOf: with.unicodeScalars); i += t.count; changed = true
+                out.append(contentsOf: with.unicodeScalars)
+                i += t.count
+                changed = true
             } else {
-                out.append(s[i]); i += 1
+                out.append(s[i])
+                i += 1
             }
         }
         return changed ? String(out) : self
@@ -138,7 +152,9 @@ extension String {
         guard !t.isEmpty, s.count >= t.count else { return self }
         for i in 0...(s.count - t.count) where s[i..<(i + t.count)].elementsEqual(t) {
             var out = String.UnicodeScalarView()
-            out.append(contentsOf: s[0..<i]); out.append(contentsOf: with.unicodeScalars); out.append(contentsOf: s[(i + t.count)...])
+            out.append(contentsOf: s[0..<i])
+            out.append(contentsOf: with.unicodeScalars)
+            out.append(contentsOf: s[(i + t.count)...])
             return String(out)
         }
         return self
@@ -193,7 +209,9 @@ struct ByteFallbackDecoder: Decoder {
                 switch decoder.decode(&it) {
                 case .scalarValue(let u): s.append(u)
                 case .emptyInput: break loop
-                case .error: valid = false; break loop
+                case .error:
+                    valid = false
+                    break loop
                 }
             }
             if valid { out.append(String(s)) } else { out.append(contentsOf: [String](repeating: "\u{FFFD}", count: pending.count)) }

@@ -3,7 +3,10 @@
 public struct Offset: Sendable, Hashable, CustomStringConvertible {
     public var start: Int
     public var end: Int
-    public init(_ start: Int, _ end: Int) { self.start = start; self.end = end }
+    public init(_ start: Int, _ end: Int) {
+        self.start = start
+        self.end = end
+    }
     public var description: String { "[\(start), \(end))" }
 }
 
@@ -110,7 +113,12 @@ public struct Encoding: Sendable, Equatable {
             return
         }
         guard stride < maxLength else {
-            throw .truncation("`stride` must be strictly less than `max_len=\(maxLength)` (note that `max_len` may be shorter than the max length of the original model, as it subtracts the number of special characters")
+            throw .truncation(
+                """
+                `stride` must be strictly less than `max_len=\(maxLength)` (note that `max_len` may be shorter than the max length of \
+                the original model, as it subtracts the number of special characters
+                """
+            )
         }
         let step = maxLength - stride
         var parts: [(Int, Int)] = []
@@ -182,7 +190,10 @@ public struct Encoding: Sendable, Equatable {
             var t = [0]
             t.reserveCapacity(s.unicodeScalars.count + 1)
             var acc = 0
-            for u in s.unicodeScalars { acc += width(String(u)); t.append(acc) }
+            for u in s.unicodeScalars {
+                acc += width(String(u))
+                t.append(acc)
+            }
             return t
         }
         let t0 = table(text)
@@ -210,7 +221,10 @@ public struct TruncationParams: Sendable, Equatable {
     public var strategy: TruncationStrategy
     public var direction: TruncationDirection
     public init(maxLength: Int, stride: Int = 0, strategy: TruncationStrategy = .longestFirst, direction: TruncationDirection = .right) {
-        self.maxLength = maxLength; self.stride = stride; self.strategy = strategy; self.direction = direction
+        self.maxLength = maxLength
+        self.stride = stride
+        self.strategy = strategy
+        self.direction = direction
     }
 }
 
@@ -222,9 +236,16 @@ public struct PaddingParams: Sendable, Equatable {
     public var padId: Int
     public var padTypeId: Int
     public var padToken: String
-    public init(length: Int? = nil, padToMultipleOf: Int? = nil, direction: PaddingDirection = .right, padId: Int = 0, padTypeId: Int = 0, padToken: String = "[PAD]") {
-        self.length = length; self.padToMultipleOf = padToMultipleOf; self.direction = direction
-        self.padId = padId; self.padTypeId = padTypeId; self.padToken = padToken
+    public init(
+        length: Int? = nil, padToMultipleOf: Int? = nil, direction: PaddingDirection = .right, padId: Int = 0, padTypeId: Int = 0,
+        padToken: String = "[PAD]"
+    ) {
+        self.length = length
+        self.padToMultipleOf = padToMultipleOf
+        self.direction = direction
+        self.padId = padId
+        self.padTypeId = padTypeId
+        self.padToken = padToken
     }
 }
 
@@ -247,7 +268,10 @@ enum TruncationLogic {
             if var other = pair {
                 var n1 = encoding.count, n2 = other.count
                 var swap = false
-                if n1 > n2 { swap = true; (n1, n2) = (n2, n1) }
+                if n1 > n2 {
+                    swap = true
+                    (n1, n2) = (n2, n1)
+                }
                 if n1 > p.maxLength { n2 = n1 } else { n2 = max(n1, p.maxLength - n1) }
                 if n1 + n2 > p.maxLength {
                     n1 = p.maxLength / 2
@@ -262,7 +286,9 @@ enum TruncationLogic {
             }
         case .onlyFirst, .onlySecond:
             if p.strategy == .onlyFirst {
-                guard encoding.count > toRemove else { throw .truncation("Sequence to truncate too short to respect the provided max_length") }
+                guard encoding.count > toRemove else {
+                    throw .truncation("Sequence to truncate too short to respect the provided max_length")
+                }
                 try encoding.truncate(maxLength: encoding.count - toRemove, stride: p.stride, direction: p.direction)
             } else {
                 guard var other = pair else { throw .truncation("Second sequence not provided") }

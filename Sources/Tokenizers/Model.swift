@@ -15,7 +15,13 @@ enum ModelFactory {
         // Older files omit `type`; infer it from the fields like the library does.
         var type = try f.optString("type")
         if type == nil {
-            if f.has("merges") { type = "BPE" } else if f.has("max_input_chars_per_word") { type = "WordPiece" } else if f.value["vocab"]?.arrayValue != nil { type = "Unigram" }
+            if f.has("merges") {
+                type = "BPE"
+            } else if f.has("max_input_chars_per_word") {
+                type = "WordPiece"
+            } else if f.value["vocab"]?.arrayValue != nil {
+                type = "Unigram"
+            }
         }
         guard let type else { throw .missingField(component: "model", field: "type") }
         switch type {

@@ -86,10 +86,14 @@ struct NormalizedString: Sendable {
         newAlign.reserveCapacity(scalars.count)
         for k in 0..<scalars.count {
             if let rep = f(scalars[k]) {
-                for r in rep { newScalars.append(r); newAlign.append(align[k]) }
+                for r in rep {
+                    newScalars.append(r)
+                    newAlign.append(align[k])
+                }
                 if rep.isEmpty { continue }
             } else {
-                newScalars.append(scalars[k]); newAlign.append(align[k])
+                newScalars.append(scalars[k])
+                newAlign.append(align[k])
             }
         }
         scalars = newScalars
@@ -99,7 +103,9 @@ struct NormalizedString: Sendable {
     mutating func filter(_ keep: (UInt32) -> Bool) {
         var w = 0
         for k in 0..<scalars.count where keep(scalars[k]) {
-            scalars[w] = scalars[k]; align[w] = align[k]; w += 1
+            scalars[w] = scalars[k]
+            align[w] = align[k]
+            w += 1
         }
         scalars.removeSubrange(w...)
         align.removeSubrange(w...)
@@ -142,7 +148,10 @@ struct NormalizedString: Sendable {
             } else {
                 a = newAlign.last ?? Span(start: origStart, end: origStart)
             }
-            for c in content { newScalars.append(c); newAlign.append(a) }
+            for c in content {
+                newScalars.append(c)
+                newAlign.append(a)
+            }
         }
         scalars = newScalars
         align = newAlign
@@ -151,13 +160,19 @@ struct NormalizedString: Sendable {
     mutating func lstrip() {
         var k = 0
         while k < scalars.count && UnicodeTables.isWhitespace(scalars[k]) { k += 1 }
-        if k > 0 { scalars.removeFirst(k); align.removeFirst(k) }
+        if k > 0 {
+            scalars.removeFirst(k)
+            align.removeFirst(k)
+        }
     }
 
     mutating func rstrip() {
         var k = scalars.count
         while k > 0 && UnicodeTables.isWhitespace(scalars[k - 1]) { k -= 1 }
-        if k < scalars.count { scalars.removeSubrange(k...); align.removeSubrange(k...) }
+        if k < scalars.count {
+            scalars.removeSubrange(k...)
+            align.removeSubrange(k...)
+        }
     }
 
     /// Splits by the pattern's matches according to `behavior` (the library's `NormalizedString::split`).
@@ -180,13 +195,21 @@ struct NormalizedString: Sendable {
         case .mergedWithPrevious:
             var prev = false
             for m in matches {
-                if m.isMatch && !prev, !pieces.isEmpty { pieces[pieces.count - 1].1 = m.end } else { pieces.append((m.start, m.end, false)) }
+                if m.isMatch && !prev, !pieces.isEmpty {
+                    pieces[pieces.count - 1].1 = m.end
+                } else {
+                    pieces.append((m.start, m.end, false))
+                }
                 prev = m.isMatch
             }
         case .mergedWithNext:
             var prev = false
             for m in matches.reversed() {
-                if m.isMatch && !prev, !pieces.isEmpty { pieces[pieces.count - 1].0 = m.start } else { pieces.append((m.start, m.end, false)) }
+                if m.isMatch && !prev, !pieces.isEmpty {
+                    pieces[pieces.count - 1].0 = m.start
+                } else {
+                    pieces.append((m.start, m.end, false))
+                }
                 prev = m.isMatch
             }
             pieces.reverse()
@@ -236,7 +259,8 @@ enum SplitPattern: Sendable {
                 if s[k] == lit[0] && s[k..<(k + m)].elementsEqual(lit) {
                     if prev != k { out.append(PatternMatch(start: prev, end: k, isMatch: false)) }
                     out.append(PatternMatch(start: k, end: k + m, isMatch: true))
-                    k += m; prev = k
+                    k += m
+                    prev = k
                 } else {
                     k += 1
                 }

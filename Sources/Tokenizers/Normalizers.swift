@@ -68,7 +68,10 @@ func lowercaseMapping(_ v: UInt32) -> [UInt32]? {
 struct LowercaseNormalizer: Normalizer {
     func normalize(_ s: inout NormalizedString) {
         var any = false
-        for v in s.scalars where v >= 0x41 && (v <= 0x5A || v >= 0x80) { any = true; break }
+        for v in s.scalars where v >= 0x41 && (v <= 0x5A || v >= 0x80) {
+            any = true
+            break
+        }
         if !any { return }
         s.mapExpanding(lowercaseMapping)
     }
@@ -143,13 +146,18 @@ struct BertNormalizer: Normalizer {
         }
         if handleChineseChars {
             var any = false
-            for v in s.scalars where BertNormalizer.isChineseChar(v) { any = true; break }
+            for v in s.scalars where BertNormalizer.isChineseChar(v) {
+                any = true
+                break
+            }
             if any {
                 var dest: [(UInt32, Int)] = []
                 dest.reserveCapacity(s.count + 8)
                 for v in s.scalars {
                     if BertNormalizer.isChineseChar(v) {
-                        dest.append((0x20, 0)); dest.append((v, 1)); dest.append((0x20, 1))
+                        dest.append((0x20, 0))
+                        dest.append((v, 1))
+                        dest.append((0x20, 1))
                     } else {
                         dest.append((v, 0))
                     }

@@ -37,7 +37,8 @@ enum PostProcessorFactory {
                 trimOffsets: try g.bool("trim_offsets", default: true),
                 addPrefixSpace: try g.bool("add_prefix_space", default: true))
         case "ByteLevel":
-            return ByteLevelPostProcessor(trimOffsets: try g.bool("trim_offsets", default: true), addPrefixSpace: try g.bool("add_prefix_space", default: true))
+            return ByteLevelPostProcessor(
+                trimOffsets: try g.bool("trim_offsets", default: true), addPrefixSpace: try g.bool("add_prefix_space", default: true))
         case "Sequence":
             var steps: [PostProcessor] = []
             for item in try g.array("processors") {
@@ -107,7 +108,9 @@ struct TemplateProcessing: PostProcessor {
         pair = try TemplateProcessing.parse(try g.raw("pair"), g: g, field: "pair", specials: sp)
     }
 
-    static func parse(_ json: JSONValue, g: JSONFields, field: String, specials: [String: (ids: [Int], tokens: [String])]) throws(TokenizerError) -> [Piece] {
+    static func parse(_ json: JSONValue, g: JSONFields, field: String, specials: [String: (ids: [Int], tokens: [String])])
+        throws(TokenizerError) -> [Piece]
+    {
         var out: [Piece] = []
         if let s = json.stringValue {
             // "[CLS]:0 $A:0 [SEP]:0" string form.
@@ -115,7 +118,11 @@ struct TemplateProcessing: PostProcessor {
                 let bits = part.split(separator: ":", maxSplits: 1)
                 let name = String(bits[0])
                 let tid = bits.count > 1 ? Int(bits[1]) ?? 0 : 0
-                if name == "$A" || name == "$" { out.append(.sequence(isB: false, typeId: tid)) } else if name == "$B" { out.append(.sequence(isB: true, typeId: tid)) } else if name.hasPrefix("$"), let n = Int(name.dropFirst()) {
+                if name == "$A" || name == "$" {
+                    out.append(.sequence(isB: false, typeId: tid))
+                } else if name == "$B" {
+                    out.append(.sequence(isB: true, typeId: tid))
+                } else if name.hasPrefix("$"), let n = Int(name.dropFirst()) {
                     out.append(.sequence(isB: false, typeId: n))
                 } else {
                     guard specials[name] != nil else { throw .tokenNotInVocab(component: "\(g.component) \(field)", token: name) }
@@ -178,7 +185,9 @@ struct BertProcessing: PostProcessor {
 
     func addedTokens(isPair: Bool) -> Int { isPair ? 3 : 2 }
 
-    static func wrap(_ e: Encoding, prefix: (String, Int)?, suffix: (String, Int), typeIdPrefix: Int, typeIdSuffix: Int, seq: Int) -> Encoding {
+    static func wrap(_ e: Encoding, prefix: (String, Int)?, suffix: (String, Int), typeIdPrefix: Int, typeIdSuffix: Int, seq: Int)
+        -> Encoding
+    {
         var parts: [Encoding] = []
         if let p = prefix { parts.append(specialEncoding(ids: [p.1], tokens: [p.0], typeId: typeIdPrefix)) }
         var body = e

@@ -21,7 +21,10 @@ struct PreTokenizedString: Sendable {
         var out: [PreSplit] = []
         out.reserveCapacity(splits.count * 2)
         for (i, sp) in splits.enumerated() {
-            if sp.tokens != nil { out.append(sp); continue }
+            if sp.tokens != nil {
+                out.append(sp)
+                continue
+            }
             for piece in try f(i, sp.normalized) where !piece.isEmpty {
                 out.append(PreSplit(normalized: piece, tokens: nil))
             }
@@ -75,18 +78,29 @@ enum ByteLevelTable {
             let v = ns.scalars[k]
             let a = ns.align[k]
             if v < 0x80 {
-                out.append(byteToChar[Int(v)]); al.append(a)
+                out.append(byteToChar[Int(v)])
+                al.append(a)
             } else if v < 0x800 {
-                out.append(byteToChar[Int(0xC0 | (v >> 6))]); out.append(byteToChar[Int(0x80 | (v & 0x3F))])
-                al.append(a); al.append(a)
-            } else if v < 0x10000 {
-                out.append(byteToChar[Int(0xE0 | (v >> 12))]); out.append(byteToChar[Int(0x80 | ((v >> 6) & 0x3F))])
+                out.append(byteToChar[Int(0xC0 | (v >> 6))])
                 out.append(byteToChar[Int(0x80 | (v & 0x3F))])
-                al.append(a); al.append(a); al.append(a)
+                al.append(a)
+                al.append(a)
+            } else if v < 0x10000 {
+                out.append(byteToChar[Int(0xE0 | (v >> 12))])
+                out.append(byteToChar[Int(0x80 | ((v >> 6) & 0x3F))])
+                out.append(byteToChar[Int(0x80 | (v & 0x3F))])
+                al.append(a)
+                al.append(a)
+                al.append(a)
             } else {
-                out.append(byteToChar[Int(0xF0 | (v >> 18))]); out.append(byteToChar[Int(0x80 | ((v >> 12) & 0x3F))])
-                out.append(byteToChar[Int(0x80 | ((v >> 6) & 0x3F))]); out.append(byteToChar[Int(0x80 | (v & 0x3F))])
-                al.append(a); al.append(a); al.append(a); al.append(a)
+                out.append(byteToChar[Int(0xF0 | (v >> 18))])
+                out.append(byteToChar[Int(0x80 | ((v >> 12) & 0x3F))])
+                out.append(byteToChar[Int(0x80 | ((v >> 6) & 0x3F))])
+                out.append(byteToChar[Int(0x80 | (v & 0x3F))])
+                al.append(a)
+                al.append(a)
+                al.append(a)
+                al.append(a)
             }
         }
         ns.scalars = out

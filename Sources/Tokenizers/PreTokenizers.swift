@@ -82,7 +82,8 @@ enum PreTokenizerFactory {
             throw .missingField(component: g.component, field: "behavior")
         }
         guard let b = SplitBehavior(rawValue: s) else {
-            throw .invalidField(component: g.component, field: "behavior", expected: "Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous")
+            throw .invalidField(
+                component: g.component, field: "behavior", expected: "Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous")
         }
         return b
     }

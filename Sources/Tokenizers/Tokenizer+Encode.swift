@@ -2,7 +2,10 @@
 public struct EncodeInput: Sendable {
     public var text: String
     public var pair: String?
-    public init(_ text: String, pair: String? = nil) { self.text = text; self.pair = pair }
+    public init(_ text: String, pair: String? = nil) {
+        self.text = text
+        self.pair = pair
+    }
 }
 
 extension Tokenizer {
@@ -12,7 +15,9 @@ extension Tokenizer {
     }
 
     /// Encodes with explicit truncation and padding instead of the tokenizer's settings.
-    public func encode(_ text: String, pair: String?, addSpecialTokens: Bool, truncation trunc: TruncationParams?, padding pad: PaddingParams?) throws(TokenizerError) -> Encoding {
+    public func encode(
+        _ text: String, pair: String?, addSpecialTokens: Bool, truncation trunc: TruncationParams?, padding pad: PaddingParams?
+    ) throws(TokenizerError) -> Encoding {
         var e = try encodeUnpadded(text, pair: pair, addSpecialTokens: addSpecialTokens, truncation: trunc)
         if let pad {
             var arr = [e]
@@ -28,7 +33,9 @@ extension Tokenizer {
     }
 
     /// Batch encoding with explicit truncation and padding.
-    public func encodeBatch(_ inputs: [EncodeInput], addSpecialTokens: Bool, truncation trunc: TruncationParams?, padding pad: PaddingParams?) throws(TokenizerError) -> [Encoding] {
+    public func encodeBatch(
+        _ inputs: [EncodeInput], addSpecialTokens: Bool, truncation trunc: TruncationParams?, padding pad: PaddingParams?
+    ) throws(TokenizerError) -> [Encoding] {
         var out: [Encoding] = []
         out.reserveCapacity(inputs.count)
         for inp in inputs {
@@ -43,7 +50,9 @@ extension Tokenizer {
         try encodeBatch(texts.map { EncodeInput($0) }, addSpecialTokens: addSpecialTokens)
     }
 
-    func encodeUnpadded(_ text: String, pair: String?, addSpecialTokens: Bool, truncation: TruncationParams?) throws(TokenizerError) -> Encoding {
+    func encodeUnpadded(_ text: String, pair: String?, addSpecialTokens: Bool, truncation: TruncationParams?) throws(TokenizerError)
+        -> Encoding
+    {
         var first = try encodeSequence(text, typeId: 0)
         var second = try pair.map { (p: String) throws(TokenizerError) -> Encoding in try encodeSequence(p, typeId: 1) }
         if var t = truncation {

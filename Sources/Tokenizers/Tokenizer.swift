@@ -69,11 +69,12 @@ public final class Tokenizer: Sendable {
                 guard givenId >= 0, givenId <= Int(Int32.max) else {
                     throw .invalidField(component: f.component, field: "id", expected: "a non-negative 32-bit id")
                 }
-                addedTokens.append(AddedToken(
-                    id: model.tokenToId(content) ?? givenId, content: content,
-                    singleWord: try f.bool("single_word", default: false),
-                    lstrip: try f.bool("lstrip", default: false), rstrip: try f.bool("rstrip", default: false),
-                    normalized: try f.bool("normalized", default: !special), special: special))
+                addedTokens.append(
+                    AddedToken(
+                        id: model.tokenToId(content) ?? givenId, content: content,
+                        singleWord: try f.bool("single_word", default: false),
+                        lstrip: try f.bool("lstrip", default: false), rstrip: try f.bool("rstrip", default: false),
+                        normalized: try f.bool("normalized", default: !special), special: special))
             }
         }
         let addedVocab = try AddedVocabulary(tokens: addedTokens, normalizer: normalizer)
@@ -109,9 +110,12 @@ public final class Tokenizer: Sendable {
         }
         let maxLength = try f.int("max_length")
         let stride = try f.optInt("stride") ?? 0
-        guard maxLength >= 0, stride >= 0 else { throw .invalidField(component: "truncation", field: "max_length", expected: "non-negative") }
-        return TruncationParams(maxLength: maxLength, stride: stride, strategy: s,
-                                direction: direction.lowercased() == "left" ? .left : .right)
+        guard maxLength >= 0, stride >= 0 else {
+            throw .invalidField(component: "truncation", field: "max_length", expected: "non-negative")
+        }
+        return TruncationParams(
+            maxLength: maxLength, stride: stride, strategy: s,
+            direction: direction.lowercased() == "left" ? .left : .right)
     }
 
     static func parsePadding(_ j: JSONValue) throws(TokenizerError) -> PaddingParams {

@@ -34,7 +34,8 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
         case .invalidField(let c, let f, let e): return "\(c): field `\(f)` must be \(e)"
         case .unknownType(let c, let t): return "\(c): unknown type `\(t)`"
         case .invalidRegex(let p, let r): return "invalid regex `\(p.prefix(200))`: \(r)"
-        case .mergeTokenNotInVocab(let m, let t): return "BPE merge `\(m.prefix(200))` names token `\(t.prefix(200))` that is not in the vocabulary"
+        case .mergeTokenNotInVocab(let m, let t):
+            return "BPE merge `\(m.prefix(200))` names token `\(t.prefix(200))` that is not in the vocabulary"
         case .tokenNotInVocab(let c, let t): return "\(c): token `\(t.prefix(200))` is not in the vocabulary"
         case .inputTooLarge(let w, let s, let l): return "\(w) is too large: \(s) > \(l)"
         case .fileNotFound(let p): return "cannot read \(p)"

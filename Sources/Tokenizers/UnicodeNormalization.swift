@@ -76,7 +76,10 @@ enum UnicodeNormalizer {
     static func normalize(_ ns: inout NormalizedString, _ form: NormalizationForm) {
         // Fast path: nothing at or above U+00A0 means nothing changes in any form.
         var needs = false
-        for v in ns.scalars where v >= 0xA0 { needs = true; break }
+        for v in ns.scalars where v >= 0xA0 {
+            needs = true
+            break
+        }
         if !needs { return }
 
         // 1. Decompose.
@@ -89,22 +92,35 @@ enum UnicodeNormalizer {
         for k in 0..<ns.scalars.count {
             let v = ns.scalars[k]
             if let d = decomposition(v, compat: form.compatibility) {
-                for x in d { chars.append(x); align.append(ns.align[k]); cccs.append(ccc(x)) }
+                for x in d {
+                    chars.append(x)
+                    align.append(ns.align[k])
+                    cccs.append(ccc(x))
+                }
             } else {
-                chars.append(v); align.append(ns.align[k]); cccs.append(ccc(v))
+                chars.append(v)
+                align.append(ns.align[k])
+                cccs.append(ccc(v))
             }
         }
         // 2. Canonical ordering: stable sort of every run of non-starters by combining class.
         var k = 0
         while k < chars.count {
-            if cccs[k] == 0 { k += 1; continue }
+            if cccs[k] == 0 {
+                k += 1
+                continue
+            }
             var e = k
             while e < chars.count && cccs[e] != 0 { e += 1 }
             if e - k > 1 {
                 var idx = Array(k..<e)
                 idx.sort { (cccs[$0], $0) < (cccs[$1], $1) }
                 let c2 = idx.map { chars[$0] }, a2 = idx.map { align[$0] }, k2 = idx.map { cccs[$0] }
-                for (j, src) in (k..<e).enumerated() { chars[src] = c2[j]; align[src] = a2[j]; cccs[src] = k2[j] }
+                for (j, src) in (k..<e).enumerated() {
+                    chars[src] = c2[j]
+                    align[src] = a2[j]
+                    cccs[src] = k2[j]
+                }
             }
             k = e
         }

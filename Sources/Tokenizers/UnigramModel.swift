@@ -22,12 +22,15 @@ struct UnigramModel: TokenModel {
             guard let arr = item.arrayValue, arr.count == 2, let tok = arr[0].stringValue, let score = arr[1].doubleValue else {
                 throw .invalidField(component: "model Unigram", field: "vocab[\(k)]", expected: "a [piece, score] pair")
             }
-            p.append(tok); s.append(score)
+            p.append(tok)
+            s.append(score)
             if v[VocabKey(tok)] == nil { v[VocabKey(tok)] = Int32(k) }
             maxLen = max(maxLen, tok.unicodeScalars.count)
             minS = min(minS, score)
         }
-        pieces = p; scores = s; vocab = v
+        pieces = p
+        scores = s
+        vocab = v
         maxPieceLength = maxLen
         minScore = p.isEmpty ? 0 : minS
         unkId = try f.optInt("unk_id")
@@ -58,11 +61,19 @@ struct UnigramModel: TokenModel {
                 guard let id = vocab[VocabKey(s)] else { continue }
                 if len == 1 { hasSingle = true }
                 let sc = best[st] + scores[Int(id)]
-                if sc > best[st + len] { best[st + len] = sc; backStart[st + len] = st; backId[st + len] = id }
+                if sc > best[st + len] {
+                    best[st + len] = sc
+                    backStart[st + len] = st
+                    backId[st + len] = id
+                }
             }
             if !hasSingle {
                 let sc = best[st] + unkScore
-                if sc > best[st + 1] { best[st + 1] = sc; backStart[st + 1] = st; backId[st + 1] = -1 }
+                if sc > best[st + 1] {
+                    best[st + 1] = sc
+                    backStart[st + 1] = st
+                    backId[st + 1] = -1
+                }
             }
         }
         var segs: [(Int, Int, Int32)] = []
@@ -93,7 +104,10 @@ struct UnigramModel: TokenModel {
                 var ids: [Int32] = []
                 for b in text.utf8 {
                     let h = String(b, radix: 16, uppercase: true)
-                    guard let bid = vocab[VocabKey("<0x" + (h.count == 1 ? "0" + h : h) + ">")] else { ids = []; break }
+                    guard let bid = vocab[VocabKey("<0x" + (h.count == 1 ? "0" + h : h) + ">")] else {
+                        ids = []
+                        break
+                    }
                     ids.append(bid)
                 }
                 if !ids.isEmpty {

@@ -16,7 +16,9 @@ struct VocabKey: Hashable, Sendable {
             ub.withContiguousStorageIfAvailable { pb in
                 pa.count == 0 || memcmpBytes(pa, pb)
             }
-        }), let r { return r }
+        }), let r {
+            return r
+        }
         return ua.elementsEqual(ub)
     }
 

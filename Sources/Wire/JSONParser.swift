@@ -43,8 +43,10 @@ public struct JSONLimits: Sendable {
     public var allowsByteOrderMark: Bool
     public var keyIdentity: KeyIdentity
 
-    public init(maxDepth: Int = 512, maxStringBytes: Int = 16 << 20, allowsByteOrderMark: Bool = false,
-                keyIdentity: KeyIdentity = .bytes) {
+    public init(
+        maxDepth: Int = 512, maxStringBytes: Int = 16 << 20, allowsByteOrderMark: Bool = false,
+        keyIdentity: KeyIdentity = .bytes
+    ) {
         self.maxDepth = maxDepth
         self.maxStringBytes = maxStringBytes
         self.allowsByteOrderMark = allowsByteOrderMark
@@ -120,9 +122,15 @@ struct JSONParser {
         case 0x7B: return try parseObject(depth: depth)
         case 0x5B: return try parseArray(depth: depth)
         case 0x22: return .string(try parseString())
-        case 0x74: try literal("true"); return .bool(true)
-        case 0x66: try literal("false"); return .bool(false)
-        case 0x6E: try literal("null"); return .null
+        case 0x74:
+            try literal("true")
+            return .bool(true)
+        case 0x66:
+            try literal("false")
+            return .bool(false)
+        case 0x6E:
+            try literal("null")
+            return .null
         case 0x2D, 0x30...0x39: return try parseNumber()
         default: throw fail("unexpected character")
         }
@@ -145,7 +153,10 @@ struct JSONParser {
         var seenBytes = Set<ByteKey>()
         var seenStrings = Set<String>()
         skipWS()
-        if i < bytes.count, bytes[i] == 0x7D { i += 1; return .object(pairs) }
+        if i < bytes.count, bytes[i] == 0x7D {
+            i += 1
+            return .object(pairs)
+        }
         while true {
             skipWS()
             guard i < bytes.count, bytes[i] == 0x22 else { throw fail("expected a string key") }
@@ -164,8 +175,14 @@ struct JSONParser {
             pairs.append((key, v))
             skipWS()
             guard i < bytes.count else { throw fail("unterminated object") }
-            if bytes[i] == 0x2C { i += 1; continue }
-            if bytes[i] == 0x7D { i += 1; return .object(pairs) }
+            if bytes[i] == 0x2C {
+                i += 1
+                continue
+            }
+            if bytes[i] == 0x7D {
+                i += 1
+                return .object(pairs)
+            }
             throw fail("expected `,` or `}`")
         }
     }
@@ -174,13 +191,22 @@ struct JSONParser {
         i += 1
         var items: [JSONValue] = []
         skipWS()
-        if i < bytes.count, bytes[i] == 0x5D { i += 1; return .array(items) }
+        if i < bytes.count, bytes[i] == 0x5D {
+            i += 1
+            return .array(items)
+        }
         while true {
             items.append(try parseValue(depth: depth + 1))
             skipWS()
             guard i < bytes.count else { throw fail("unterminated array") }
-            if bytes[i] == 0x2C { i += 1; continue }
-            if bytes[i] == 0x5D { i += 1; return .array(items) }
+            if bytes[i] == 0x2C {
+                i += 1
+                continue
+            }
+            if bytes[i] == 0x5D {
+                i += 1
+                return .array(items)
+            }
             throw fail("expected `,` or `]`")
         }
     }
@@ -229,10 +255,17 @@ struct JSONParser {
         while true {
             guard i < bytes.count else { throw fail("unterminated string") }
             let c = bytes[i]
-            if c == 0x22 { i += 1; break }
+            if c == 0x22 {
+                i += 1
+                break
+            }
             if buf.count > limits.maxStringBytes { throw tooLong(start, buf.count) }
             if c < 0x20 { throw fail("control character in string") }
-            if c != 0x5C { buf.append(c); i += 1; continue }
+            if c != 0x5C {
+                buf.append(c)
+                i += 1
+                continue
+            }
             i += 1
             guard i < bytes.count else { throw fail("unterminated escape") }
             let e = bytes[i]
@@ -279,12 +312,14 @@ struct JSONParser {
         }
         while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 { i += 1 }
         if i < bytes.count, bytes[i] == 0x2E {
-            isInt = false; i += 1
+            isInt = false
+            i += 1
             guard i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 else { throw fail("invalid number") }
             while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 { i += 1 }
         }
         if i < bytes.count, bytes[i] == 0x65 || bytes[i] == 0x45 {
-            isInt = false; i += 1
+            isInt = false
+            i += 1
             if i < bytes.count, bytes[i] == 0x2B || bytes[i] == 0x2D { i += 1 }
             guard i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 else { throw fail("invalid number") }
             while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 { i += 1 }

@@ -69,7 +69,8 @@ extension JSONValue {
     public static func quotedExcerpt(_ text: String, limit: Int = 100) -> String {
         let scalars = text.unicodeScalars
         guard let cut = scalars.index(scalars.startIndex, offsetBy: limit, limitedBy: scalars.endIndex),
-              cut != scalars.endIndex else { return quoted(text) }
+            cut != scalars.endIndex
+        else { return quoted(text) }
         return quoted(String(String.UnicodeScalarView(scalars[..<cut]))) + "…"
     }
 }

@@ -37,8 +37,10 @@ public struct OptionDeclaration: Sendable, Equatable {
     /// otherwise `null` means the default.
     public let nullIsValue: Bool
 
-    init(_ name: String, _ tasks: [PipelineTask], _ type: ValueType, default defaultValue: Default,
-         limitSetting: String? = nil, nullIsValue: Bool = false) {
+    init(
+        _ name: String, _ tasks: [PipelineTask], _ type: ValueType, default defaultValue: Default,
+        limitSetting: String? = nil, nullIsValue: Bool = false
+    ) {
         self.name = name
         self.tasks = tasks
         self.type = type

@@ -16,11 +16,20 @@ public struct PipelineRequest: Sendable {
     /// token chunks. Other tasks answer with the final response only.
     public var stream: Bool
 
-    public init(id: String, task: PipelineTask?, head: String? = nil, heads: [String]? = nil, text: String? = nil,
-                question: String? = nil, context: String? = nil, choices: [String]? = nil,
-                options: RequestOptions = RequestOptions(), stream: Bool = false) {
-        self.id = id; self.task = task; self.head = head; self.heads = heads; self.text = text
-        self.question = question; self.context = context; self.choices = choices; self.options = options
+    public init(
+        id: String, task: PipelineTask?, head: String? = nil, heads: [String]? = nil, text: String? = nil,
+        question: String? = nil, context: String? = nil, choices: [String]? = nil,
+        options: RequestOptions = RequestOptions(), stream: Bool = false
+    ) {
+        self.id = id
+        self.task = task
+        self.head = head
+        self.heads = heads
+        self.text = text
+        self.question = question
+        self.context = context
+        self.choices = choices
+        self.options = options
         self.stream = stream
     }
 
@@ -32,7 +41,11 @@ public struct RequestFailure: Error, Sendable {
     public var id: String?
     public var task: String?
     public var error: PipelineError
-    public init(id: String?, task: String?, error: PipelineError) { self.id = id; self.task = task; self.error = error }
+    public init(id: String?, task: String?, error: PipelineError) {
+        self.id = id
+        self.task = task
+        self.error = error
+    }
 }
 
 extension PipelineRequest {
@@ -42,7 +55,10 @@ extension PipelineRequest {
     /// Decodes one JSON request (UTF-8 bytes of one line).
     public static func decode(_ bytes: [UInt8]) -> Result<PipelineRequest, RequestFailure> {
         if bytes.count > maxLineBytes {
-            return .failure(RequestFailure(id: nil, task: nil, error: PipelineError(.invalidRequest, "request is \(bytes.count) bytes, more than \(maxLineBytes)")))
+            return .failure(
+                RequestFailure(
+                    id: nil, task: nil, error: PipelineError(.invalidRequest, "request is \(bytes.count) bytes, more than \(maxLineBytes)"))
+            )
         }
         let json: JSONValue
         do {
@@ -78,7 +94,10 @@ extension PipelineRequest {
         var request = PipelineRequest(id: id ?? "", task: nil)
         func string(_ name: String) -> Result<String?, RequestFailure> {
             guard let v = json[name], !v.isNull else { return .success(nil) }
-            guard let s = v.stringValue else { return .failure(RequestFailure(id: id, task: taskName, error: PipelineError(.wrongType, "field '\(name)' must be a string"))) }
+            guard let s = v.stringValue else {
+                return .failure(
+                    RequestFailure(id: id, task: taskName, error: PipelineError(.wrongType, "field '\(name)' must be a string")))
+            }
             return .success(s)
         }
         func stringList(_ name: String) -> Result<[String]?, RequestFailure> {
@@ -95,7 +114,9 @@ extension PipelineRequest {
         do {
             if let t = try string("task").get() {
                 guard let task = PipelineTask(rawValue: t) else {
-                    return fail(.unknownTask, "unknown task '\(t.prefix(100))' (one of \(PipelineTask.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    return fail(
+                        .unknownTask,
+                        "unknown task '\(t.prefix(100))' (one of \(PipelineTask.allCases.map(\.rawValue).joined(separator: ", ")))")
                 }
                 request.task = task
             }

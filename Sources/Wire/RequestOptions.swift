@@ -117,14 +117,19 @@ public struct RequestOptions: Sendable {
     /// A capped integer option for pricing: `invalid_value` only for an integer over the limit;
     /// any other bad value prices as the default.
     public func priced(_ d: OptionDeclaration, limit: Int) throws(PipelineError) -> Int {
-        if let v = values[d.name], case .bool = v {} else if let i = values[d.name]?.intValue, i > limit {
+        if let v = values[d.name], case .bool = v {
+        } else if let i = values[d.name]?.intValue, i > limit {
             throw invalid(d.name, "must be at most \(limit) (setting \(d.limitSetting ?? "")), got \(i)")
         }
         return max(0, min(lenientInt(d), limit))
     }
 
     public func lenientBool(_ d: OptionDeclaration) -> Bool {
-        (try? bool(d)) ?? { if case .boolean(let b) = d.defaultValue { return b }; return false }()
+        (try? bool(d))
+            ?? {
+                if case .boolean(let b) = d.defaultValue { return b }
+                return false
+            }()
     }
 }
 

@@ -83,12 +83,16 @@ public struct QuestionAnsweringOptions: Sendable {
     }
 
     /// The values pricing assumes before the plan checks them: a bad value counts as its default.
-    public static func lenient(_ o: RequestOptions, _ bounds: OptionBounds) -> (maxAnswerLen: Int, maxQuestionLen: Int, maxSeqLen: Int,
-                                                                                 docStride: Int, handleImpossibleAnswer: Bool) {
+    public static func lenient(_ o: RequestOptions, _ bounds: OptionBounds) -> (
+        maxAnswerLen: Int, maxQuestionLen: Int, maxSeqLen: Int,
+        docStride: Int, handleImpossibleAnswer: Bool
+    ) {
         let maxSeqLen = min(max(o.lenientInt(.maxSeqLen, default: bounds.defaultMaxSeqLen), 2), bounds.maxInputTokens)
-        return (o.lenientInt(.maxAnswerLen), max(1, o.lenientInt(.maxQuestionLen)), maxSeqLen,
-                max(0, o.lenientInt(.docStride, default: OptionBounds.defaultDocStride(maxSeqLen: maxSeqLen))),
-                o.lenientBool(.handleImpossibleAnswer))
+        return (
+            o.lenientInt(.maxAnswerLen), max(1, o.lenientInt(.maxQuestionLen)), maxSeqLen,
+            max(0, o.lenientInt(.docStride, default: OptionBounds.defaultDocStride(maxSeqLen: maxSeqLen))),
+            o.lenientBool(.handleImpossibleAnswer)
+        )
     }
 }
 

@@ -67,10 +67,12 @@ struct AnswerRouter: Sendable {
     private func reroute(_ answer: Answer, destination: String, error: KafkaError, task: String, head: String) async -> Publisher.Outcome {
         let code = ErrorCode.undeliverableResponse.rawValue
         let text = "the answer could not be delivered to topic '\(destination)': \(error.code.name)"
-        logger.warning("answer undeliverable; dead-lettering the request", metadata: [
-            "topic": "\(destination)", "error": "\(error.code.name)",
-            "source": "\(answer.message.topicPartition)@\(answer.message.offset)",
-        ])
+        logger.warning(
+            "answer undeliverable; dead-lettering the request",
+            metadata: [
+                "topic": "\(destination)", "error": "\(error.code.name)",
+                "source": "\(answer.message.topicPartition)@\(answer.message.offset)",
+            ])
         let source = answer.message
         let response = KafkaProducerMessage(
             topic: configuration.resultsTopic, key: source.key, value: errorResponse(code, text, answer.id),
@@ -96,9 +98,11 @@ struct AnswerRouter: Sendable {
             return .delivered
         case .rejected(let error):
             metrics.deadLetterFallbacks.increment()
-            logger.warning("dead-letter topic refused the letter; sending the worker's headers only", metadata: [
-                "error": "\(error.code.name)", "source": "\(source.topicPartition)@\(source.offset)",
-            ])
+            logger.warning(
+                "dead-letter topic refused the letter; sending the worker's headers only",
+                metadata: [
+                    "error": "\(error.code.name)", "source": "\(source.topicPartition)@\(source.offset)",
+                ])
             let minimal = MessageRouting.deadLetter(
                 topic: configuration.deadLetterTopic, source: source, code: code, message: message, maxBytes: maxBytes, minimal: true)
             switch await publisher.deliver(minimal, to: .persistent) {

@@ -2,7 +2,8 @@
 /// pipelines. The production implementation is ``PipelinesBackend``.
 ///
 /// `prepare` decodes and validates one message value and estimates its tokens (cheap, called
-/// from the poll task; the tokenizer runs on the lanes, in parallel); `run` executes one batch on one inference lane and is blocking: the worker calls it on
+/// from the poll task; the tokenizer runs on the lanes, in parallel); `run` executes one batch on
+/// one inference lane and is blocking: the worker calls it on
 /// that lane's own thread, never on Swift's cooperative pool, one batch at a time per lane.
 public protocol InferenceBackend: Sendable {
     associatedtype Job: Sendable
@@ -93,7 +94,9 @@ public struct BackendResponse: Sendable, Equatable {
     public var task: String
     public var head: String
 
-    public init(value: [UInt8], isFinal: Bool = true, rejection: RequestRejection? = nil, outcome: String = "ok", task: String, head: String) {
+    public init(
+        value: [UInt8], isFinal: Bool = true, rejection: RequestRejection? = nil, outcome: String = "ok", task: String, head: String
+    ) {
         self.value = value
         self.isFinal = isFinal
         self.rejection = rejection

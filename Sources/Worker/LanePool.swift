@@ -77,11 +77,13 @@ final class LanePool<Backend: InferenceBackend>: Sendable {
 
     /// Runs the side batch of `lane`, if one waits (on the lane's thread, second workspace).
     private func runSide(_ lane: Int) {
-        guard let side = sides.withLock({ slots -> SideBatch? in
-            let taken = slots[lane]
-            slots[lane] = nil
-            return taken
-        }) else { return }
+        guard
+            let side = sides.withLock({ slots -> SideBatch? in
+                let taken = slots[lane]
+                slots[lane] = nil
+                return taken
+            })
+        else { return }
         let started = ContinuousClock.now
         let results = backend.run(side.jobs, lane: count + lane, emit: side.emit, between: { self.progress.stepped(lane) })
         progress.stepped(lane)

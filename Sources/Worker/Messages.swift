@@ -56,7 +56,9 @@ enum MessageRouting {
     }
 
     static func responseHeaders(from request: [KafkaHeader], final: Bool) -> [KafkaHeader] {
-        request.filter { WorkerHeaders.echoed.contains($0.name) } + [KafkaHeader(name: WorkerHeaders.final, string: final ? "true" : "false")]
+        request.filter { WorkerHeaders.echoed.contains($0.name) } + [
+            KafkaHeader(name: WorkerHeaders.final, string: final ? "true" : "false")
+        ]
     }
 
     /// A dead letter: the original key, value and headers (but none named `norbert-…`), after
@@ -65,8 +67,10 @@ enum MessageRouting {
     /// is cut to a prefix, then requester headers and finally the key are left out, and
     /// `norbert-truncated` says which (the original stays at its source coordinates).
     /// `minimal`: only the worker's headers (the fallback when the topic refused the full letter).
-    static func deadLetter(topic: String, source: KafkaConsumerMessage, code: String, message: String,
-                           maxBytes: Int, minimal: Bool = false) -> KafkaProducerMessage {
+    static func deadLetter(
+        topic: String, source: KafkaConsumerMessage, code: String, message: String,
+        maxBytes: Int, minimal: Bool = false
+    ) -> KafkaProducerMessage {
         var text = message
         if text.utf8.count > 2000 { text = String(decoding: text.utf8.prefix(2000), as: UTF8.self) }
         var own = [

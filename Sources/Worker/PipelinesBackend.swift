@@ -32,13 +32,16 @@ public final class PipelinesBackend: InferenceBackend {
         case .failure(let rejected):
             // Priced before queueing: a request over a limit (or naming an unknown head) is rejected
             // here, so it is dead-lettered without running anything.
-            return .failure(rejection(rejected.error, response: rejected.response, task: rejected.taskName ?? "unknown",
-                                      head: rejected.headLabel))
+            return .failure(
+                rejection(
+                    rejected.error, response: rejected.response, task: rejected.taskName ?? "unknown",
+                    head: rejected.headLabel))
         case .success(let prepared):
             let task = prepared.request.task?.rawValue ?? "heads"
             let head = prepared.headLabel
-            var job = PreparedJob(job: Job(prepared: prepared, task: task, head: head), tokens: max(1, prepared.cost.batchTokens),
-                                  encoderKey: prepared.encoderGroup, task: task, head: head, id: prepared.request.id)
+            var job = PreparedJob(
+                job: Job(prepared: prepared, task: task, head: head), tokens: max(1, prepared.cost.batchTokens),
+                encoderKey: prepared.encoderGroup, task: task, head: head, id: prepared.request.id)
             // Generations batch apart and never hold short requests up (see LaneSlots).
             job.steps = prepared.cost.generatedTokens
             return .success(job)
@@ -50,10 +53,16 @@ public final class PipelinesBackend: InferenceBackend {
         let result = withoutActuallyEscaping(emit) { emit in
             withoutActuallyEscaping(between) { between in
                 workspace.withWorkspace { workspace in
-                    engine.run(batch.map(\.prepared), workspace: workspace, onPartial: { index, partial in
-                        let job = batch[index]
-                        emit(index, BackendResponse(value: Array(partial.jsonLine.utf8), isFinal: false, task: partial.task?.rawValue ?? job.task, head: partial.head ?? job.head))
-                    }, between: between)
+                    engine.run(
+                        batch.map(\.prepared), workspace: workspace,
+                        onPartial: { index, partial in
+                            let job = batch[index]
+                            emit(
+                                index,
+                                BackendResponse(
+                                    value: Array(partial.jsonLine.utf8), isFinal: false, task: partial.task?.rawValue ?? job.task,
+                                    head: partial.head ?? job.head))
+                        }, between: between)
                 }
             }
         }
@@ -62,8 +71,9 @@ public final class PipelinesBackend: InferenceBackend {
             // replay once the cause is fixed, not committed away.
             let rejection = result.responses[request].compactMap { response -> RequestRejection? in
                 guard let error = response.error else { return nil }
-                return RequestRejection(code: error.code.rawValue, message: error.message, response: Array(response.jsonLine.utf8),
-                                        task: job.task, head: response.head ?? job.head, id: response.id)
+                return RequestRejection(
+                    code: error.code.rawValue, message: error.message, response: Array(response.jsonLine.utf8),
+                    task: job.task, head: response.head ?? job.head, id: response.id)
             }.first
             // The partials went to `emit` as they came; these are the heads' final responses.
             let responses = result.responses[request]
@@ -71,7 +81,8 @@ public final class PipelinesBackend: InferenceBackend {
                 let last = index == responses.count - 1
                 return BackendResponse(
                     value: Array(response.jsonLine.utf8), isFinal: last, rejection: last ? rejection : nil,
-                    outcome: response.error?.code.rawValue ?? "ok", task: response.task?.rawValue ?? job.task, head: response.head ?? job.head)
+                    outcome: response.error?.code.rawValue ?? "ok", task: response.task?.rawValue ?? job.task,
+                    head: response.head ?? job.head)
             }
         }
     }
@@ -90,7 +101,9 @@ public final class PipelinesBackend: InferenceBackend {
     }
 
     private func rejection(_ error: PipelineError, response: PipelineResponse, task: String, head: String) -> RequestRejection {
-        RequestRejection(code: error.code.rawValue, message: error.message, response: Array(response.jsonLine.utf8), task: task, head: head, id: response.id)
+        RequestRejection(
+            code: error.code.rawValue, message: error.message, response: Array(response.jsonLine.utf8), task: task, head: head,
+            id: response.id)
     }
 }
 

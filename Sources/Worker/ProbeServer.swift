@@ -43,9 +43,11 @@ public final class ProbeServer: Service {
     private let bound = Mutex<SocketAddress?>(nil)
     let connections: ProbeConnections
 
-    public init(host: String = "0.0.0.0", port: Int, metrics: WorkerMetrics, status: WorkerStatus, logger: Logger,
-                connectionTimeout: Duration = defaultConnectionTimeout, maxConnections: Int = defaultMaxConnections,
-                maxRequestBytes: Int = defaultMaxRequestBytes) {
+    public init(
+        host: String = "0.0.0.0", port: Int, metrics: WorkerMetrics, status: WorkerStatus, logger: Logger,
+        connectionTimeout: Duration = defaultConnectionTimeout, maxConnections: Int = defaultMaxConnections,
+        maxRequestBytes: Int = defaultMaxRequestBytes
+    ) {
         self.host = host
         self.port = port
         self.metrics = metrics
@@ -66,8 +68,9 @@ public final class ProbeServer: Service {
 
     public func run() async throws {
         let metrics = self.metrics, status = self.status, connections = self.connections
-        let timeout = TimeAmount.nanoseconds(min(connectionTimeout.components.seconds, 1_000_000) * 1_000_000_000
-            + connectionTimeout.components.attoseconds / 1_000_000_000)
+        let timeout = TimeAmount.nanoseconds(
+            min(connectionTimeout.components.seconds, 1_000_000) * 1_000_000_000
+                + connectionTimeout.components.attoseconds / 1_000_000_000)
         let maxBytes = maxRequestBytes
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -90,9 +93,11 @@ public final class ProbeServer: Service {
             }
             .bind(host: host, port: port).get()
         bound.withLock { $0 = channel.localAddress }
-        logger.info("metrics and probes listening", metadata: [
-            "address": "\(channel.localAddress?.ipAddress ?? host)", "port": "\(channel.localAddress?.port ?? port)",
-        ])
+        logger.info(
+            "metrics and probes listening",
+            metadata: [
+                "address": "\(channel.localAddress?.ipAddress ?? host)", "port": "\(channel.localAddress?.port ?? port)",
+            ])
         try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {
                 try await channel.closeFuture.get()

@@ -104,16 +104,18 @@ final class Publisher: Sendable {
         let transient = error.isRetriable || error.code == .messageTimedOut || error.code == .authentication
         switch destination {
         case .requester where attempts >= replyToAttempts || error.code == .messageTimedOut, .requester where !transient,
-             .owned where !transient:
+            .owned where !transient:
             return .rejected(error)
         default:
             break
         }
         metrics.produceRetries.increment()
-        logger.warning("produce failed, retrying", metadata: [
-            "error": "\(error.code.name)", "topic": "\(destination == .requester ? "reply-to" : "owned")",
-            "backoff_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
-        ])
+        logger.warning(
+            "produce failed, retrying",
+            metadata: [
+                "error": "\(error.code.name)", "topic": "\(destination == .requester ? "reply-to" : "owned")",
+                "backoff_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
+            ])
         try? await Task.sleep(for: delay)
         delay = min(delay * 2, maxBackoff)
         return nil

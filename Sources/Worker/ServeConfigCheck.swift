@@ -1,8 +1,6 @@
 import Foundation
 import Kafka
-import NorBERT
 import Pipelines
-import Tokenizers
 import Wire
 
 /// `serve --check-config`: every setting from every source checked as `serve` would (all
@@ -21,7 +19,9 @@ public struct ServeConfigCheck: Sendable {
 
     /// `modelFiles`: look into the head and tokenizer folders (false: their paths are checked
     /// for form only, for machines without the models).
-    public static func run(flags: [String: [String]], environment: [String: String], defaultLanes: Int, modelFiles: Bool) -> ServeConfigCheck {
+    public static func run(flags: [String: [String]], environment: [String: String], defaultLanes: Int, modelFiles: Bool)
+        -> ServeConfigCheck
+    {
         let resolution = ServeSettings.load(flags: flags, environment: environment, defaultLanes: defaultLanes)
         let settings = resolution.settings
         var problems = resolution.problems.map(\.description)
@@ -55,11 +55,9 @@ public struct ServeConfigCheck: Sendable {
                 continue
             }
             do {
-                let config = try NorBERTConfig.load(directory: head.directory)
-                let kind = try NorBERTModel.kind(from: config)
-                _ = try NorBERTModel.openCheckpoint(directory: head.directory)
-                let tasks = PipelineTask.served(by: kind).map(\.rawValue).joined(separator: ", ")
-                lines.append("head \(head.name): \(head.directory): \(kind.rawValue) (\(tasks)); config.json and weights header read")
+                let (kind, served) = try ModelFilesCheck.head(directory: head.directory)
+                let tasks = served.map(\.rawValue).joined(separator: ", ")
+                lines.append("head \(head.name): \(head.directory): \(kind) (\(tasks)); config.json and weights header read")
             } catch {
                 problems.append("head '\(head.name)' (\(head.directory)): \(error)")
             }
@@ -67,10 +65,10 @@ public struct ServeConfigCheck: Sendable {
         // The tokenizer (by default in the first head's folder, then not reported twice).
         if let directory = settings.tokenizer ?? settings.heads.first?.directory, !missing.contains(directory) {
             do {
-                _ = try Tokenizer(directory: directory)
+                try ModelFilesCheck.tokenizer(directory: directory)
                 lines.append("tokenizer: \(directory): tokenizer.json loaded")
             } catch {
-                problems.append("tokenizer in \(directory): \(error.description)")
+                problems.append("tokenizer in \(directory): \(error)")
             }
         }
         return (lines, problems)
@@ -98,7 +96,9 @@ public struct ServeConfigCheck: Sendable {
         }
         let nameWidth = rows.map(\.0.count).max() ?? 0
         let valueWidth = min(60, rows.map(\.1.count).max() ?? 0)
-        func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text : text + String(repeating: " ", count: width - text.count) }
+        func pad(_ text: String, _ width: Int) -> String {
+            text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+        }
         var out = ["settings (value, then where it came from: flag, environment variable, config file or default):"]
         for (name, value, origin) in rows { out.append("  \(pad(name, nameWidth))  \(pad(value, valueWidth))  \(origin)") }
         out.append("model files:")

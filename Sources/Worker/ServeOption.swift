@@ -51,9 +51,12 @@ public struct ServeOption: Sendable {
     /// Whether the config file may set it.
     public var isFileKey: Bool { shape != .configPath }
 
-    init(_ name: String, _ shape: Shape, valueName: String, help: String, meaning: String, defaultText: String, secret: Bool = false,
-         range: ClosedRange<Int>? = nil, apply: @escaping @Sendable (inout ServeSettings, [String], String) throws(ServeSettings.Failure) -> Void,
-         show: @escaping @Sendable (ServeSettings) -> String?) {
+    init(
+        _ name: String, _ shape: Shape, valueName: String, help: String, meaning: String, defaultText: String, secret: Bool = false,
+        range: ClosedRange<Int>? = nil,
+        apply: @escaping @Sendable (inout ServeSettings, [String], String) throws(ServeSettings.Failure) -> Void,
+        show: @escaping @Sendable (ServeSettings) -> String?
+    ) {
         self.name = name
         self.shape = shape
         self.valueName = valueName
@@ -74,57 +77,70 @@ public struct ServeOption: Sendable {
 
 extension ServeOption {
     /// A whole number in `range`, stored at `path`; the default is the default settings' value.
-    static func whole(_ name: String, _ path: WritableKeyPath<ServeSettings, Int> & Sendable, _ range: ClosedRange<Int>,
-                      defaultText: String? = nil, help: String, meaning: String) -> ServeOption {
-        ServeOption(name, .single, valueName: "n", help: help, meaning: meaning,
-                    defaultText: defaultText ?? "\(ServeSettings.defaults[keyPath: path])", range: range,
-                    apply: { (s, values, source) throws(ServeSettings.Failure) in
-                        if let value = try wholeNumber(values, range, source) { s[keyPath: path] = value }
-                    },
-                    show: { "\($0[keyPath: path])" })
+    static func whole(
+        _ name: String, _ path: WritableKeyPath<ServeSettings, Int> & Sendable, _ range: ClosedRange<Int>,
+        defaultText: String? = nil, help: String, meaning: String
+    ) -> ServeOption {
+        ServeOption(
+            name, .single, valueName: "n", help: help, meaning: meaning,
+            defaultText: defaultText ?? "\(ServeSettings.defaults[keyPath: path])", range: range,
+            apply: { (s, values, source) throws(ServeSettings.Failure) in
+                if let value = try wholeNumber(values, range, source) { s[keyPath: path] = value }
+            },
+            show: { "\($0[keyPath: path])" })
     }
 
     /// A whole number in `range` without a fixed default (nil: `defaultText` says what applies).
-    static func optionalWhole(_ name: String, _ path: WritableKeyPath<ServeSettings, Int?> & Sendable, _ range: ClosedRange<Int>,
-                              defaultText: String, help: String, meaning: String) -> ServeOption {
-        ServeOption(name, .single, valueName: "n", help: help, meaning: meaning, defaultText: defaultText, range: range,
-                    apply: { (s, values, source) throws(ServeSettings.Failure) in s[keyPath: path] = try wholeNumber(values, range, source) },
-                    show: { $0[keyPath: path].map(String.init) })
+    static func optionalWhole(
+        _ name: String, _ path: WritableKeyPath<ServeSettings, Int?> & Sendable, _ range: ClosedRange<Int>,
+        defaultText: String, help: String, meaning: String
+    ) -> ServeOption {
+        ServeOption(
+            name, .single, valueName: "n", help: help, meaning: meaning, defaultText: defaultText, range: range,
+            apply: { (s, values, source) throws(ServeSettings.Failure) in s[keyPath: path] = try wholeNumber(values, range, source) },
+            show: { $0[keyPath: path].map(String.init) })
     }
 
     /// Text stored at `path` (the last value given), after `check`.
-    static func text(_ name: String, _ path: WritableKeyPath<ServeSettings, String> & Sendable, valueName: String,
-                     help: String, meaning: String,
-                     check: @escaping @Sendable (String, String) throws(ServeSettings.Failure) -> Void = { _, _ in }) -> ServeOption {
-        ServeOption(name, .single, valueName: valueName, help: help, meaning: meaning, defaultText: "`\(ServeSettings.defaults[keyPath: path])`",
-                    apply: { (s, values, source) throws(ServeSettings.Failure) in
-                        guard let value = values.last else { return }
-                        try check(value, source)
-                        s[keyPath: path] = value
-                    },
-                    show: { $0[keyPath: path] })
+    static func text(
+        _ name: String, _ path: WritableKeyPath<ServeSettings, String> & Sendable, valueName: String,
+        help: String, meaning: String,
+        check: @escaping @Sendable (String, String) throws(ServeSettings.Failure) -> Void = { _, _ in }
+    ) -> ServeOption {
+        ServeOption(
+            name, .single, valueName: valueName, help: help, meaning: meaning, defaultText: "`\(ServeSettings.defaults[keyPath: path])`",
+            apply: { (s, values, source) throws(ServeSettings.Failure) in
+                guard let value = values.last else { return }
+                try check(value, source)
+                s[keyPath: path] = value
+            },
+            show: { $0[keyPath: path] })
     }
 
     /// Optional text stored at `path`; an empty value is the same as none.
-    static func optionalText(_ name: String, _ path: WritableKeyPath<ServeSettings, String?> & Sendable, valueName: String,
-                             defaultText: String, help: String, meaning: String, emptyIsNone: Bool = true) -> ServeOption {
-        ServeOption(name, .single, valueName: valueName, help: help, meaning: meaning, defaultText: defaultText,
-                    apply: { s, values, _ in
-                        guard let value = values.last else { return }
-                        s[keyPath: path] = emptyIsNone && value.isEmpty ? nil : value
-                    },
-                    show: { $0[keyPath: path] })
+    static func optionalText(
+        _ name: String, _ path: WritableKeyPath<ServeSettings, String?> & Sendable, valueName: String,
+        defaultText: String, help: String, meaning: String, emptyIsNone: Bool = true
+    ) -> ServeOption {
+        ServeOption(
+            name, .single, valueName: valueName, help: help, meaning: meaning, defaultText: defaultText,
+            apply: { s, values, _ in
+                guard let value = values.last else { return }
+                s[keyPath: path] = emptyIsNone && value.isEmpty ? nil : value
+            },
+            show: { $0[keyPath: path] })
     }
 
     /// One of the cost limits (``CostLimits/settings``): the engine declares name, range, default and help.
     static func costLimit(_ setting: CostLimits.Setting) -> ServeOption {
         let meaning = setting.help.prefix(1).lowercased() + setting.help.dropFirst().dropLast(setting.help.hasSuffix(".") ? 1 : 0)
-        return ServeOption(setting.name, .single, valueName: "n", help: "\(setting.help) Default {default}.", meaning: meaning,
-                           defaultText: setting.defaultText, range: setting.range,
-                           apply: { (s, values, source) throws(ServeSettings.Failure) in
-                               if let v = try wholeNumber(values, setting.range, source) { setting.set(&s.limits, v) }
-                           },
-                           show: { setting.get($0.limits).map(String.init) })
+        return ServeOption(
+            setting.name, .single, valueName: "n", help: "\(setting.help) Default {default}.", meaning: meaning,
+            defaultText: setting.defaultText, range: setting.range,
+            apply: { (s, values, source) throws(ServeSettings.Failure) in
+                if let v = try wholeNumber(values, setting.range, source) { setting.set(&s.limits, v) }
+            },
+            show: { setting.get($0.limits).map(String.init) })
     }
 
     /// The last value as a whole number in `range`; nil when none is given.

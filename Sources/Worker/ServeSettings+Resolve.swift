@@ -122,7 +122,9 @@ extension ServeSettings {
     func combinationProblems() -> [Failure] {
         var problems: [Failure] = []
         do { try checkDrainTimeout() } catch { problems.append(error) }
-        if requests.isEmpty || !requests.allSatisfy(MessageRouting.isValidTopic) { problems.append(Failure("requests must name valid topics")) }
+        if requests.isEmpty || !requests.allSatisfy(MessageRouting.isValidTopic) {
+            problems.append(Failure("requests must name valid topics"))
+        }
         for topic in [results, deadLetter] where !MessageRouting.isValidTopic(topic) {
             problems.append(Failure("'\(topic.prefix(300))' is not a valid topic name"))
         }
@@ -156,7 +158,8 @@ extension ServeSettings {
             if tail.count >= 2, tail[0] == "SERVICE", tail[1] == "PORT" { return true }
             if tail == ["PORT"] { return true }
             if tail.count >= 3, tail[0] == "PORT", Int(tail[1]) != nil, ["TCP", "UDP", "SCTP"].contains(tail[2]),
-               tail.count == 3 || (tail.count == 4 && ["PROTO", "PORT", "ADDR"].contains(tail[3])) {
+                tail.count == 3 || (tail.count == 4 && ["PROTO", "PORT", "ADDR"].contains(tail[3]))
+            {
                 return true
             }
         }

@@ -16,7 +16,10 @@ public struct ServeSettings: Sendable, Equatable {
     public struct Head: Sendable, Equatable {
         public var name: String
         public var directory: String
-        public init(name: String, directory: String) { self.name = name; self.directory = directory }
+        public init(name: String, directory: String) {
+            self.name = name
+            self.directory = directory
+        }
     }
 
     public var heads: [Head] = []
@@ -97,7 +100,8 @@ public struct ServeSettings: Sendable, Equatable {
         let overhead = configuration.revokeOverhead.components
         let overheadMs = Int(overhead.seconds * 1000 + overhead.attoseconds / 1_000_000_000_000_000)
         guard drainTimeoutMs + overheadMs < maxPoll else {
-            throw Failure("""
+            throw Failure(
+                """
                 drain-timeout-ms (\(drainTimeoutMs)) plus \(overheadMs) ms of revoke commits must stay below librdkafka's \
                 max.poll.interval.ms (\(maxPoll)\(kafka["max.poll.interval.ms"] == nil ? ", its default" : "")): a longer revoke \
                 gets the worker removed from the group; lower drain-timeout-ms or raise it with --kafka max.poll.interval.ms=N

@@ -15,8 +15,10 @@ public final class Worker<Backend: InferenceBackend>: Service {
     public let status: WorkerStatus
     let logger: Logger
 
-    public init(configuration: WorkerConfiguration, backend: Backend, metrics: WorkerMetrics = WorkerMetrics(),
-                status: WorkerStatus = WorkerStatus(), logger: Logger = Logger(label: "norbert-worker")) {
+    public init(
+        configuration: WorkerConfiguration, backend: Backend, metrics: WorkerMetrics = WorkerMetrics(),
+        status: WorkerStatus = WorkerStatus(), logger: Logger = Logger(label: "norbert-worker")
+    ) {
         self.configuration = configuration
         self.backend = backend
         self.metrics = metrics
@@ -35,7 +37,9 @@ public final class Worker<Backend: InferenceBackend>: Service {
         status.setWarmed()
         for (topic, result) in await metadata {
             guard case .failure(let error) = result else { continue }
-            logger.warning("no metadata for an output topic (answers to it wait until it exists)", metadata: ["topic": "\(topic)", "error": "\(error)"])
+            logger.warning(
+                "no metadata for an output topic (answers to it wait until it exists)",
+                metadata: ["topic": "\(topic)", "error": "\(error)"])
         }
         let consumer = try KafkaConsumer(configuration: configuration.consumerConfiguration())
         let publisher = Publisher(
@@ -45,10 +49,12 @@ public final class Worker<Backend: InferenceBackend>: Service {
             configuration: configuration, consumer: consumer, producer: producer, publisher: publisher, lanes: lanes,
             metrics: metrics, logger: logger, status: status, classify: { [self] in self.classify($0) })
         try consumer.subscribe(topics: configuration.requestTopics)
-        logger.info("worker started", metadata: [
-            "topics": "\(configuration.requestTopics.joined(separator: ","))", "group": "\(configuration.groupID)",
-            "lanes": "\(lanes.count)", "max_batch_tokens": "\(configuration.maxBatchTokens)",
-        ])
+        logger.info(
+            "worker started",
+            metadata: [
+                "topics": "\(configuration.requestTopics.joined(separator: ","))", "group": "\(configuration.groupID)",
+                "lanes": "\(lanes.count)", "max_batch_tokens": "\(configuration.maxBatchTokens)",
+            ])
         // Everything long-running is inside `driver.run()` (one task group). The graceful
         // shutdown (SIGTERM/SIGINT through the `ServiceGroup`) drains, commits, leaves the group
         // and closes the producer; cancellation stops at once without committing further.
@@ -68,21 +74,32 @@ public final class Worker<Backend: InferenceBackend>: Service {
     /// Decodes and validates a message (on the poll task; the backend's `prepare` is cheap).
     /// The request is decoded before its `reply-to` is judged, so error responses carry its id.
     func classify(_ message: KafkaConsumerMessage) -> Classified<Backend.Job> {
-        func reject(_ code: ErrorCode, _ text: String, replyTo: String?, id: String? = nil, task: String = "unknown", head: String = "none") -> Classified<Backend.Job> {
-            .rejected(RequestRejection(code: code.rawValue, message: text, response: backend.errorResponse(code: code.rawValue, message: text, id: id),
-                                       task: task, head: head, id: id), replyTo: replyTo)
+        func reject(_ code: ErrorCode, _ text: String, replyTo: String?, id: String? = nil, task: String = "unknown", head: String = "none")
+            -> Classified<Backend.Job>
+        {
+            .rejected(
+                RequestRejection(
+                    code: code.rawValue, message: text, response: backend.errorResponse(code: code.rawValue, message: text, id: id),
+                    task: task, head: head, id: id), replyTo: replyTo)
         }
         let replyTo = MessageRouting.replyTo(message.headers)
         let usable: String?
         switch replyTo {
-        case .topic(let topic) where configuration.replyToPolicy.refusal(topic) == nil: usable = topic == configuration.resultsTopic ? nil : topic
+        case .topic(let topic) where configuration.replyToPolicy.refusal(topic) == nil:
+            usable = topic == configuration.resultsTopic ? nil : topic
         default: usable = nil
         }
         guard let value = message.value else {
             return reject(.emptyMessage, "the message has no value (a tombstone); expected a JSON request", replyTo: usable)
         }
         guard value.count <= configuration.maxMessageBytes else {
-            return reject(.messageTooLarge, "the message value is \(value.count) bytes; at most \(configuration.maxMessageBytes) are accepted (serve --max-message-bytes)", replyTo: usable)
+            return reject(
+                .messageTooLarge,
+                """
+                the message value is \(value.count) bytes; at most \(configuration.maxMessageBytes) are accepted (serve \
+                --max-message-bytes)
+                """,
+                replyTo: usable)
         }
         let prepared: PreparedJob<Backend.Job>
         switch backend.prepare(value) {

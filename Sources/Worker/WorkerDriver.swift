@@ -35,9 +35,11 @@ final class WorkerDriver<Backend: InferenceBackend>: Sendable {
     let classify: @Sendable (KafkaConsumerMessage) -> Classified<Job>
     let inbox = Inbox<WorkerInput<Job>>()
 
-    init(configuration: WorkerConfiguration, consumer: KafkaConsumer, producer: KafkaProducer, publisher: Publisher,
-         lanes: LanePool<Backend>, metrics: WorkerMetrics, logger: Logger, status: WorkerStatus,
-         classify: @escaping @Sendable (KafkaConsumerMessage) -> Classified<Job>) {
+    init(
+        configuration: WorkerConfiguration, consumer: KafkaConsumer, producer: KafkaProducer, publisher: Publisher,
+        lanes: LanePool<Backend>, metrics: WorkerMetrics, logger: Logger, status: WorkerStatus,
+        classify: @escaping @Sendable (KafkaConsumerMessage) -> Classified<Job>
+    ) {
         self.configuration = configuration
         self.consumer = consumer
         self.producer = producer
@@ -283,8 +285,10 @@ final class WorkerDriver<Backend: InferenceBackend>: Sendable {
     /// for. Asked through a client of its own that never joins the group (so the worker's
     /// consumer can close at any time), within 5 s in all. Best effort: on an error or past the
     /// deadline nothing more is reported (the partition's first answer commits instead).
-    static func startPositions(_ query: [KafkaTopicPartition: UInt64], configuration: WorkerConfiguration,
-                               logger: Logger) async -> [StartPosition] {
+    static func startPositions(
+        _ query: [KafkaTopicPartition: UInt64], configuration: WorkerConfiguration,
+        logger: Logger
+    ) async -> [StartPosition] {
         let deadline = ContinuousClock.now + .seconds(5)
         var settings = configuration.consumerConfiguration()
         settings.groupInstanceID = nil

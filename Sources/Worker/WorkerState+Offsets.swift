@@ -72,8 +72,10 @@ extension WorkerState {
             log(.debug, "commit failed; retried next time", ["error": "\(error.code.name)"])
         } else {
             commitFailureStreak = (now, 1)
-            log(.warning, "commit failed; retried at every commit interval until one lands (answers above the committed offsets "
-                + "are answered again if the partition moves meanwhile)", ["error": "\(error.code.name)"])
+            log(
+                .warning,
+                "commit failed; retried at every commit interval until one lands (answers above the committed offsets "
+                    + "are answered again if the partition moves meanwhile)", ["error": "\(error.code.name)"])
         }
     }
 

@@ -84,17 +84,19 @@ struct WorkerState<Job: Sendable>: Sendable {
     init(settings: Settings) {
         self.settings = settings
         batcher = Batcher(maxBatchTokens: settings.maxBatchTokens, maxWait: settings.maxWait)
-        flow = FlowControl(maxQueuedTokens: settings.maxQueuedTokens, maxInFlight: settings.maxInFlight,
-                           maxInFlightBytes: settings.maxInFlightBytes)
+        flow = FlowControl(
+            maxQueuedTokens: settings.maxQueuedTokens, maxInFlight: settings.maxInFlight,
+            maxInFlightBytes: settings.maxInFlightBytes)
         slots = LaneSlots(lanes: settings.lanes, batchesPerLane: settings.batchesPerLane)
     }
 
     init(configuration: WorkerConfiguration, lanes: Int) {
-        self.init(settings: Settings(
-            maxBatchTokens: configuration.maxBatchTokens, maxWait: configuration.maxWait,
-            maxQueuedTokens: configuration.maxQueuedTokens, maxInFlight: configuration.maxInFlight,
-            maxInFlightBytes: configuration.maxInFlightBytes, drainTimeout: configuration.drainTimeout, lanes: lanes,
-            commitStartPositions: configuration.consumerConfiguration().autoOffsetReset == .earliest))
+        self.init(
+            settings: Settings(
+                maxBatchTokens: configuration.maxBatchTokens, maxWait: configuration.maxWait,
+                maxQueuedTokens: configuration.maxQueuedTokens, maxInFlight: configuration.maxInFlight,
+                maxInFlightBytes: configuration.maxInFlightBytes, drainTimeout: configuration.drainTimeout, lanes: lanes,
+                commitStartPositions: configuration.consumerConfiguration().autoOffsetReset == .earliest))
     }
 
     /// The levels for gauges and probes.
@@ -167,9 +169,11 @@ struct WorkerState<Job: Sendable>: Sendable {
     private mutating func lose(_ partitions: [KafkaTopicPartition]) {
         let left = tracker.inFlight(partitions)
         drop(partitions)
-        log(.warning, "partitions lost; in-flight work dropped without committing", [
-            "partitions": Self.names(partitions), "dropped": "\(left)",
-        ])
+        log(
+            .warning, "partitions lost; in-flight work dropped without committing",
+            [
+                "partitions": Self.names(partitions), "dropped": "\(left)",
+            ])
     }
 
     /// Forgets partitions: their queued requests, waiting publishes and offsets. Batches and
@@ -200,9 +204,11 @@ struct WorkerState<Job: Sendable>: Sendable {
             generation = nextGeneration
             generations[partition] = generation
             inFlightBytes[partition] = 0
-            log(.warning, "offsets went back (offset reset onto a rewritten log?); tracking restarts", [
-                "partition": "\(partition)", "offset": "\(message.offset)",
-            ])
+            log(
+                .warning, "offsets went back (offset reset onto a rewritten log?); tracking restarts",
+                [
+                    "partition": "\(partition)", "offset": "\(message.offset)",
+                ])
         case .accepted?:
             break
         }

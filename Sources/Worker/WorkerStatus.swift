@@ -23,7 +23,11 @@ public final class WorkerStatus: Sendable {
         guard let (progress, timeout) = lanes.withLock({ $0 }) else { return nil }
         let stuck = progress.snapshot().enumerated().filter { $0.element.stalled > timeout }
         guard let first = stuck.first else { return nil }
-        return "lane \(first.offset) has made no progress for \(first.element.stalled.components.seconds) s (limit \(timeout.components.seconds) s)"
+        return
+            """
+            lane \(first.offset) has made no progress for \(first.element.stalled.components.seconds) s (limit \
+            \(timeout.components.seconds) s)
+            """
     }
 
     /// The lanes' progress, once the worker runs.

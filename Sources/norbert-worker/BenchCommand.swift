@@ -9,14 +9,14 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Encoder throughput on random-weight models with NorBERT 4 dimensions (a benchmark, not a test).",
         discussion: """
-        Builds xsmall (hidden 192, 16 layers, 3 heads of 64, intermediate 512) and/or base \
-        (hidden 640, 24 layers, 10 heads of 64, intermediate 1,664) models, vocab 51,200, \
-        local_global_ratio 4, windows 256 / 8,192, and prints tokens/s and GFLOP/s for 32 × 128, \
-        8 × 512, 1 × 4,096 and 32 mixed lengths 16–512 (fixed seed), in three modes: one lane \
-        (single-threaded BLAS), N lanes (each single-threaded, each running its own copy of the \
-        workload; throughput is the sum), and one lane with N BLAS threads. The OpenBLAS sgemm \
-        rate measured in the same run is printed first. Use a release build.
-        """)
+            Builds xsmall (hidden 192, 16 layers, 3 heads of 64, intermediate 512) and/or base \
+            (hidden 640, 24 layers, 10 heads of 64, intermediate 1,664) models, vocab 51,200, \
+            local_global_ratio 4, windows 256 / 8,192, and prints tokens/s and GFLOP/s for 32 × 128, \
+            8 × 512, 1 × 4,096 and 32 mixed lengths 16–512 (fixed seed), in three modes: one lane \
+            (single-threaded BLAS), N lanes (each single-threaded, each running its own copy of the \
+            workload; throughput is the sum), and one lane with N BLAS threads. The OpenBLAS sgemm \
+            rate measured in the same run is printed first. Use a release build.
+            """)
 
     @Option(name: .long, help: "Model sizes to run: xsmall, base (comma-separated).")
     var sizes: String = "xsmall,base"
@@ -33,10 +33,14 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Modes to run: one (1 lane), lanes (N lanes), threaded (1 lane, N BLAS threads).")
     var modes: String = "one,lanes,threaded"
 
-    @Option(name: .long, help: "Precision of the weight GEMMs: float32, or bf16 (OpenBLAS sbgemm; needs AVX512-BF16 and an OpenBLAS built with bfloat16).")
+    @Option(
+        name: .long,
+        help: "Precision of the weight GEMMs: float32, or bf16 (OpenBLAS sbgemm; needs AVX512-BF16 and an OpenBLAS built with bfloat16).")
     var precision: String = "float32"
 
-    @Option(name: .long, help: "Clock: wall (elapsed time), or cpu (process CPU time ÷ lanes: the time with a core per lane, steadier on a loaded machine).")
+    @Option(
+        name: .long,
+        help: "Clock: wall (elapsed time), or cpu (process CPU time ÷ lanes: the time with a core per lane, steadier on a loaded machine).")
     var clock: String = "wall"
 
     func run() async throws {
@@ -55,8 +59,16 @@ struct BenchCommand: AsyncParsableCommand {
             guard let config = Self.config(size) else { throw ValidationError("unknown size '\(size)' (xsmall, base)") }
             BLAS.setThreads(1)
             let model = try NorBERTModel(config: config, weights: RandomWeights(seed: 7), kind: .base, bf16: bf16)
-            print("\n\(size): hidden \(config.hiddenSize), \(config.numLayers) layers, \(config.numAttentionHeads) heads × \(config.queryKeyHeadSize), intermediate \(config.intermediateSize), weights \(model.byteCount / 1_000_000) MB, precision \(model.encoder.precision)")
-            print(pad("workload", 14) + pad("tokens", 8) + pad("1 lane tok/s", 16) + pad("GFLOP/s", 9) + pad("\(n) lanes tok/s", 16) + pad("GFLOP/s", 9) + pad("\(n) BLAS thr tok/s", 19) + "GFLOP/s")
+            print(
+                """
+                \n\(size): hidden \(config.hiddenSize), \(config.numLayers) layers, \(config.numAttentionHeads) heads × \
+                \(config.queryKeyHeadSize), intermediate \(config.intermediateSize), weights \(model.byteCount / 1_000_000) MB, \
+                precision \(model.encoder.precision)
+                """
+            )
+            print(
+                pad("workload", 14) + pad("tokens", 8) + pad("1 lane tok/s", 16) + pad("GFLOP/s", 9) + pad("\(n) lanes tok/s", 16)
+                    + pad("GFLOP/s", 9) + pad("\(n) BLAS thr tok/s", 19) + "GFLOP/s")
             for w in workloads.split(separator: ",").map(String.init) {
                 guard let batch = Self.workload(w) else { throw ValidationError("unknown workload '\(w)'") }
                 let flops = model.encoder.flops(batch)
@@ -66,10 +78,11 @@ struct BenchCommand: AsyncParsableCommand {
                     return pad(String(format: "%.0f", Double(batch.totalTokens * lanes) / seconds), width)
                         + pad(String(format: "%.1f", flops * Double(lanes) / seconds / 1e9), 9)
                 }
-                print(pad(w, 14) + pad("\(batch.totalTokens)", 8)
-                      + (try row("one", lanes: 1, threads: 1, width: 16))
-                      + (try row("lanes", lanes: n, threads: 1, width: 16))
-                      + (try row("threaded", lanes: 1, threads: n, width: 19)))
+                print(
+                    pad(w, 14) + pad("\(batch.totalTokens)", 8)
+                        + (try row("one", lanes: 1, threads: 1, width: 16))
+                        + (try row("lanes", lanes: n, threads: 1, width: 16))
+                        + (try row("threaded", lanes: 1, threads: n, width: 19)))
             }
         }
         BLAS.setThreads(1)
@@ -98,7 +111,7 @@ struct BenchCommand: AsyncParsableCommand {
                 _ = try? model.encoder.forward(batch, workspace: box.items[lane])
             }
             let seconds = (now() - start) / Double(clock == "cpu" ? lanes : 1)
-            if round > 0 { times.append(seconds) }   // round 0 warms up caches and workspaces
+            if round > 0 { times.append(seconds) }  // round 0 warms up caches and workspaces
         }
         return times.sorted()[times.count / 2]
     }
@@ -127,15 +140,19 @@ struct BenchCommand: AsyncParsableCommand {
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / 10)
             }
             let median = times.sorted()[3]
-            print(String(format: "OpenBLAS sgemm %d×%d×%d (x·Wᵀ), %d thread%@: %.1f GFLOP/s", m, k, nn, t, t == 1 ? "" : "s", 2.0 * Double(m * k * nn) / median / 1e9))
+            print(
+                String(
+                    format: "OpenBLAS sgemm %d×%d×%d (x·Wᵀ), %d thread%@: %.1f GFLOP/s", m, k, nn, t, t == 1 ? "" : "s",
+                    2.0 * Double(m * k * nn) / median / 1e9))
         }
     }
 
     static func config(_ size: String) -> NorBERTConfig? {
         func make(_ h: Int, _ layers: Int, _ heads: Int, _ inter: Int) -> NorBERTConfig {
-            NorBERTConfig(hiddenSize: h, numLayers: layers, numAttentionHeads: heads, queryKeyHeadSize: 64, valueHeadSize: 64,
-                          intermediateSize: inter, vocabSize: 51_200, layerNormEps: 1e-7, maxSequenceLength: 16_384,
-                          localGlobalRatio: 4, localWindowLength: 256, globalWindowLength: 8_192)
+            NorBERTConfig(
+                hiddenSize: h, numLayers: layers, numAttentionHeads: heads, queryKeyHeadSize: 64, valueHeadSize: 64,
+                intermediateSize: inter, vocabSize: 51_200, layerNormEps: 1e-7, maxSequenceLength: 16_384,
+                localGlobalRatio: 4, localWindowLength: 256, globalWindowLength: 8_192)
         }
         switch size {
         case "xsmall": return make(192, 16, 3, 512)
@@ -148,7 +165,7 @@ struct BenchCommand: AsyncParsableCommand {
         // A fixed LCG: the figures in docs/performance.md were measured on exactly these sequences.
         var rng: UInt64 = 20_261_128
         func next(_ bound: Int) -> Int {
-            rng = rng &* 6364136223846793005 &+ 1442695040888963407
+            rng = rng &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Int((rng >> 33) % UInt64(bound))
         }
         func seq(_ t: Int) -> [Int] { (0..<t).map { _ in 5 + next(51_000) } }

@@ -32,9 +32,13 @@ struct BrokerCommand: AsyncParsableCommand {
         @Option(help: "Also write bootstrap.servers to this file (atomically) once ready.")
         var bootstrapFile: String?
 
-        @Option(help: ArgumentHelp(
-            "Inject a fault every few seconds, from this seed: a broker down for 1-3 s, retriable errors on Produce/Fetch/OffsetCommit, latency on a broker, a partition leader moved. Logged on stderr; SIGUSR1 stops it.",
-            valueName: "seed"))
+        @Option(
+            help: ArgumentHelp(
+                """
+                Inject a fault every few seconds, from this seed: a broker down for 1-3 s, retriable errors on \
+                Produce/Fetch/OffsetCommit, latency on a broker, a partition leader moved. Logged on stderr; SIGUSR1 stops it.
+                """,
+                valueName: "seed"))
         var faults: UInt64?
 
         @Option(help: ArgumentHelp("Pause between two faults, ms.", valueName: "min-max"))
@@ -68,14 +72,16 @@ struct BrokerCommand: AsyncParsableCommand {
             // Unbuffered write straight to fd 1: the line is out before we wait.
             FileHandle.standardOutput.write(Data((bootstrap + "\n").utf8))
             let topicList = specs.map { "\($0.name):\($0.partitions)" }.joined(separator: " ")
-            FileHandle.standardError.write(Data("broker: \(brokers) mock brokers at \(bootstrap)\(topicList.isEmpty ? "" : "; topics \(topicList)")\n".utf8))
+            FileHandle.standardError.write(
+                Data("broker: \(brokers) mock brokers at \(bootstrap)\(topicList.isEmpty ? "" : "; topics \(topicList)")\n".utf8))
             var faultTask: Task<Void, Never>?
             var stopSignal: (any DispatchSourceSignal)?
             if let faults {
                 let injector = BrokerFaults(
                     cluster: cluster, topics: specs.map { .init(name: $0.name, partitions: $0.partitions) },
                     seed: faults, intervalMs: try Self.interval(faultIntervalMs))
-                FileHandle.standardError.write(Data("broker: injecting faults (seed \(faults), every \(faultIntervalMs) ms; SIGUSR1 stops)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("broker: injecting faults (seed \(faults), every \(faultIntervalMs) ms; SIGUSR1 stops)\n".utf8))
                 let task = Task { await injector.run() }
                 faultTask = task
                 signal(SIGUSR1, SIG_IGN)
@@ -172,7 +178,8 @@ struct BrokerCommand: AsyncParsableCommand {
 
         static func verify(_ message: KafkaConsumerMessage) -> Int? {
             guard let indexBytes = message.headerValues("index").first ?? nil,
-                  let index = Int(String(decoding: indexBytes, as: UTF8.self)) else { return nil }
+                let index = Int(String(decoding: indexBytes, as: UTF8.self))
+            else { return nil }
             let expected = Self.message(index, topic: message.topic)
             guard message.key == expected.key, message.value == expected.value, message.headers == expected.headers else { return nil }
             return index

@@ -50,7 +50,10 @@ final class BrokerFaults: Sendable {
         func range(_ r: ClosedRange<Int>) -> Int { r.lowerBound + random.below(r.count) }
         /// Sleeps; false when cancelled.
         func pause(_ ms: Int) async -> Bool {
-            do { try await Task.sleep(for: .milliseconds(ms)); return true } catch { return false }
+            do {
+                try await Task.sleep(for: .milliseconds(ms))
+                return true
+            } catch { return false }
         }
         defer {
             // Errors pushed and not yet consumed by requests are dropped too.

@@ -24,10 +24,16 @@ struct DemoCommand: AsyncParsableCommand {
 
     static let samples: [String] = [
         #"{"id": "tc-1", "task": "text-classification", "text": "Dette var den beste konserten jeg har vært på i år!"}"#,
-        #"{"id": "ner-1", "task": "token-classification", "text": "Kari Nordmann bor i Tromsø.", "options": {"aggregation_strategy": "first"}}"#,
+        #"""
+        {"id": "ner-1", "task": "token-classification", "text": "Kari Nordmann bor i Tromsø.", "options": {"aggregation_strategy": \#
+        "first"}}
+        """#,
         #"{"id": "qa-1", "task": "question-answering", "question": "Hvem kom?", "context": "Per kom i går."}"#,
         #"{"id": "fm-1", "task": "fill-mask", "text": "Jeg bor i <mask>.", "options": {"top_k": 3}}"#,
-        #"{"id": "mc-1", "task": "multiple-choice", "question": "Hva er hovedstaden i Norge?", "choices": ["Oslo", "Bergen", "Trondheim"]}"#,
+        #"""
+        {"id": "mc-1", "task": "multiple-choice", "question": "Hva er hovedstaden i Norge?", "choices": ["Oslo", "Bergen", \#
+        "Trondheim"]}
+        """#,
         #"{"id": "gen-1", "task": "text-generation", "head": "causal", "text": "Det var en gang", "options": {"max_new_tokens": 8}}"#,
         #"{"id": "fe-1", "task": "feature-extraction", "text": "Hei", "options": {"pooling": "mean", "normalize": true}}"#,
         #"{"id": "multi-1", "heads": ["sentiment", "ner"], "text": "Kari bor i Tromsø og trives."}"#,
@@ -38,12 +44,14 @@ struct DemoCommand: AsyncParsableCommand {
         var candidates: [URL] = []
         if let fixtures { candidates.append(URL(fileURLWithPath: fixtures)) }
         candidates.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Tests/Fixtures"))
-        var dir = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        var dir = URL(
+            fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
         for _ in 0..<6 {
             dir = dir.deletingLastPathComponent()
             candidates.append(dir.appendingPathComponent("Tests/Fixtures"))
         }
-        for candidate in candidates where FileManager.default.fileExists(atPath: candidate.appendingPathComponent("norbert4-tiny/mlm/config.json").path) {
+        for candidate in candidates
+        where FileManager.default.fileExists(atPath: candidate.appendingPathComponent("norbert4-tiny/mlm/config.json").path) {
             return candidate
         }
         throw CLIError("demo: Tests/Fixtures not found; run from the repository or pass --fixtures DIR")
@@ -54,9 +62,11 @@ struct DemoCommand: AsyncParsableCommand {
         func tiny(_ name: String) -> String { root.appendingPathComponent("norbert4-tiny/\(name)").path }
         print("norbert-worker demo — tiny random-weight test heads: the answers below are MEANINGLESS (they show the formats).\n")
         var settings = ServeSettings(defaultLanes: 1)
-        settings.heads = [("sentiment", tiny("sequence-classification")), ("ner", tiny("token-classification")),
-                          ("qa", tiny("question-answering")), ("mlm", tiny("mlm")), ("mc", tiny("multiple-choice")),
-                          ("causal", tiny("causal-lm")), ("base", tiny("base"))].map { ServeSettings.Head(name: $0, directory: $1) }
+        settings.heads = [
+            ("sentiment", tiny("sequence-classification")), ("ner", tiny("token-classification")),
+            ("qa", tiny("question-answering")), ("mlm", tiny("mlm")), ("mc", tiny("multiple-choice")),
+            ("causal", tiny("causal-lm")), ("base", tiny("base")),
+        ].map { ServeSettings.Head(name: $0, directory: $1) }
         settings.tokenizer = root.appendingPathComponent("tokenizer").path
         settings.group = "norbert-demo"
         let engine = try await ServeEngine.load(settings)
@@ -65,20 +75,29 @@ struct DemoCommand: AsyncParsableCommand {
         defer { cluster.shutdown() }
         for topic in settings.requests + [settings.results, settings.deadLetter] { try cluster.createTopic(topic, partitions: 1) }
         let servers = cluster.bootstrapServers
-        print("dev broker: \(servers)   requests → \(settings.requests[0]), answers ← \(settings.results), dead letters ← \(settings.deadLetter)\n")
+        print(
+            """
+            dev broker: \(servers)   requests → \(settings.requests[0]), answers ← \(settings.results), dead letters ← \
+            \(settings.deadLetter)\n
+            """
+        )
 
         var logger = Logger(label: "norbert-demo")
         logger.logLevel = .warning
-        let worker = Worker(configuration: settings.workerConfiguration(bootstrapServers: servers),
-                            backend: PipelinesBackend(engine: engine, lanes: 1), logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: logger))
+        let worker = Worker(
+            configuration: settings.workerConfiguration(bootstrapServers: servers),
+            backend: PipelinesBackend(engine: engine, lanes: 1), logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: logger))
         let running = Task { try await group.run() }
 
         let producer = try KafkaProducer(configuration: .init(bootstrapServers: servers))
         for (index, line) in Self.samples.enumerated() {
             print("→ \(line)")
-            _ = try await producer.send(KafkaProducerMessage(topic: settings.requests[0], key: "k\(index)", value: line,
-                                                             headers: [KafkaHeader(name: "correlation-id", string: "demo-\(index)")]))
+            _ = try await producer.send(
+                KafkaProducerMessage(
+                    topic: settings.requests[0], key: "k\(index)", value: line,
+                    headers: [KafkaHeader(name: "correlation-id", string: "demo-\(index)")]))
         }
         try await producer.close(timeout: .seconds(5))
         print("")

@@ -1,6 +1,6 @@
 import Foundation
-import SafeTensors
 import NorBERT
+import SafeTensors
 import Tensors
 
 /// The `forward` command's file-to-file pass: padded input_ids (and attention_mask) in, the
@@ -25,7 +25,12 @@ public enum ForwardFile {
         }
         let wantRank = kind == .multipleChoice ? 3 : 2
         guard ids.shape.count == wantRank else {
-            throw NorBERTError.invalidInput("input_ids must have rank \(wantRank) (\(kind == .multipleChoice ? "[batch, choices, tokens]" : "[batch, tokens]")) for the \(kind.rawValue) head, got shape \(ids.shape)")
+            throw NorBERTError.invalidInput(
+                """
+                input_ids must have rank \(wantRank) (\(kind == .multipleChoice ? "[batch, choices, tokens]" : "[batch, tokens]")) \
+                for the \(kind.rawValue) head, got shape \(ids.shape)
+                """
+            )
         }
         let t = ids.shape[wantRank - 1]
         let rows = ids.shape.dropLast().reduce(1, *)
@@ -40,7 +45,9 @@ public enum ForwardFile {
             guard [.I64, .I32, .I8, .U8, .BOOL].contains(m.dtype) else {
                 throw NorBERTError.invalidInput("attention_mask must be int64 (or bool), got \(m.dtype.rawValue)")
             }
-            do { mask = try file.int64s("attention_mask") } catch let e as SafeTensorsError { throw NorBERTError.invalidInput(e.description) }
+            do { mask = try file.int64s("attention_mask") } catch let e as SafeTensorsError {
+                throw NorBERTError.invalidInput(e.description)
+            }
         }
         var batch = PackedBatch()
         for r in 0..<rows {
@@ -59,7 +66,9 @@ public enum ForwardFile {
     }
 
     /// Runs the model and writes float32 outputs named as the reference names them.
-    public static func run(model: NorBERTModel, inputs: Inputs, hiddenStates: Bool, output: String, workspace: EncoderWorkspace = EncoderWorkspace()) throws {
+    public static func run(
+        model: NorBERTModel, inputs: Inputs, hiddenStates: Bool, output: String, workspace: EncoderWorkspace = EncoderWorkspace()
+    ) throws {
         let batch = inputs.batch
         let outs = try model.run(batch, hiddenStates: hiddenStates, workspace: workspace)
         let t = inputs.shape.last ?? 0
@@ -75,10 +84,13 @@ public enum ForwardFile {
         }
         let h = model.config.hiddenSize
         var written: [(name: String, value: SafeTensorsWriter.Value)] = []
-        written.append(("last_hidden_state", .float32(padded(outs["last_hidden_state"] ?? Tensor(zeros: [0]), features: h, shape: [rows, t, h]))))
+        written.append(
+            ("last_hidden_state", .float32(padded(outs["last_hidden_state"] ?? Tensor(zeros: [0]), features: h, shape: [rows, t, h]))))
         if hiddenStates {
             for i in 0...model.config.numLayers {
-                if let s = outs["hidden_states.\(i)"] { written.append(("hidden_states.\(i)", .float32(padded(s, features: h, shape: [rows, t, h])))) }
+                if let s = outs["hidden_states.\(i)"] {
+                    written.append(("hidden_states.\(i)", .float32(padded(s, features: h, shape: [rows, t, h]))))
+                }
             }
         }
         let lead = Array(inputs.shape.dropLast())
@@ -90,7 +102,9 @@ public enum ForwardFile {
                 written.append(("logits", .float32(padded(l, features: f, shape: lead + [t, f]))))
             }
         case .sequenceClassification:
-            if let l = outs["logits"] { written.append(("logits", .float32(Tensor(shape: [rows, l.shape.last ?? 1], storage: l.storage)))) }
+            if let l = outs["logits"] {
+                written.append(("logits", .float32(Tensor(shape: [rows, l.shape.last ?? 1], storage: l.storage))))
+            }
         case .multipleChoice:
             // Corrected pooling: the first token of each choice → [B, C].
             if let l = outs["logits"] { written.append(("logits", .float32(Tensor(shape: lead, storage: l.storage)))) }

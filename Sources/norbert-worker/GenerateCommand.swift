@@ -9,8 +9,11 @@ struct GenerateCommand: AsyncParsableCommand {
         commandName: "generate",
         abstract: "Greedy decoding with a causal (or masked) LM checkpoint and the key/value cache.",
         discussion: """
-        With --prompt TEXT the prompt is tokenized (tokenizer.json of --tokenizer, default the         model folder; special tokens added as the tokenizer's post-processor says, e.g. <s> first)         and the generated text is printed. With --prompt-ids the generated token ids are printed,         comma-separated, on one line.
-        """)
+            With --prompt TEXT the prompt is tokenized (tokenizer.json of --tokenizer, default the model \
+            folder; special tokens added as the tokenizer's post-processor says, e.g. <s> first) and the \
+            generated text is printed. With --prompt-ids the generated token ids are printed, \
+            comma-separated, on one line.
+            """)
 
     @Option(name: .long, help: "Checkpoint folder of a language-model head (GptBertForCausalLM or GptBertForMaskedLM).")
     var model: String
@@ -57,7 +60,8 @@ struct GenerateCommand: AsyncParsableCommand {
         do {
             let loaded = try NorBERTModel(directory: model, kind: nil)
             let stop: Set<Int> = stopAtEos ? Set([loaded.config.eosTokenId].compactMap { $0 }) : []
-            let generated = try loaded.generateGreedy(prompt: ids, maxNewTokens: maxNewTokens, stopTokens: stop, workspace: EncoderWorkspace())
+            let generated = try loaded.generateGreedy(
+                prompt: ids, maxNewTokens: maxNewTokens, stopTokens: stop, workspace: EncoderWorkspace())
             if let textTokenizer {
                 print(textTokenizer.decode(generated, skipSpecialTokens: true))
             } else {

@@ -7,19 +7,23 @@ struct InferCommand: AsyncParsableCommand {
         commandName: "infer",
         abstract: "Answer JSON-lines pipeline requests (classification, NER, QA, fill-mask, multiple choice, generation, features).",
         discussion: """
-        Reads one JSON request per line (stdin, or --input FILE) and writes one JSON response line \
-        per request and head (stdout, or --output FILE), in input order. A line that is not a valid \
-        request gets an error response ({"id": ..., "error": {"code": ..., "message": ...}}) and the \
-        run goes on; blank lines are skipped. A request with "stream": true also gets partial lines \
-        ("partial": true) before its final line. Requests waiting in the input are batched: their \
-        sequences share packed encoder passes. Formats: schemas/request.schema.json, \
-        schemas/response.schema.json, schemas/error.schema.json (docs/wire-protocol.md, docs/pipelines.md).
+            Reads one JSON request per line (stdin, or --input FILE) and writes one JSON response line \
+            per request and head (stdout, or --output FILE), in input order. A line that is not a valid \
+            request gets an error response ({"id": ..., "error": {"code": ..., "message": ...}}) and the \
+            run goes on; blank lines are skipped. A request with "stream": true also gets partial lines \
+            ("partial": true) before its final line. Requests waiting in the input are batched: their \
+            sequences share packed encoder passes. Formats: schemas/request.schema.json, \
+            schemas/response.schema.json, schemas/error.schema.json (docs/wire-protocol.md, docs/pipelines.md).
 
-          {"id": "1", "task": "text-classification", "text": "Dette var bra!", "options": {"top_k": null}}
-          {"id": "2", "heads": ["sentiment", "ner"], "text": "Kari bor i Tromsø."}
-        """)
+              {"id": "1", "task": "text-classification", "text": "Dette var bra!", "options": {"top_k": null}}
+              {"id": "2", "heads": ["sentiment", "ner"], "text": "Kari bor i Tromsø."}
+            """)
 
-    @Option(name: .customLong("head"), help: ArgumentHelp("A head: NAME=DIR, a checkpoint folder (repeatable). Its config.json architectures say which tasks it serves.", valueName: "name=dir"))
+    @Option(
+        name: .customLong("head"),
+        help: ArgumentHelp(
+            "A head: NAME=DIR, a checkpoint folder (repeatable). Its config.json architectures say which tasks it serves.",
+            valueName: "name=dir"))
     var heads: [String] = []
 
     @Option(name: .long, help: "Tokenizer folder (tokenizer.json …). Default: the first head's folder.")
@@ -37,7 +41,14 @@ struct InferCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most requests answered together in one batch.")
     var batchSize: Int = 64
 
-    @Option(name: .long, help: "Precision of the encoder's weight GEMMs: float32 (exact to the reference), or bf16 (OpenBLAS sbgemm; needs AVX512-BF16 and an OpenBLAS built with bfloat16).")
+    @Option(
+        name: .long,
+        help:
+            """
+            Precision of the encoder's weight GEMMs: float32 (exact to the reference), or bf16 (OpenBLAS sbgemm; needs AVX512-BF16 \
+            and an OpenBLAS built with bfloat16).
+            """
+    )
     var precision: String = "float32"
 
     @Option(name: .long, help: "OpenBLAS threads.")
@@ -60,8 +71,9 @@ struct InferCommand: AsyncParsableCommand {
         let bf16 = try KernelStartup.bf16GEMM("infer", precision: precision)
         let engine: PipelineEngine
         do {
-            engine = try PipelineEngine(heads: heads.compactMap(HeadSpec.parse), tokenizerDirectory: tokenizer,
-                                        configuration: EngineConfiguration(maxInputTokens: maxTokens, limits: limits, bf16: bf16))
+            engine = try PipelineEngine(
+                heads: heads.compactMap(HeadSpec.parse), tokenizerDirectory: tokenizer,
+                configuration: EngineConfiguration(maxInputTokens: maxTokens, limits: limits, bf16: bf16))
         } catch {
             throw CLIError("infer: \(error.description)")
         }

@@ -28,7 +28,11 @@ final class InferLineReader: @unchecked Sendable {
         }
     }
 
-    var failure: String? { condition.lock(); defer { condition.unlock() }; return error }
+    var failure: String? {
+        condition.lock()
+        defer { condition.unlock() }
+        return error
+    }
 
     func start() {
         let thread = Thread { [self] in self.readAll() }
@@ -57,7 +61,9 @@ final class InferLineReader: @unchecked Sendable {
                 guard let c = try handle.read(upToCount: 1 << 16), !c.isEmpty else { break }
                 chunk = c
             } catch {
-                condition.lock(); self.error = "\(error)"; condition.unlock()
+                condition.lock()
+                self.error = "\(error)"
+                condition.unlock()
                 break
             }
             var bytes = chunk[...]
@@ -174,8 +180,11 @@ final class InferProgress {
         let width = 30
         let filled = total > 0 ? min(width, done * width / total) : width
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        let line = "\r[" + bar + "] " + String(format: "%d/%d requests  %.1f req/s  %.0f tok/s", done, total,
-                                                      Double(done) / elapsed, Double(tokens) / elapsed)
+        let line =
+            "\r[" + bar + "] "
+            + String(
+                format: "%d/%d requests  %.1f req/s  %.0f tok/s", done, total,
+                Double(done) / elapsed, Double(tokens) / elapsed)
         FileHandle.standardError.write(Data(line.utf8))
     }
 

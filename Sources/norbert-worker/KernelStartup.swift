@@ -24,7 +24,8 @@ enum KernelStartup {
     /// The bf16 GEMM for `--precision` (nil for float32); a clear refusal where bf16 cannot run.
     static func bf16GEMM(_ command: String, precision: String) throws -> BF16GEMM? {
         guard let chosen = Precision(rawValue: precision) else {
-            throw CLIError("\(command): --precision takes \(Precision.allCases.map(\.rawValue).joined(separator: " or ")), not '\(precision)'")
+            throw CLIError(
+                "\(command): --precision takes \(Precision.allCases.map(\.rawValue).joined(separator: " or ")), not '\(precision)'")
         }
         guard chosen == .bf16 else { return nil }
         do {

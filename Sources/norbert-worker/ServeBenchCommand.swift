@@ -43,8 +43,9 @@ struct ServeBenchCommand: AsyncParsableCommand {
                     continue
                 }
                 guard
-                      let sentBytes = m.headerValues("correlation-id").first ?? nil,
-                      let sent = UInt64(String(decoding: sentBytes, as: UTF8.self)) else { continue }
+                    let sentBytes = m.headerValues("correlation-id").first ?? nil,
+                    let sent = UInt64(String(decoding: sentBytes, as: UTF8.self))
+                else { continue }
                 let tokens = (try? JSONValue.parse(m.value ?? []))?["usage"]?["input_tokens"]?.intValue ?? 0
                 if collected.add(latencyNs: DispatchTime.now().uptimeNanoseconds - sent, tokens: tokens) >= expected { return }
             }
@@ -72,12 +73,17 @@ struct ServeBenchCommand: AsyncParsableCommand {
                 pairs = pairs.map { $0.0 == "id" ? ("id", .string("b\(index)")) : $0 }
                 line = JSONValue.object(pairs).jsonText
             }
-            _ = try await producer.enqueue(KafkaProducerMessage(
-                topic: requests, key: "b\(index)", value: line,
-                headers: [KafkaHeader(name: "correlation-id", string: String(DispatchTime.now().uptimeNanoseconds))]))
+            _ = try await producer.enqueue(
+                KafkaProducerMessage(
+                    topic: requests, key: "b\(index)", value: line,
+                    headers: [KafkaHeader(name: "correlation-id", string: String(DispatchTime.now().uptimeNanoseconds))]))
         }
         try await producer.flush(timeout: .seconds(60))
-        let watchdog = Task { try await Task.sleep(until: deadline); reader.cancel(); try? await consumer.close() }
+        let watchdog = Task {
+            try await Task.sleep(until: deadline)
+            reader.cancel()
+            try? await consumer.close()
+        }
         try await reader.value
         watchdog.cancel()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
@@ -87,8 +93,11 @@ struct ServeBenchCommand: AsyncParsableCommand {
         let sorted = latencies.sorted()
         func percentile(_ p: Double) -> Double { Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1e6 }
         let firstMs = Double(firstAnswer.components.seconds) * 1e3 + Double(firstAnswer.components.attoseconds) / 1e15
-        print(String(format: "requests %d  seconds %.2f  requests/s %.1f  tokens/s %.0f  p50 %.1f ms  p99 %.1f ms  first answer %.0f ms",
-                     sorted.count, seconds, Double(sorted.count) / seconds, Double(tokens) / seconds, percentile(0.5), percentile(0.99), firstMs))
+        print(
+            String(
+                format: "requests %d  seconds %.2f  requests/s %.1f  tokens/s %.0f  p50 %.1f ms  p99 %.1f ms  first answer %.0f ms",
+                sorted.count, seconds, Double(sorted.count) / seconds, Double(tokens) / seconds, percentile(0.5), percentile(0.99), firstMs)
+        )
     }
 }
 
@@ -97,7 +106,11 @@ final class BenchState: Sendable {
     func warmedUp() { state.withLock { $0.warm = true } }
     var isWarmedUp: Bool { state.withLock { $0.warm } }
     func add(latencyNs: UInt64, tokens: Int) -> Int {
-        state.withLock { $0.latencies.append(latencyNs); $0.tokens += tokens; return $0.latencies.count }
+        state.withLock {
+            $0.latencies.append(latencyNs)
+            $0.tokens += tokens
+            return $0.latencies.count
+        }
     }
     func assigned() { state.withLock { $0.assigned = true } }
     var isAssigned: Bool { state.withLock { $0.assigned } }

@@ -55,12 +55,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: .serve("lane-stall-timeout-ms")) var laneStallTimeoutMs: String?
     @OptionGroup var costLimits: CostLimitOptions
 
-    @Flag(help: """
-        Check the configuration and exit: every setting from flags, NORBERT_WORKER_* and the config file (all problems, \
-        not just the first), the kafka properties (by librdkafka, without a client), and each head's config.json, \
-        weights header and tokenizer (no weights loaded). Prints the effective settings with where each came from \
-        (secrets redacted) and exits 0, or names every problem on stderr and exits 1. No broker is contacted.
-        """)
+    @Flag(
+        help: """
+            Check the configuration and exit: every setting from flags, NORBERT_WORKER_* and the config file (all problems, \
+            not just the first), the kafka properties (by librdkafka, without a client), and each head's config.json, \
+            weights header and tokenizer (no weights loaded). Prints the effective settings with where each came from \
+            (secrets redacted) and exits 0, or names every problem on stderr and exits 1. No broker is contacted.
+            """)
     var checkConfig = false
     @Flag(help: "With --check-config: leave the head and tokenizer folders alone (e.g. in CI, without the models).")
     var skipModelFiles = false
@@ -77,7 +78,9 @@ struct ServeCommand: AsyncParsableCommand {
         let resolution = ServeSettings.load(
             flags: flagValues, environment: ProcessInfo.processInfo.environment, defaultLanes: ProcessInfo.processInfo.activeProcessorCount)
         if let first = resolution.problems.first { throw CLIError("serve: \(first.description)") }
-        guard !resolution.settings.heads.isEmpty else { throw CLIError("serve: give at least one --head NAME=DIR (or 'head' in the config file)") }
+        guard !resolution.settings.heads.isEmpty else {
+            throw CLIError("serve: give at least one --head NAME=DIR (or 'head' in the config file)")
+        }
         return resolution.settings
     }
 
@@ -87,7 +90,9 @@ struct ServeCommand: AsyncParsableCommand {
             flags: flagValues, environment: ProcessInfo.processInfo.environment,
             defaultLanes: ProcessInfo.processInfo.activeProcessorCount, modelFiles: !skipModelFiles)
         guard check.passed else {
-            let lines = ["serve --check-config: \(check.problems.count) problem\(check.problems.count == 1 ? "" : "s")"] + check.problems.map { "  - " + $0 }
+            let lines =
+                ["serve --check-config: \(check.problems.count) problem\(check.problems.count == 1 ? "" : "s")"]
+                + check.problems.map { "  - " + $0 }
             FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
             throw ExitCode(1)
         }
@@ -113,10 +118,12 @@ struct ServeCommand: AsyncParsableCommand {
             logger.notice("stopped by a signal during start-up")
             return
         }
-        logger.info("heads loaded", metadata: [
-            "heads": "\(engine.heads.map { "\($0.name)(encoder \($0.encoderGroup))" }.joined(separator: " "))",
-            "max_input_tokens": "\(engine.maxInputTokens)",
-        ])
+        logger.info(
+            "heads loaded",
+            metadata: [
+                "heads": "\(engine.heads.map { "\($0.name)(encoder \($0.encoderGroup))" }.joined(separator: " "))",
+                "max_input_tokens": "\(engine.maxInputTokens)",
+            ])
         var embedded: KafkaMockCluster?
         let servers: String
         if let given = settings.bootstrapServers {
@@ -129,7 +136,8 @@ struct ServeCommand: AsyncParsableCommand {
             servers = cluster.bootstrapServers
             embedded = cluster
             FileHandle.standardOutput.write(Data("bootstrap.servers=\(servers)\n".utf8))
-            logger.notice("no --bootstrap-servers: embedded dev broker (memory only) started", metadata: ["bootstrap_servers": "\(servers)"])
+            logger.notice(
+                "no --bootstrap-servers: embedded dev broker (memory only) started", metadata: ["bootstrap_servers": "\(servers)"])
         }
         defer { embedded?.shutdown() }
         try await ServeRunner.run(settings: settings, engine: engine, servers: servers, logger: logger, signals: early)
@@ -138,21 +146,25 @@ struct ServeCommand: AsyncParsableCommand {
 
 enum ServeRunner {
     /// Runs the worker and the probe server until SIGTERM/SIGINT (or a fatal error, thrown).
-    static func run(settings: ServeSettings, engine: PipelineEngine, servers: String, logger: Logger,
-                    signals: EarlySignals? = nil, ready: (@Sendable (ProbeServer) -> Void)? = nil) async throws {
+    static func run(
+        settings: ServeSettings, engine: PipelineEngine, servers: String, logger: Logger,
+        signals: EarlySignals? = nil, ready: (@Sendable (ProbeServer) -> Void)? = nil
+    ) async throws {
         let backend = PipelinesBackend(engine: engine, lanes: settings.lanes)
         let metrics = WorkerMetrics(heads: engine.heads.map(\.name))
         let status = WorkerStatus()
-        let worker = Worker(configuration: settings.workerConfiguration(bootstrapServers: servers), backend: backend,
-                            metrics: metrics, status: status, logger: logger)
+        let worker = Worker(
+            configuration: settings.workerConfiguration(bootstrapServers: servers), backend: backend,
+            metrics: metrics, status: status, logger: logger)
         let probes = settings.probeServer(metrics: metrics, status: status, logger: logger)
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [
-                .init(service: probes),
-                .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(service: probes),
+                    .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         // A signal between start-up and the group installing its own handlers would be lost.
         signals?.forward { Task { await group.triggerGracefulShutdown() } }
         try await group.run()
@@ -163,14 +175,16 @@ enum ServeEngine {
     /// Loads the heads off Swift's cooperative pool (file reads and weight conversion block).
     static func load(_ settings: ServeSettings) async throws -> PipelineEngine {
         let specs = settings.heads.map { HeadSpec(name: $0.name, directory: $0.directory) }
-        let configuration = EngineConfiguration(maxInputTokens: settings.maxInputTokens, maxTokensPerPass: settings.maxBatchTokens, limits: settings.limits,
-                                                bf16: try KernelStartup.bf16GEMM("serve", precision: settings.precision))
+        let configuration = EngineConfiguration(
+            maxInputTokens: settings.maxInputTokens, maxTokensPerPass: settings.maxBatchTokens, limits: settings.limits,
+            bf16: try KernelStartup.bf16GEMM("serve", precision: settings.precision))
         let tokenizer = settings.tokenizer
         let result: Result<PipelineEngine, EngineError> = await withCheckedContinuation { continuation in
             Thread.detachNewThread {
-                continuation.resume(returning: Result { () throws(EngineError) in
-                    try PipelineEngine(heads: specs, tokenizerDirectory: tokenizer, configuration: configuration)
-                })
+                continuation.resume(
+                    returning: Result { () throws(EngineError) in
+                        try PipelineEngine(heads: specs, tokenizerDirectory: tokenizer, configuration: configuration)
+                    })
             }
         }
         switch result {

@@ -7,14 +7,14 @@ struct TokenizeBenchCommand: AsyncParsableCommand {
         commandName: "tokenize-bench",
         abstract: "Benchmark the Swift tokenizer against the Python `tokenizers` package on the same text.",
         discussion: """
-        Generates a deterministic Norwegian-like corpus (--size-mb, default 10): the texts of \
-        DIR/cases.jsonl when present plus a built-in Bokmål/Nynorsk word list, shuffled and mixed \
-        with a fixed-seed SplitMix64 generator, one paragraph per line. Encodes every line \
-        single-threaded with this implementation, then (with --python) runs the Hugging Face \
-        `tokenizers` package on the same file with RAYON_NUM_THREADS=1 and \
-        TOKENIZERS_PARALLELISM=false (`encode_batch`, so the loop runs in Rust), checks that both \
-        produced the same ids, and prints MB/s and tokens/s side by side.
-        """)
+            Generates a deterministic Norwegian-like corpus (--size-mb, default 10): the texts of \
+            DIR/cases.jsonl when present plus a built-in Bokmål/Nynorsk word list, shuffled and mixed \
+            with a fixed-seed SplitMix64 generator, one paragraph per line. Encodes every line \
+            single-threaded with this implementation, then (with --python) runs the Hugging Face \
+            `tokenizers` package on the same file with RAYON_NUM_THREADS=1 and \
+            TOKENIZERS_PARALLELISM=false (`encode_batch`, so the loop runs in Rust), checks that both \
+            produced the same ids, and prints MB/s and tokens/s side by side.
+            """)
 
     @Option(name: .long, help: "Folder holding tokenizer.json.")
     var tokenizer: String
@@ -34,14 +34,17 @@ struct TokenizeBenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Timed repetitions; the best is reported.")
     var repeats: Int = 3
 
-    @Flag(name: .long, help: "Instead: time single long texts (runs of spaces, the 1 MiB start of the corpus as one text); median of --repeats.")
+    @Flag(
+        name: .long,
+        help: "Instead: time single long texts (runs of spaces, the 1 MiB start of the corpus as one text); median of --repeats.")
     var adversarial = false
 
     func run() async throws {
         let tok = try Tokenizer(directory: tokenizer)
         if adversarial { return try runAdversarial(tok) }
-        let lines = BenchCorpus.generate(casesFile: URL(fileURLWithPath: tokenizer).appendingPathComponent("cases.jsonl").path,
-                                         bytes: Int(sizeMb * 1_000_000), seed: seed)
+        let lines = BenchCorpus.generate(
+            casesFile: URL(fileURLWithPath: tokenizer).appendingPathComponent("cases.jsonl").path,
+            bytes: Int(sizeMb * 1_000_000), seed: seed)
         let text = lines.joined(separator: "\n") + "\n"
         let corpusPath = corpus ?? (NSTemporaryDirectory() + "/tokenize-bench-\(seed).txt")
         try Data(text.utf8).write(to: URL(fileURLWithPath: corpusPath))
@@ -56,11 +59,11 @@ struct TokenizeBenchCommand: AsyncParsableCommand {
         for _ in 0..<max(1, repeats) {
             let start = DispatchTime.now().uptimeNanoseconds
             var n = 0
-            var h: UInt64 = 1469598103934665603
+            var h: UInt64 = 1_469_598_103_934_665_603
             for l in lines {
                 let e = try tok.encode(l)
                 n += e.ids.count
-                for id in e.ids { h = (h ^ UInt64(id)) &* 1099511628211 }
+                for id in e.ids { h = (h ^ UInt64(id)) &* 1_099_511_628_211 }
             }
             let secs = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             best = min(best, secs)
@@ -71,9 +74,14 @@ struct TokenizeBenchCommand: AsyncParsableCommand {
         if let python {
             let (secs, pyTokens, pyChecksum) = try runPython(python, corpusPath: corpusPath)
             rows.append(("python tokenizers (Rust, 1 thread)", secs, pyTokens))
-            print(pyChecksum == checksum && pyTokens == tokens
-                  ? "ids identical: \(tokens) tokens, checksum \(String(checksum, radix: 16))"
-                  : "WARNING: ids differ (swift \(tokens) tokens / \(String(checksum, radix: 16)), python \(pyTokens) / \(String(pyChecksum, radix: 16)))")
+            print(
+                pyChecksum == checksum && pyTokens == tokens
+                    ? "ids identical: \(tokens) tokens, checksum \(String(checksum, radix: 16))"
+                    : """
+                    WARNING: ids differ (swift \(tokens) tokens / \(String(checksum, radix: 16)), python \(pyTokens) / \
+                    \(String(pyChecksum, radix: 16)))
+                    """
+            )
         }
         print("implementation                        seconds      MB/s    tokens/s")
         for (name, secs, n) in rows {
@@ -93,7 +101,9 @@ struct TokenizeBenchCommand: AsyncParsableCommand {
             cases += [("\(n) spaces", spaces), ("\(n) spaces + \"\\n\"", spaces + "\n"), ("\(n) spaces + \"x\\n\"", spaces + "x\n")]
         }
         var corpus = ""
-        for l in BenchCorpus.generate(casesFile: URL(fileURLWithPath: tokenizer).appendingPathComponent("cases.jsonl").path, bytes: 1 << 21, seed: seed) {
+        for l in BenchCorpus.generate(
+            casesFile: URL(fileURLWithPath: tokenizer).appendingPathComponent("cases.jsonl").path, bytes: 1 << 21, seed: seed)
+        {
             corpus += l + "\n"
             if corpus.utf8.count >= 1 << 20 { break }
         }
@@ -114,24 +124,24 @@ struct TokenizeBenchCommand: AsyncParsableCommand {
 
     func runPython(_ python: String, corpusPath: String) throws -> (Double, Int, UInt64) {
         let script = """
-        import sys, time, tokenizers
-        tok = tokenizers.Tokenizer.from_file(sys.argv[1] + "/tokenizer.json")
-        lines = open(sys.argv[2], encoding="utf-8").read().split("\\n")[:-1]
-        tok.encode_batch(lines[:2000])
-        best = None
-        for _ in range(int(sys.argv[3])):
-            t = time.perf_counter()
-            encs = tok.encode_batch(lines)
-            s = time.perf_counter() - t
-            best = s if best is None else min(best, s)
-        n = 0
-        h = 1469598103934665603
-        for e in encs:
-            for i in e.ids:
-                h = ((h ^ i) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-            n += len(e.ids)
-        print(best, n, h)
-        """
+            import sys, time, tokenizers
+            tok = tokenizers.Tokenizer.from_file(sys.argv[1] + "/tokenizer.json")
+            lines = open(sys.argv[2], encoding="utf-8").read().split("\\n")[:-1]
+            tok.encode_batch(lines[:2000])
+            best = None
+            for _ in range(int(sys.argv[3])):
+                t = time.perf_counter()
+                encs = tok.encode_batch(lines)
+                s = time.perf_counter() - t
+                best = s if best is None else min(best, s)
+            n = 0
+            h = 1469598103934665603
+            for e in encs:
+                for i in e.ids:
+                    h = ((h ^ i) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+                n += len(e.ids)
+            print(best, n, h)
+            """
         let scriptPath = NSTemporaryDirectory() + "/tokenize-bench.py"
         try Data(script.utf8).write(to: URL(fileURLWithPath: scriptPath))
         let p = Process()
@@ -148,7 +158,8 @@ struct TokenizeBenchCommand: AsyncParsableCommand {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         let parts = String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
-        guard p.terminationStatus == 0, parts.count >= 3, let secs = Double(parts[0]), let n = Int(parts[1]), let h = UInt64(parts[2]) else {
+        guard p.terminationStatus == 0, parts.count >= 3, let secs = Double(parts[0]), let n = Int(parts[1]), let h = UInt64(parts[2])
+        else {
             throw ValidationError("python benchmark failed (status \(p.terminationStatus)); is `tokenizers` installed for \(python)?")
         }
         return (secs, n, h)

@@ -5,22 +5,22 @@ import Wire
 /// Deterministic Norwegian-like text for the tokenizer benchmark.
 enum BenchCorpus {
     static let words: [String] = """
-    og i det som på er en til av for at med har de ikke den han om var jeg fra men vi kan så etter \
-    ut skal også hun når eller ble seg sier mot inn dette hadde nå bare kommer mange blir år andre \
-    norsk norske Norge Oslo Bergen Trondheim Tromsø Stavanger Kristiansand Bodø Ålesund Hammerfest \
-    regjeringen Stortinget kommunen fylket statsbudsjettet helsevesenet sykehuset skolen barnehagen \
-    universitetet forskere studentene språkmodeller Nasjonalbiblioteket NorBERT bokmål nynorsk samisk \
-    været regnet snøen fjellet fjorden havet skogen byen landet veien jernbanen flyplassen brua \
-    kjøpte solgte bygde reiste snakket skrev leste lærte arbeidet spiste drakk sov løp syklet \
-    hytte båt fisk torsk laks sild rein elg ulv bjørn fugl hest ku sau geit hund katt \
-    kunnskap utdanning arbeidsplasser næringsliv oljefondet pensjon skatt avgift tilskudd lønn \
-    ikkje eg ho dei kva korleis kvifor berre heile kjem vere vore gjere sjå fekk tok \
-    dagen morgen kvelden natta våren sommeren hausten høsten vinteren januar februar mars april mai juni \
-    juli august september oktober november desember mandag tirsdag onsdag torsdag fredag lørdag søndag \
-    første andre tredje fjerde hundre tusen millioner milliarder prosent kroner kilometer timer minutter \
-    blåbærsyltetøy sjøsprøyte kjøttkaker brunost lefse rømmegrøt pinnekjøtt lutefisk smørbrød vafler \
-    Ærlig øyeblikk åpenbart ærverdig øksehogg åkerland Æsop Øystein Åse ÆØÅ æøå
-    """.split(separator: " ").map(String.init)
+        og i det som på er en til av for at med har de ikke den han om var jeg fra men vi kan så etter \
+        ut skal også hun når eller ble seg sier mot inn dette hadde nå bare kommer mange blir år andre \
+        norsk norske Norge Oslo Bergen Trondheim Tromsø Stavanger Kristiansand Bodø Ålesund Hammerfest \
+        regjeringen Stortinget kommunen fylket statsbudsjettet helsevesenet sykehuset skolen barnehagen \
+        universitetet forskere studentene språkmodeller Nasjonalbiblioteket NorBERT bokmål nynorsk samisk \
+        været regnet snøen fjellet fjorden havet skogen byen landet veien jernbanen flyplassen brua \
+        kjøpte solgte bygde reiste snakket skrev leste lærte arbeidet spiste drakk sov løp syklet \
+        hytte båt fisk torsk laks sild rein elg ulv bjørn fugl hest ku sau geit hund katt \
+        kunnskap utdanning arbeidsplasser næringsliv oljefondet pensjon skatt avgift tilskudd lønn \
+        ikkje eg ho dei kva korleis kvifor berre heile kjem vere vore gjere sjå fekk tok \
+        dagen morgen kvelden natta våren sommeren hausten høsten vinteren januar februar mars april mai juni \
+        juli august september oktober november desember mandag tirsdag onsdag torsdag fredag lørdag søndag \
+        første andre tredje fjerde hundre tusen millioner milliarder prosent kroner kilometer timer minutter \
+        blåbærsyltetøy sjøsprøyte kjøttkaker brunost lefse rømmegrøt pinnekjøtt lutefisk smørbrød vafler \
+        Ærlig øyeblikk åpenbart ærverdig øksehogg åkerland Æsop Øystein Åse ÆØÅ æøå
+        """.split(separator: " ").map(String.init)
 
     static let punctuation = [".", ".", ".", ",", ",", "!", "?", ":", ";", " –", " —", "…"]
 
@@ -37,8 +37,12 @@ enum BenchCorpus {
         }
         for line in data.split(separator: 0x0A) {
             guard let j = try? JSONValue.parse(Array(line)), let input = j["input"] else { continue }
-            add(input["text"]); add(input["text_pair"])
-            for item in input["batch"]?.arrayValue ?? [] { add(item["text"]); add(item["text_pair"]) }
+            add(input["text"])
+            add(input["text_pair"])
+            for item in input["batch"]?.arrayValue ?? [] {
+                add(item["text"])
+                add(item["text_pair"])
+            }
         }
         return out
     }

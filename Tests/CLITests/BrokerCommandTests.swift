@@ -13,7 +13,9 @@ struct BrokerCommandTests {
         let bootstrapFile = FileManager.default.temporaryDirectory.appendingPathComponent("broker-bootstrap-\(UUID().uuidString).txt")
         defer { try? FileManager.default.removeItem(at: bootstrapFile) }
 
-        let broker = try ChildProcess(["broker", "--brokers", "3", "--topic", "e2e:4", "--topic", "other:1", "--bootstrap-file", bootstrapFile.path])
+        let broker = try ChildProcess([
+            "broker", "--brokers", "3", "--topic", "e2e:4", "--topic", "other:1", "--bootstrap-file", bootstrapFile.path,
+        ])
         defer { broker.kill9() }
         let line = try await broker.firstStdoutLine(timeout: .seconds(20))
         let bootstrap = line.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -22,7 +24,9 @@ struct BrokerCommandTests {
         let written = try String(contentsOf: bootstrapFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(written == bootstrap)
 
-        let check = try ChildProcess(["broker", "check", "--bootstrap-servers", bootstrap, "--topic", "e2e", "--messages", "1000", "--timeout", "60"])
+        let check = try ChildProcess([
+            "broker", "check", "--bootstrap-servers", bootstrap, "--topic", "e2e", "--messages", "1000", "--timeout", "60",
+        ])
         defer { check.kill9() }
         let checkStatus = try await check.waitForExit(timeout: .seconds(90))
         let checkOutput = check.stdout
@@ -65,7 +69,9 @@ struct BrokerCommandTests {
         // A fault every 1-2 s (a broker down 1-3 s, request errors, latency, a leader moved): the
         // check's consumer must join a group whose coordinator keeps failing, which takes long
         // on a busy machine (with a fault every 0.1-0.8 s it read nothing in 60 s now and then).
-        let check = try ChildProcess(["broker", "check", "--bootstrap-servers", bootstrap, "--topic", "f", "--messages", "200", "--timeout", "90"])
+        let check = try ChildProcess([
+            "broker", "check", "--bootstrap-servers", bootstrap, "--topic", "f", "--messages", "200", "--timeout", "90",
+        ])
         defer { check.kill9() }
         #expect(try await check.waitForExit(timeout: .seconds(120)) == 0, "\(check.stderr.suffix(2000))")
         broker.signal(SIGUSR1)
@@ -85,4 +91,3 @@ struct BrokerCommandTests {
         #expect(broker.stderr.contains("--fault-interval-ms"))
     }
 }
-

@@ -12,7 +12,8 @@ struct ForwardCommandTests {
     func maxDiff(_ expected: [Float], _ actual: [Float], valid: (Int) -> Bool) -> (Float, Int) {
         var worst: Float = 0, compared = 0
         for i in 0..<min(expected.count, actual.count) where valid(i) && !expected[i].isNaN {
-            worst = max(worst, abs(expected[i] - actual[i])); compared += 1
+            worst = max(worst, abs(expected[i] - actual[i]))
+            compared += 1
         }
         return (worst, compared)
     }
@@ -21,8 +22,10 @@ struct ForwardCommandTests {
         let dir = try CLI.temporaryDirectory()
         let output = dir.appendingPathComponent("out.safetensors").path
         let cases = Self.tiny.appendingPathComponent("cases/padded_batch.safetensors").path
-        let r = try CLI.run(["forward", "--model", Self.tiny.appendingPathComponent("token-classification").path,
-                             "--inputs", cases, "--output", output, "--hidden-states"])
+        let r = try CLI.run([
+            "forward", "--model", Self.tiny.appendingPathComponent("token-classification").path,
+            "--inputs", cases, "--output", output, "--hidden-states",
+        ])
         #expect(r.status == 0, "\(r.err)")
         let out = try SafeTensorsFile(path: output)
         let expected = try SafeTensorsFile(path: cases)
@@ -45,18 +48,24 @@ struct ForwardCommandTests {
         let dir = try CLI.temporaryDirectory()
         let mcOut = dir.appendingPathComponent("mc.safetensors").path
         let mcCases = Self.tiny.appendingPathComponent("cases/multiple_choice.safetensors").path
-        let r = try CLI.run(["forward", "--model", Self.tiny.appendingPathComponent("multiple-choice").path,
-                             "--inputs", mcCases, "--output", mcOut])
+        let r = try CLI.run([
+            "forward", "--model", Self.tiny.appendingPathComponent("multiple-choice").path,
+            "--inputs", mcCases, "--output", mcOut,
+        ])
         #expect(r.status == 0, "\(r.err)")
         let mc = try SafeTensorsFile(path: mcOut)
         #expect(mc.info("logits")?.shape == [2, 3])
-        let (d, n) = maxDiff(try SafeTensorsFile(path: mcCases).floats("multiple-choice.logits_first_token"), try mc.floats("logits")) { _ in true }
+        let (d, n) = maxDiff(try SafeTensorsFile(path: mcCases).floats("multiple-choice.logits_first_token"), try mc.floats("logits")) {
+            _ in true
+        }
         #expect(n == 6 && d <= 1e-4, "multiple choice: \(d)")
 
         let qaOut = dir.appendingPathComponent("qa.safetensors").path
         let long = Self.tiny.appendingPathComponent("cases/long_300.safetensors").path
-        let q = try CLI.run(["forward", "--model", Self.tiny.appendingPathComponent("question-answering").path,
-                             "--inputs", long, "--output", qaOut])
+        let q = try CLI.run([
+            "forward", "--model", Self.tiny.appendingPathComponent("question-answering").path,
+            "--inputs", long, "--output", qaOut,
+        ])
         #expect(q.status == 0, "\(q.err)")
         let qa = try SafeTensorsFile(path: qaOut), ref = try SafeTensorsFile(path: long)
         for name in ["start_logits", "end_logits"] {
@@ -70,12 +79,16 @@ struct ForwardCommandTests {
         let dir = try CLI.temporaryDirectory()
         let output = dir.appendingPathComponent("base.safetensors").path
         let cases = Self.tiny.appendingPathComponent("cases/single_token.safetensors").path
-        let r = try CLI.run(["forward", "--model", Self.tiny.appendingPathComponent("mlm").path, "--head", "base",
-                             "--inputs", cases, "--output", output])
+        let r = try CLI.run([
+            "forward", "--model", Self.tiny.appendingPathComponent("mlm").path, "--head", "base",
+            "--inputs", cases, "--output", output,
+        ])
         #expect(r.status == 0, "\(r.err)")
         let out = try SafeTensorsFile(path: output)
         #expect(out.info("logits") == nil)
-        let (d, n) = maxDiff(try SafeTensorsFile(path: cases).floats("base.last_hidden_state"), try out.floats("last_hidden_state")) { _ in true }
+        let (d, n) = maxDiff(try SafeTensorsFile(path: cases).floats("base.last_hidden_state"), try out.floats("last_hidden_state")) { _ in
+            true
+        }
         #expect(n == 64 && d <= 2e-4)
     }
 
@@ -89,26 +102,64 @@ struct ForwardCommandTests {
             return path
         }
         let cases: [(String, String, String)] = [
-            ("out of vocabulary", try inputs("oov.safetensors", [("input_ids", .int64(shape: [1, 3], values: [1, 99_999, 2]))]), "outside the vocabulary"),
-            ("negative id", try inputs("neg.safetensors", [("input_ids", .int64(shape: [1, 2], values: [1, -5]))]), "outside the vocabulary"),
+            (
+                "out of vocabulary", try inputs("oov.safetensors", [("input_ids", .int64(shape: [1, 3], values: [1, 99_999, 2]))]),
+                "outside the vocabulary"
+            ),
+            (
+                "negative id", try inputs("neg.safetensors", [("input_ids", .int64(shape: [1, 2], values: [1, -5]))]),
+                "outside the vocabulary"
+            ),
             // 2^32 + 20 must not wrap to id 20 when narrowed.
-            ("id past Int32", try inputs("wrap.safetensors", [("input_ids", .int64(shape: [1, 2], values: [1, 4_294_967_316]))]), "token id 4294967316 is outside the vocabulary"),
-            ("float ids", try inputs("float.safetensors", [("input_ids", .float32(Tensor(shape: [1, 2], storage: [1, 2])))]), "must be int64"),
+            (
+                "id past Int32", try inputs("wrap.safetensors", [("input_ids", .int64(shape: [1, 2], values: [1, 4_294_967_316]))]),
+                "token id 4294967316 is outside the vocabulary"
+            ),
+            (
+                "float ids", try inputs("float.safetensors", [("input_ids", .float32(Tensor(shape: [1, 2], storage: [1, 2])))]),
+                "must be int64"
+            ),
             ("missing ids", try inputs("missing.safetensors", [("ids", .int64(shape: [1, 2], values: [1, 2]))]), "no tensor 'input_ids'"),
             ("wrong rank", try inputs("rank.safetensors", [("input_ids", .int64(shape: [3], values: [1, 2, 3]))]), "rank 2"),
-            ("mask shape", try inputs("mask.safetensors", [("input_ids", .int64(shape: [1, 2], values: [1, 2])), ("attention_mask", .int64(shape: [1, 3], values: [1, 1, 1]))]), "attention_mask shape"),
-            ("left padding", try inputs("left.safetensors", [("input_ids", .int64(shape: [1, 3], values: [3, 1, 2])), ("attention_mask", .int64(shape: [1, 3], values: [0, 1, 1]))]), "right padding"),
-            ("empty row", try inputs("empty.safetensors", [("input_ids", .int64(shape: [1, 2], values: [3, 3])), ("attention_mask", .int64(shape: [1, 2], values: [0, 0]))]), "has no tokens"),
+            (
+                "mask shape",
+                try inputs(
+                    "mask.safetensors",
+                    [
+                        ("input_ids", .int64(shape: [1, 2], values: [1, 2])),
+                        ("attention_mask", .int64(shape: [1, 3], values: [1, 1, 1])),
+                    ]), "attention_mask shape"
+            ),
+            (
+                "left padding",
+                try inputs(
+                    "left.safetensors",
+                    [
+                        ("input_ids", .int64(shape: [1, 3], values: [3, 1, 2])),
+                        ("attention_mask", .int64(shape: [1, 3], values: [0, 1, 1])),
+                    ]), "right padding"
+            ),
+            (
+                "empty row",
+                try inputs(
+                    "empty.safetensors",
+                    [("input_ids", .int64(shape: [1, 2], values: [3, 3])), ("attention_mask", .int64(shape: [1, 2], values: [0, 0]))]),
+                "has no tokens"
+            ),
         ]
         for (label, path, message) in cases {
-            let r = try CLI.run(["forward", "--model", model, "--inputs", path, "--output", dir.appendingPathComponent("o.safetensors").path])
+            let r = try CLI.run([
+                "forward", "--model", model, "--inputs", path, "--output", dir.appendingPathComponent("o.safetensors").path,
+            ])
             #expect(r.status != 0, "\(label) should fail")
             #expect(r.err.contains(message), "\(label): \(r.err)")
             #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("o.safetensors").path), "\(label) wrote output")
         }
         let missing = try CLI.run(["forward", "--model", dir.appendingPathComponent("nope").path, "--inputs", cases[0].1, "--output", "x"])
         #expect(missing.status != 0 && missing.err.contains("config.json"))
-        let badInput = try CLI.run(["forward", "--model", model, "--inputs", dir.appendingPathComponent("absent.safetensors").path, "--output", "x"])
+        let badInput = try CLI.run([
+            "forward", "--model", model, "--inputs", dir.appendingPathComponent("absent.safetensors").path, "--output", "x",
+        ])
         #expect(badInput.status != 0 && badInput.err.contains("absent.safetensors"))
     }
 
@@ -116,16 +167,20 @@ struct ForwardCommandTests {
         let cases = try SafeTensorsFile(path: Self.tiny.appendingPathComponent("cases/greedy_generation.safetensors").path)
         let prompt = try cases.int64s("prompt_1").map(String.init).joined(separator: ",")
         let expected = try cases.int64s("generated_1").map(String.init).joined(separator: ",")
-        let r = try CLI.run(["generate", "--model", Self.tiny.appendingPathComponent("causal-lm").path,
-                             "--prompt-ids", prompt, "--max-new-tokens", "10"])
+        let r = try CLI.run([
+            "generate", "--model", Self.tiny.appendingPathComponent("causal-lm").path,
+            "--prompt-ids", prompt, "--max-new-tokens", "10",
+        ])
         #expect(r.status == 0, "\(r.err)")
         #expect(r.out.trimmingCharacters(in: .whitespacesAndNewlines) == expected)
     }
 
     /// 2^32 + 20 must be rejected, not run as id 20.
     @Test func generateRejectsIdPastInt32() throws {
-        let r = try CLI.run(["generate", "--model", Self.tiny.appendingPathComponent("causal-lm").path,
-                             "--prompt-ids", "1,4294967316", "--max-new-tokens", "2"])
+        let r = try CLI.run([
+            "generate", "--model", Self.tiny.appendingPathComponent("causal-lm").path,
+            "--prompt-ids", "1,4294967316", "--max-new-tokens", "2",
+        ])
         #expect(r.status != 0)
         #expect(r.err.contains("token id 4294967316 is outside the vocabulary"), "\(r.err)")
     }
@@ -145,10 +200,15 @@ struct GeneratePromptTests {
             #expect(r.status == 0, "\(r.err)")
             return try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
         }
-        let encoded = try tokenize(["kind": "encode", "input": ["text": prompt, "text_pair": NSNull(), "add_special_tokens": true, "truncation": NSNull(), "padding": NSNull()]])
+        let encoded = try tokenize([
+            "kind": "encode",
+            "input": ["text": prompt, "text_pair": NSNull(), "add_special_tokens": true, "truncation": NSNull(), "padding": NSNull()],
+        ])
         let ids = try #require(encoded["ids"] as? [Int])
         #expect(ids.first == 1 && ids.count > 3)
-        let byIds = try CLI.run(["generate", "--model", model, "--prompt-ids", ids.map(String.init).joined(separator: ","), "--max-new-tokens", "8"])
+        let byIds = try CLI.run([
+            "generate", "--model", model, "--prompt-ids", ids.map(String.init).joined(separator: ","), "--max-new-tokens", "8",
+        ])
         #expect(byIds.status == 0, "\(byIds.err)")
         let generated = byIds.out.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",").compactMap { Int($0) }
         #expect(generated.count == 8)

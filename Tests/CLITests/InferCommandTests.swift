@@ -9,8 +9,10 @@ import Testing
 @Suite("norbert-worker infer")
 struct InferCommandTests {
     static let tiny = CLI.fixtures.appendingPathComponent("norbert4-tiny")
-    static let heads = ["sentiment": "sequence-classification", "ner": "token-classification", "qa": "question-answering",
-                        "mlm": "mlm", "mc": "multiple-choice", "causal": "causal-lm", "base": "base"]
+    static let heads = [
+        "sentiment": "sequence-classification", "ner": "token-classification", "qa": "question-answering",
+        "mlm": "mlm", "mc": "multiple-choice", "causal": "causal-lm", "base": "base",
+    ]
 
     static func arguments(_ extra: [String] = []) -> [String] {
         var args = ["infer", "--tokenizer", CLI.fixtures.appendingPathComponent("tokenizer").path, "--max-tokens", "64"]
@@ -34,13 +36,23 @@ struct InferCommandTests {
         let kari = "Kari Nordmann bor i Tromsø og jobber på UiT."
         var lines: [String] = [
             try Self.line(["id": "tc", "task": "text-classification", "text": "Dette var den beste konserten jeg har vært på i år!"]),
-            try Self.line(["id": "tc-all", "task": "text-classification", "text": "Maten var kald.", "options": ["top_k": NSNull(), "function_to_apply": "sigmoid"]]),
+            try Self.line([
+                "id": "tc-all", "task": "text-classification", "text": "Maten var kald.",
+                "options": ["top_k": NSNull(), "function_to_apply": "sigmoid"],
+            ]),
             try Self.line(["id": "ner", "task": "token-classification", "text": kari, "options": ["aggregation_strategy": "simple"]]),
-            try Self.line(["id": "qa", "task": "question-answering", "question": "Hvem kom?", "context": "Per kom.",
-                           "options": ["top_k": 3, "max_seq_len": 64, "doc_stride": 16]]),
+            try Self.line([
+                "id": "qa", "task": "question-answering", "question": "Hvem kom?", "context": "Per kom.",
+                "options": ["top_k": 3, "max_seq_len": 64, "doc_stride": 16],
+            ]),
             try Self.line(["id": "fm", "task": "fill-mask", "text": "<mask> og <mask> ligger i Troms.", "options": ["top_k": 5]]),
-            try Self.line(["id": "mc", "task": "multiple-choice", "question": "Hva er hovedstaden i Norge?", "choices": ["Oslo", "Bergen", "Trondheim"]]),
-            try Self.line(["id": "gen", "task": "text-generation", "head": "causal", "text": "Det var en gang", "options": ["max_new_tokens": 6]]),
+            try Self.line([
+                "id": "mc", "task": "multiple-choice", "question": "Hva er hovedstaden i Norge?",
+                "choices": ["Oslo", "Bergen", "Trondheim"],
+            ]),
+            try Self.line([
+                "id": "gen", "task": "text-generation", "head": "causal", "text": "Det var en gang", "options": ["max_new_tokens": 6],
+            ]),
             try Self.line(["id": "fe", "task": "feature-extraction", "text": "Hei", "options": ["pooling": "mean", "normalize": true]]),
             try Self.line(["id": "two", "heads": ["sentiment", "ner"], "text": kari]),
             try Self.line(["id": "one-ner", "task": "token-classification", "text": kari]),
@@ -65,8 +77,11 @@ struct InferCommandTests {
         let out = try Self.responses(r.out)
         // One line per request, two for the two-head request, in input order.
         let ids = out.map { $0["id"] as? String ?? "null" }
-        #expect(ids == ["tc", "tc-all", "ner", "qa", "fm", "mc", "gen", "fe", "two", "two", "one-ner",
-                        "null", "b-task", "b-head", "b-missing", "null", "b-type", "b-option", "b-choices", "b-empty", "b-long", "null"])
+        #expect(
+            ids == [
+                "tc", "tc-all", "ner", "qa", "fm", "mc", "gen", "fe", "two", "two", "one-ner",
+                "null", "b-task", "b-head", "b-missing", "null", "b-type", "b-option", "b-choices", "b-empty", "b-long", "null",
+            ])
         guard out.count == 22 else { return }
         for k in 0..<(good + 1) {
             #expect(out[k]["result"] != nil && out[k]["error"] == nil, "\(ids[k]): \(out[k])")
@@ -98,8 +113,11 @@ struct InferCommandTests {
         }
         // Bad lines: error responses with the right codes.
         let codes = out[11...].map { ($0["error"] as? [String: Any])?["code"] as? String ?? "-" }
-        #expect(codes == ["invalid_json", "unknown_task", "unknown_head", "missing_field", "missing_field", "wrong_type",
-                          "wrong_type", "wrong_type", "empty_input", "input_too_long", "invalid_request"])
+        #expect(
+            codes == [
+                "invalid_json", "unknown_task", "unknown_head", "missing_field", "missing_field", "wrong_type",
+                "wrong_type", "wrong_type", "empty_input", "input_too_long", "invalid_request",
+            ])
         for response in out[11...] {
             #expect(((response["error"] as? [String: Any])?["message"] as? String)?.isEmpty == false)
             #expect(response["result"] == nil)
@@ -110,7 +128,9 @@ struct InferCommandTests {
         let dir = try CLI.temporaryDirectory()
         let input = dir.appendingPathComponent("requests.jsonl"), output = dir.appendingPathComponent("responses.jsonl")
         let lines = try (0..<40).map { k in
-            try Self.line(["id": "r\(k)", "task": k % 2 == 0 ? "text-classification" : "token-classification", "text": "Tekst nummer \(k)."])
+            try Self.line([
+                "id": "r\(k)", "task": k % 2 == 0 ? "text-classification" : "token-classification", "text": "Tekst nummer \(k).",
+            ])
         }
         try Data(lines.joined(separator: "\n").utf8).write(to: input)
         let r = try CLI.run(Self.arguments(["--input", input.path, "--output", output.path, "--batch-size", "16"]))
@@ -162,7 +182,7 @@ struct InferReadAheadTests {
         process.arguments = InferCommandTests.arguments()
         let input = Pipe(), output = Pipe()
         process.standardInput = input
-        process.standardOutput = output     // never read: infer blocks once the pipe is full
+        process.standardOutput = output  // never read: infer blocks once the pipe is full
         process.standardError = FileHandle.nullDevice
         try process.run()
         defer { if process.isRunning { process.terminate() } }
@@ -197,7 +217,7 @@ struct InferReadAheadTests {
         print("infer read-ahead: took \(accepted >> 10) KiB of input while its output was not read")
         // Bounded: lines queued (≤ 256) + one read chunk + the pipes' buffers; far below the 256 MiB offered.
         #expect(accepted < 16 << 20, "infer read \(accepted >> 20) MiB ahead")
-        counter.written.withLock { $0 = total }   // the writer stops at its next chunk
+        counter.written.withLock { $0 = total }  // the writer stops at its next chunk
         process.terminate()
         process.waitUntilExit()
     }

@@ -9,8 +9,10 @@ import Testing
 struct KernelStartupTests {
     static func inferArguments() -> [String] {
         let tiny = CLI.fixtures.appendingPathComponent("norbert4-tiny")
-        return ["infer", "--tokenizer", CLI.fixtures.appendingPathComponent("tokenizer").path,
-                "--head", "sentiment=\(tiny.appendingPathComponent("sequence-classification").path)"]
+        return [
+            "infer", "--tokenizer", CLI.fixtures.appendingPathComponent("tokenizer").path,
+            "--head", "sentiment=\(tiny.appendingPathComponent("sequence-classification").path)",
+        ]
     }
 
     @Test func reportsKernelsAndPasses() async throws {
@@ -50,8 +52,10 @@ struct KernelStartupTests {
     @Test(.enabled(if: (try? BF16GEMM.openBLAS()) == nil, "bf16 runs here"))
     func serveRefusesBF16WhereUnavailable() async throws {
         let tiny = CLI.fixtures.appendingPathComponent("norbert4-tiny")
-        let child = try ChildProcess(["serve", "--precision", "bf16", "--metrics-port", "0", "--tokenizer", CLI.fixtures.appendingPathComponent("tokenizer").path,
-                                      "--head", "sentiment=\(tiny.appendingPathComponent("sequence-classification").path)"])
+        let child = try ChildProcess([
+            "serve", "--precision", "bf16", "--metrics-port", "0", "--tokenizer", CLI.fixtures.appendingPathComponent("tokenizer").path,
+            "--head", "sentiment=\(tiny.appendingPathComponent("sequence-classification").path)",
+        ])
         #expect(try await child.waitForExit(timeout: .seconds(60)) == 1)
         #expect(child.stderr.contains("serve: --precision bf16 needs"), "\(child.stderr.suffix(2000))")
         #expect(child.stderr.contains("kernels: OpenBLAS "))

@@ -50,7 +50,12 @@ struct TokenizeCommandTests {
 
     @Test func badInputLinesGiveErrorObjects() throws {
         let dir = TokenizeCommandTests.fixtures.appendingPathComponent("tokenizer")
-        let input = Data("not json\n{\"kind\": \"explode\", \"input\": {}}\n{\"kind\": \"decode\", \"input\": {\"ids\": [1, 55], \"skip_special_tokens\": true}}\n".utf8)
+        let input = Data(
+            """
+            not json\n{\"kind\": \"explode\", \"input\": {}}\n{\"kind\": \"decode\", \"input\": {\"ids\": [1, 55], \
+            \"skip_special_tokens\": true}}\n
+            """
+            .utf8)
         let (status, out, _) = try TokenizeCommandTests.run(["tokenize", "--tokenizer", dir.path], stdin: input)
         #expect(status == 0)
         let lines = String(decoding: out, as: UTF8.self).split(separator: "\n").map(String.init)

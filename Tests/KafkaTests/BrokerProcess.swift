@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+
 @testable import Kafka
 
 /// Where the tests' broker lives: librdkafka's mock cluster in this process, or the built
@@ -24,11 +25,14 @@ final class TestBroker: Sendable {
             process = nil
             bootstrapServers = cluster.bootstrapServers
         case .separateProcess:
-            guard let binary = NorbertBinary.locate() else { throw TimeoutError(what: "norbert-worker binary not found next to the test bundle") }
+            guard let binary = NorbertBinary.locate() else {
+                throw TimeoutError(what: "norbert-worker binary not found next to the test bundle")
+            }
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("kafka-tests-bootstrap-\(UUID().uuidString)")
             let process = Process()
             process.executableURL = binary
-            process.arguments = ["broker", "--brokers", String(brokers), "--bootstrap-file", file.path]
+            process.arguments =
+                ["broker", "--brokers", String(brokers), "--bootstrap-file", file.path]
                 + topics.flatMap { ["--topic", "\($0.key):\($0.value)"] }
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
@@ -72,4 +76,3 @@ final class TestBroker: Sendable {
 
     deinit { stop() }
 }
-

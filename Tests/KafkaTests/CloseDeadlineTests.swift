@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import Kafka
 import TestSupport
+import Testing
+
+@testable import Kafka
 
 /// `close()` keeps its deadline when the broker stops answering: the final commits count
 /// against `closeTimeout`, not on top of it (the worker's shutdown budget relies on this).

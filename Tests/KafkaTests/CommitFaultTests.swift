@@ -1,14 +1,17 @@
 import Foundation
 import Synchronization
-import Testing
-@testable import Kafka
 import TestSupport
+import Testing
+
+@testable import Kafka
 
 /// Commit-path faults: OffsetCommit errors, a moved coordinator, and 1.5 s of latency.
 @Suite("Commit faults", .timeLimit(.minutes(2)))
 struct CommitFaultTests {
     /// A consumer that has read `count` messages of a 1-partition topic.
-    static func readingConsumer(_ cluster: KafkaMockCluster, topic: String, group: String, count: Int) async throws -> (GroupMember, KafkaConsumerMessage) {
+    static func readingConsumer(_ cluster: KafkaMockCluster, topic: String, group: String, count: Int) async throws -> (
+        GroupMember, KafkaConsumerMessage
+    ) {
         let producer = try KafkaProducer(configuration: producerConfiguration(cluster.bootstrapServers))
         try await produce(producer, topic: topic, count: count, partitions: 1)
         try await producer.close()

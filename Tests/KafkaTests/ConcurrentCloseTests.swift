@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import Kafka
 import TestSupport
+import Testing
+
+@testable import Kafka
 
 @Suite("Closing a consumer", .timeLimit(.minutes(1)))
 struct ConcurrentCloseTests {

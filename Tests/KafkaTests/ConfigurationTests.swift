@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Kafka
 
 @Suite("Configuration and errors")
@@ -27,9 +28,11 @@ struct ConfigurationTests {
         }
     }
 
-    @Test("secrets never appear in descriptions, dumps or errors", arguments: [
-        "sasl.password", "ssl.key.password", "ssl.keystore.password", "sasl.oauthbearer.client.secret", "my.custom.secret",
-    ])
+    @Test(
+        "secrets never appear in descriptions, dumps or errors",
+        arguments: [
+            "sasl.password", "ssl.key.password", "ssl.keystore.password", "sasl.oauthbearer.client.secret", "my.custom.secret",
+        ])
     func secretsRedacted(name: String) throws {
         let secret = "hunter2-\(UUID().uuidString)"
         var configuration = KafkaProducerConfiguration(bootstrapServers: "127.0.0.1:9")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Kafka
 
 /// Faults injected with rdkafka_mock: each is either retried invisibly or surfaces as a typed
@@ -15,7 +16,9 @@ struct FaultTests {
         _ = try await producer.send(KafkaProducerMessage(topic: topic, key: "warm", value: "up"))
         try cluster.setBrokerDown(2)
         var pending: [KafkaPendingDelivery] = []
-        for index in 0..<50 { pending.append(try await producer.enqueue(KafkaProducerMessage(topic: topic, key: "k\(index)", value: "v\(index)"))) }
+        for index in 0..<50 {
+            pending.append(try await producer.enqueue(KafkaProducerMessage(topic: topic, key: "k\(index)", value: "v\(index)")))
+        }
         try await Task.sleep(for: .milliseconds(800))
         try cluster.setBrokerUp(2)
         let deliveries = pending
@@ -104,7 +107,12 @@ struct FaultTests {
         try await producer.close()
     }
 
-    @Test("closing a consumer while librdkafka still holds fetched messages for it: the close drops them and returns (it used to abort the process)")
+    @Test(
+        """
+        closing a consumer while librdkafka still holds fetched messages for it: the close drops them and returns (it used to abort \
+        the process)
+        """
+    )
     func closeWithMessagesQueued() async throws {
         let topic = "queued"
         let cluster = try makeCluster(brokers: 1, topics: [topic: 2])
@@ -124,21 +132,31 @@ struct FaultTests {
         }
     }
 
-    @Test("a message with headers that fails when enqueued (a partition the topic does not have) is a typed error, not a crash (librdkafka #4627)")
+    @Test(
+        """
+        a message with headers that fails when enqueued (a partition the topic does not have) is a typed error, not a crash \
+        (librdkafka #4627)
+        """
+    )
     func enqueueFailureWithHeaders() async throws {
         let topic = "onepart"
         let cluster = try makeCluster(brokers: 1, topics: [topic: 1])
         let producer = try KafkaProducer(configuration: producerConfiguration(cluster.bootstrapServers))
         _ = try await producer.send(KafkaProducerMessage(topic: topic, key: "warm", value: "up"))
         for index in 0..<200 {
-            let message = KafkaProducerMessage(topic: topic, partition: 7, key: Array("k\(index)".utf8), value: Array("v".utf8),
-                                               headers: [KafkaHeader(name: "a", string: "1"), KafkaHeader(name: "b", value: nil),
-                                                         KafkaHeader(name: "c", value: [])])
+            let message = KafkaProducerMessage(
+                topic: topic, partition: 7, key: Array("k\(index)".utf8), value: Array("v".utf8),
+                headers: [
+                    KafkaHeader(name: "a", string: "1"), KafkaHeader(name: "b", value: nil),
+                    KafkaHeader(name: "c", value: []),
+                ])
             await #expect(throws: KafkaError.self) { _ = try await producer.enqueue(message) }
         }
         // Headers still arrive intact on a message that is accepted.
-        let headers = [KafkaHeader(name: "a", string: "1"), KafkaHeader(name: "b", value: nil), KafkaHeader(name: "c", value: []),
-                       KafkaHeader(name: "", string: "empty name")]
+        let headers = [
+            KafkaHeader(name: "a", string: "1"), KafkaHeader(name: "b", value: nil), KafkaHeader(name: "c", value: []),
+            KafkaHeader(name: "", string: "empty name"),
+        ]
         _ = try await producer.send(KafkaProducerMessage(topic: topic, key: "k", value: "v", headers: headers))
         try await producer.close()
         let consumer = try KafkaConsumer(configuration: consumerConfiguration(cluster.bootstrapServers, group: uniqueName("g")))
@@ -220,7 +238,9 @@ extension KafkaProducer {
 }
 
 /// `body`'s result, or a `_TIMED_OUT` failure after `timeout`.
-func withTimeoutResult<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async -> Result<T, KafkaError>) async -> Result<T, KafkaError> {
+func withTimeoutResult<T: Sendable>(
+    _ timeout: Duration, _ body: @escaping @Sendable () async -> Result<T, KafkaError>
+) async -> Result<T, KafkaError> {
     do {
         return try await withTimeout(timeout, "result") { await body() }
     } catch {

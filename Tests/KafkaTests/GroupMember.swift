@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import Kafka
 
 /// A consumer driven by a task that records what it sees: the current assignment, every
@@ -25,7 +26,10 @@ final class GroupMember: Sendable {
     private let box = Box()
     private let loop = Mutex<Task<Void, Never>?>(nil)
 
-    init(_ name: String, configuration: KafkaConsumerConfiguration, topics: [String], commitEachMessage: Bool = false, revokeDelay: Duration = .zero) throws {
+    init(
+        _ name: String, configuration: KafkaConsumerConfiguration, topics: [String], commitEachMessage: Bool = false,
+        revokeDelay: Duration = .zero
+    ) throws {
         self.name = name
         consumer = try KafkaConsumer(configuration: configuration)
         try consumer.subscribe(topics: topics)
@@ -54,7 +58,10 @@ final class GroupMember: Sendable {
                             $0.revokes.append((seen, .now, partitions))
                         }
                     case .lost(let partitions):
-                        state.state.withLock { $0.assignment.subtract(partitions); $0.lostEvents += 1 }
+                        state.state.withLock {
+                            $0.assignment.subtract(partitions)
+                            $0.lostEvents += 1
+                        }
                     case .error(let error):
                         state.state.withLock { $0.errors.append(error) }
                     }

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 @testable import Kafka
 
 @Suite("Consumer group", .timeLimit(.minutes(4)))
@@ -28,10 +29,13 @@ struct GroupTests {
         // a also commits as it goes (as the worker does), so a failed commit at the revoke cannot
         // hand b old offsets; b's offsets are committed only by its clean close (checked below).
         let session = Duration.seconds(6)
-        let a = try GroupMember("a", configuration: consumerConfiguration(cluster.bootstrapServers, group: group, session: session), topics: [topic], commitEachMessage: true, revokeDelay: .seconds(1))
+        let a = try GroupMember(
+            "a", configuration: consumerConfiguration(cluster.bootstrapServers, group: group, session: session), topics: [topic],
+            commitEachMessage: true, revokeDelay: .seconds(1))
         try await eventually(.seconds(20), "a owns all 4") { a.assignment == partitions(topic, 4) }
         try await eventually(.seconds(20), "a read 200") { a.messageCount >= 200 }
-        let b = try GroupMember("b", configuration: consumerConfiguration(cluster.bootstrapServers, group: group, session: session), topics: [topic])
+        let b = try GroupMember(
+            "b", configuration: consumerConfiguration(cluster.bootstrapServers, group: group, session: session), topics: [topic])
         try await eventually(.seconds(30), "a 2/2 split") {
             a.assignment.count == 2 && b.assignment.count == 2 && a.assignment.union(b.assignment) == partitions(topic, 4)
         }
@@ -49,7 +53,14 @@ struct GroupTests {
 
         let all = a.snapshot.messages + b.snapshot.messages
         let positions = all.map { "\($0.partition)@\($0.offset)" }
-        #expect(all.count == 500, "read \(all.count); a errors \(a.snapshot.errors), b errors \(b.snapshot.errors); a revokes \(a.snapshot.revokes.map(\.partitions)); b first offsets \(Dictionary(grouping: b.snapshot.messages, by: \.partition).mapValues { $0.first?.offset ?? -1 })")
+        #expect(
+            all.count == 500,
+            """
+            read \(all.count); a errors \(a.snapshot.errors), b errors \(b.snapshot.errors); a revokes \
+            \(a.snapshot.revokes.map(\.partitions)); b first offsets \
+            \(Dictionary(grouping: b.snapshot.messages, by: \.partition).mapValues { $0.first?.offset ?? -1 })
+            """
+        )
         #expect(Set(positions).count == positions.count, "something was read twice")
         try await b.close()
 
@@ -57,7 +68,8 @@ struct GroupTests {
         let committedBefore = try await readCommitted(cluster, group: group, topic: topic)
         #expect(committedBefore == [125, 125, 125, 125])
         try await produce(producer, topic: topic, count: 40, partitions: 4, prefix: "c")
-        let c = try GroupMember("c", configuration: consumerConfiguration(cluster.bootstrapServers, group: group, session: session), topics: [topic])
+        let c = try GroupMember(
+            "c", configuration: consumerConfiguration(cluster.bootstrapServers, group: group, session: session), topics: [topic])
         try await eventually(.seconds(30), "40 new messages") { c.messageCount >= 40 }
         try await Task.sleep(for: .milliseconds(300))
         let restarted = c.snapshot.messages
@@ -76,8 +88,10 @@ struct GroupTests {
         let topic = "kill"
         let cluster = try makeCluster(brokers: 1, topics: [topic: 4])
         let group = uniqueName("g")
-        let a = try GroupMember("a", configuration: consumerConfiguration(cluster.bootstrapServers, group: group, session: .seconds(6)), topics: [topic])
-        let b = try GroupMember("b", configuration: consumerConfiguration(cluster.bootstrapServers, group: group, session: .seconds(6)), topics: [topic])
+        let a = try GroupMember(
+            "a", configuration: consumerConfiguration(cluster.bootstrapServers, group: group, session: .seconds(6)), topics: [topic])
+        let b = try GroupMember(
+            "b", configuration: consumerConfiguration(cluster.bootstrapServers, group: group, session: .seconds(6)), topics: [topic])
         try await eventually(.seconds(30), "a 2/2 split") { a.assignment.count == 2 && b.assignment.count == 2 }
         let killedAt = ContinuousClock.now
         await b.kill()
@@ -95,17 +109,22 @@ struct GroupTests {
     func pauseResume() async throws {
         let topic = "pause"
         let cluster = try makeCluster(brokers: 1, topics: [topic: 2])
-        let member = try GroupMember("p", configuration: consumerConfiguration(cluster.bootstrapServers, group: uniqueName("g")), topics: [topic])
+        let member = try GroupMember(
+            "p", configuration: consumerConfiguration(cluster.bootstrapServers, group: uniqueName("g")), topics: [topic])
         try await eventually(.seconds(20), "assignment") { member.assignment == partitions(topic, 2) }
         let paused = KafkaTopicPartition(topic: topic, partition: 0)
         try member.consumer.pause([paused])
         let producer = try KafkaProducer(configuration: producerConfiguration(cluster.bootstrapServers))
         try await produce(producer, topic: topic, count: 20, partitions: 2)
-        try await eventually(.seconds(15), "unpaused partition delivers") { member.snapshot.messages.filter { $0.partition == 1 }.count == 10 }
+        try await eventually(.seconds(15), "unpaused partition delivers") {
+            member.snapshot.messages.filter { $0.partition == 1 }.count == 10
+        }
         try await Task.sleep(for: .seconds(1))
         #expect(member.snapshot.messages.filter { $0.partition == 0 }.isEmpty)
         try member.consumer.resume([paused])
-        try await eventually(.seconds(15), "resumed partition delivers") { member.snapshot.messages.filter { $0.partition == 0 }.count == 10 }
+        try await eventually(.seconds(15), "resumed partition delivers") {
+            member.snapshot.messages.filter { $0.partition == 0 }.count == 10
+        }
 
         // Lag queries: everything read and (after commitStored) committed.
         _ = try await member.consumer.commitStored()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Kafka
 
 /// 10,000 messages with keys and headers (empty and repeated header names, absent values, a
@@ -54,7 +55,8 @@ struct IntegrityTests {
         var seen = Set<Int>()
         var lastOffset: [Int32: Int64] = [:]
         for message in received {
-            let index = try #require(message.headerValues("index").first.flatMap { $0 }.flatMap { Int(String(decoding: $0, as: UTF8.self)) })
+            let index = try #require(
+                message.headerValues("index").first.flatMap { $0 }.flatMap { Int(String(decoding: $0, as: UTF8.self)) })
             let expected = Self.message(index, topic: topic)
             #expect(message.key == expected.key, "key of \(index)")
             #expect(message.value == expected.value, "value of \(index)")

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import Kafka
 import TestSupport
+import Testing
+
+@testable import Kafka
 
 /// librdkafka 2.0.2's mock broker checks an idempotent producer's sequence numbers only for a
 /// transactional producer (`rd_kafka_mock_validate_records` returns at once when the Produce

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Kafka
 
 @Suite("Round trip", .timeLimit(.minutes(2)))

@@ -1,8 +1,9 @@
 import Foundation
 import Synchronization
-import Testing
-@testable import Kafka
 import TestSupport
+import Testing
+
+@testable import Kafka
 
 @Suite("Statistics and backpressure", .timeLimit(.minutes(1)))
 struct StatisticsTests {
@@ -13,7 +14,8 @@ struct StatisticsTests {
                     "rtt":{"min":100,"max":900,"avg":400,"p99":850}},
                     "GroupCoordinator":{"name":"GroupCoordinator","nodeid":-1,"state":"UP","rtt":{"avg":0}}},
          "topics":{"t":{"topic":"t","partitions":{
-             "0":{"partition":0,"consumer_lag":5,"consumer_lag_stored":4,"committed_offset":10,"hi_offset":15,"msgq_cnt":0,"xmit_msgq_cnt":0,"fetchq_cnt":2},
+             "0":{"partition":0,"consumer_lag":5,"consumer_lag_stored":4,"committed_offset":10,"hi_offset":15,
+                  "msgq_cnt":0,"xmit_msgq_cnt":0,"fetchq_cnt":2},
              "1":{"partition":1,"consumer_lag":-1,"committed_offset":-1001,"hi_offset":-1},
              "-1":{"partition":-1,"msgq_cnt":0}}}}}
         """
@@ -64,7 +66,8 @@ struct StatisticsTests {
         try await eventually(.seconds(20), "read 50") { member.messageCount >= 50 }
         // Nothing committed yet: lag is the whole partition once librdkafka knows the committed offset.
         let lagged = try await withTimeout(.seconds(10), "consumer statistics with lag") { () -> KafkaStatistics? in
-            for await statistics in member.consumer.statistics where statistics.partitions.count == 2 && statistics.partitions.allSatisfy({ ($0.highWatermark ?? 0) >= 25 }) {
+            for await statistics in member.consumer.statistics
+            where statistics.partitions.count == 2 && statistics.partitions.allSatisfy({ ($0.highWatermark ?? 0) >= 25 }) {
                 return statistics
             }
             return nil

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Kafka
 
 struct TimeoutError: Error, CustomStringConvertible {
@@ -20,7 +21,6 @@ func withTimeout<T: Sendable>(_ timeout: Duration, _ what: String, _ body: @esca
         return value
     }
 }
-
 
 let quietLog: KafkaLogHandler = { _, _, _ in }
 
@@ -70,7 +70,9 @@ func collect(_ consumer: KafkaConsumer, count: Int, timeout: Duration, storing: 
 
 /// Produces `count` small keyed messages round-robin over explicit partitions; returns them.
 @discardableResult
-func produce(_ producer: KafkaProducer, topic: String, count: Int, partitions: Int32, prefix: String = "m") async throws -> [KafkaDeliveryReport] {
+func produce(_ producer: KafkaProducer, topic: String, count: Int, partitions: Int32, prefix: String = "m") async throws
+    -> [KafkaDeliveryReport]
+{
     var pending: [KafkaPendingDelivery] = []
     for index in 0..<count {
         let message = KafkaProducerMessage(

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import Kafka
 import TestSupport
+import Testing
+
+@testable import Kafka
 
 /// The mock accepts the transactional protocol; it does not store transactional offsets nor
 /// hide aborted records from read_committed consumers (see README), so only the calls and
@@ -19,7 +20,8 @@ struct TransactionTests {
         let source = try KafkaProducer(configuration: producerConfiguration(cluster.bootstrapServers))
         try await produce(source, topic: "in", count: 3, partitions: 1)
         try await source.close()
-        let member = try GroupMember("txn", configuration: consumerConfiguration(cluster.bootstrapServers, group: uniqueName("g")), topics: ["in"])
+        let member = try GroupMember(
+            "txn", configuration: consumerConfiguration(cluster.bootstrapServers, group: uniqueName("g")), topics: ["in"])
         try await eventually(.seconds(20), "read input") { member.messageCount >= 3 }
         let last = try #require(member.snapshot.messages.last)
 

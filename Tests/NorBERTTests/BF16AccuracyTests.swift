@@ -27,7 +27,12 @@ import Testing
                     rows += 1
                     if ra.indices.max(by: { ra[$0] < ra[$1] }) == rb.indices.max(by: { rb[$0] < rb[$1] }) { sameLabel += 1 }
                 }
-                print("bf16 vs float32 \(caseName) \(folder) \(name): same arg max in \(sameLabel)/\(rows) rows, max |Δ| \(worst) (largest |score| \(scale))")
+                print(
+                    """
+                    bf16 vs float32 \(caseName) \(folder) \(name): same arg max in \(sameLabel)/\(rows) rows, max |Δ| \(worst) \
+                    (largest |score| \(scale))
+                    """
+                )
                 #expect(worst.isFinite)
                 #expect(worst < 0.1 * max(scale, 1), "bf16 moved \(folder) \(name) by \(worst)")
             }

@@ -20,8 +20,9 @@ enum Fixtures {
     /// Tolerances from cases.json (`tolerances.<name>.suggested_max_abs_tolerance`).
     static let tolerances: [String: Float] = {
         guard let data = FileManager.default.contents(atPath: root + "/cases.json"),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let t = json["tolerances"] as? [String: [String: Any]] else { return [:] }
+            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let t = json["tolerances"] as? [String: [String: Any]]
+        else { return [:] }
         var out: [String: Float] = [:]
         for (k, v) in t { if let x = v["suggested_max_abs_tolerance"] as? Double { out[k] = Float(x) } }
         return out
@@ -30,7 +31,9 @@ enum Fixtures {
     static func tolerance(_ name: String) -> Float { tolerances[name] ?? 1e-4 }
 
     /// input_ids [B, T] and attention_mask → packed batch of the valid (right-padded) rows.
-    static func batch(_ file: SafeTensorsFile, ids: String = "input_ids", mask: String = "attention_mask") throws -> (PackedBatch, rows: Int, cols: Int) {
+    static func batch(_ file: SafeTensorsFile, ids: String = "input_ids", mask: String = "attention_mask") throws -> (
+        PackedBatch, rows: Int, cols: Int
+    ) {
         guard let info = file.info(ids) else { throw NorBERTError.invalidInput("no \(ids)") }
         let t = info.shape.last ?? 0
         let b = info.shape.dropLast().reduce(1, *)
@@ -52,8 +55,11 @@ struct Comparison: CustomStringConvertible {
     var mismatchedNaN = 0
 
     mutating func add(expected: Float, actual: Float) {
-        if expected.isNaN { return }            // not kept in the lean fixture: not compared
-        if actual.isNaN { mismatchedNaN += 1; return }
+        if expected.isNaN { return }  // not kept in the lean fixture: not compared
+        if actual.isNaN {
+            mismatchedNaN += 1
+            return
+        }
         maxDiff = max(maxDiff, abs(expected - actual))
         compared += 1
     }

@@ -16,16 +16,18 @@ import Testing
         #expect(model.kind == .base)
         let out = try model.run(batch, hiddenStates: true, workspace: EncoderWorkspace())
         let h = model.config.hiddenSize
-        let last = Comparison.padded(try file.floats("base.last_hidden_state"), cols: t, features: h,
-                                     packed: try #require(out["last_hidden_state"]).storage, batch: batch)
+        let last = Comparison.padded(
+            try file.floats("base.last_hidden_state"), cols: t, features: h,
+            packed: try #require(out["last_hidden_state"]).storage, batch: batch)
         print("\(caseName) base.last_hidden_state: \(last)")
         #expect(last.ok(Fixtures.tolerance("base.last_hidden_state")), "\(last)")
         let all = try file.floats("base.hidden_states")
         let b = batch.count
         for layer in 0...model.config.numLayers {
             let expected = Array(all[(layer * b * t * h)..<((layer + 1) * b * t * h)])
-            let c = Comparison.padded(expected, cols: t, features: h,
-                                      packed: try #require(out["hidden_states.\(layer)"]).storage, batch: batch)
+            let c = Comparison.padded(
+                expected, cols: t, features: h,
+                packed: try #require(out["hidden_states.\(layer)"]).storage, batch: batch)
             print("\(caseName) base.hidden_states.\(layer): \(c)")
             #expect(c.ok(Fixtures.tolerance("base.hidden_states")), "layer \(layer): \(c)")
         }
@@ -84,15 +86,17 @@ import Testing
         }
         let tok = try NorBERTModel(directory: Fixtures.folder("token-classification"))
         let tokOut = try tok.run(batch, workspace: EncoderWorkspace())
-        let ct = Comparison.padded(try file.floats("token-classification.logits"), cols: t, features: 5,
-                                   packed: try #require(tokOut["logits"]).storage, batch: batch)
+        let ct = Comparison.padded(
+            try file.floats("token-classification.logits"), cols: t, features: 5,
+            packed: try #require(tokOut["logits"]).storage, batch: batch)
         print("\(caseName) token-classification.logits: \(ct)")
         #expect(ct.ok(Fixtures.tolerance("token-classification.logits")), "\(ct)")
         let qa = try NorBERTModel(directory: Fixtures.folder("question-answering"))
         let qaOut = try qa.run(batch, workspace: EncoderWorkspace())
         for name in ["start_logits", "end_logits"] {
-            let c = Comparison.padded(try file.floats("question-answering.\(name)"), cols: t, features: 1,
-                                      packed: try #require(qaOut[name]).storage, batch: batch)
+            let c = Comparison.padded(
+                try file.floats("question-answering.\(name)"), cols: t, features: 1,
+                packed: try #require(qaOut[name]).storage, batch: batch)
             print("\(caseName) question-answering.\(name): \(c)")
             #expect(c.ok(Fixtures.tolerance("question-answering.\(name)")), "\(name): \(c)")
         }
@@ -105,8 +109,9 @@ import Testing
         #expect(batch.lengths == [12, 9, 6, 12, 12, 4])
         let model = try NorBERTModel(directory: Fixtures.folder("multiple-choice"))
         let out = try model.run(batch, workspace: EncoderWorkspace())
-        let hidden = Comparison.padded(try file.floats("multiple-choice.last_hidden_state"), cols: t, features: 64,
-                                       packed: try #require(out["last_hidden_state"]).storage, batch: batch)
+        let hidden = Comparison.padded(
+            try file.floats("multiple-choice.last_hidden_state"), cols: t, features: 64,
+            packed: try #require(out["last_hidden_state"]).storage, batch: batch)
         print("multiple-choice.last_hidden_state: \(hidden)")
         #expect(hidden.ok(Fixtures.tolerance("multiple-choice.last_hidden_state")), "\(hidden)")
         let logits = Comparison.flat(try file.floats("multiple-choice.logits_first_token"), try #require(out["logits"]).storage)

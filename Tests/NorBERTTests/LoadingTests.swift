@@ -11,7 +11,8 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("norbert-load-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let src = URL(fileURLWithPath: Fixtures.folder(source))
-        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: src.appendingPathComponent("config.json"))) as? [String: Any])
+        var json = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: src.appendingPathComponent("config.json"))) as? [String: Any])
         if let config { for (k, v) in config { json[k] = v is NSNull ? nil : v } }
         try JSONSerialization.data(withJSONObject: json).write(to: dir.appendingPathComponent("config.json"))
         let data = try weights ?? Data(contentsOf: src.appendingPathComponent("model.safetensors"))
@@ -31,7 +32,10 @@ import Testing
     }
 
     @Test func configFromEveryFixtureFolder() throws {
-        for name in ["base", "mlm", "causal-lm", "mlm-bf16", "sequence-classification", "token-classification", "question-answering", "multiple-choice", "sharded"] {
+        for name in [
+            "base", "mlm", "causal-lm", "mlm-bf16", "sequence-classification", "token-classification", "question-answering",
+            "multiple-choice", "sharded",
+        ] {
             let c = try NorBERTConfig.load(directory: Fixtures.folder(name))
             #expect(c.hiddenSize == 64 && c.numLayers == 4 && c.queryKeyHeadSize == 16 && c.vocabSize == 2048)
             #expect(c.localGlobalRatio == 2 && c.localWindowLength == 4 && c.globalWindowLength == 16)
@@ -48,14 +52,16 @@ import Testing
     @Test func encoderSharingIsByteExact() throws {
         let base = try NorBERTModel.openCheckpoint(directory: Fixtures.folder("base"))
         for name in ["token-classification", "sequence-classification", "sharded", "mlm"] {
-            #expect(NorBERTModel.encoderTensorsIdentical(base, try NorBERTModel.openCheckpoint(directory: Fixtures.folder(name))), "\(name)")
+            #expect(
+                NorBERTModel.encoderTensorsIdentical(base, try NorBERTModel.openCheckpoint(directory: Fixtures.folder(name))), "\(name)")
         }
         #expect(!NorBERTModel.encoderTensorsIdentical(base, try NorBERTModel.openCheckpoint(directory: Fixtures.folder("mlm-bf16"))))
         // A head on a shared encoder computes exactly what the standalone model computes.
         let shared = try NorBERTModel(directory: Fixtures.folder("base"))
         let tokConfig = try NorBERTConfig.load(directory: Fixtures.folder("token-classification"))
-        let tok = try NorBERTModel(config: tokConfig, sharing: shared.encoder,
-                                   weights: try NorBERTModel.openCheckpoint(directory: Fixtures.folder("token-classification")))
+        let tok = try NorBERTModel(
+            config: tokConfig, sharing: shared.encoder,
+            weights: try NorBERTModel.openCheckpoint(directory: Fixtures.folder("token-classification")))
         #expect(tok.encoder === shared.encoder)
         let alone = try NorBERTModel(directory: Fixtures.folder("token-classification"))
         let batch = PackedBatch([[1, 50, 60, 70, 2], [1, 9, 2]])
@@ -114,22 +120,39 @@ import Testing
             return Data(bytes: &length, count: 8) + json + good.suffix(from: 8 + n)
         }
         let name = "encoder.layers.2.attention.lambdas"
-        let past = loadError(try folder(weights: try patched { h in
-            var e = h[name] as? [String: Any] ?? [:]; e["data_offsets"] = [1_195_000_000, 1_195_000_004]; h[name] = e
-        }))
+        let past = loadError(
+            try folder(
+                weights: try patched { h in
+                    var e = h[name] as? [String: Any] ?? [:]
+                    e["data_offsets"] = [1_195_000_000, 1_195_000_004]
+                    h[name] = e
+                }))
         #expect(past?.contains(name) == true, "\(past ?? "loaded")")
-        let overlap = loadError(try folder(weights: try patched { h in
-            let other = (h["encoder.layers.2.lambdas"] as? [String: Any])?["data_offsets"] as? [Int] ?? [0, 24]
-            var e = h[name] as? [String: Any] ?? [:]; e["data_offsets"] = [other[0], other[0] + 4]; h[name] = e
-        }))
+        let overlap = loadError(
+            try folder(
+                weights: try patched { h in
+                    let other = (h["encoder.layers.2.lambdas"] as? [String: Any])?["data_offsets"] as? [Int] ?? [0, 24]
+                    var e = h[name] as? [String: Any] ?? [:]
+                    e["data_offsets"] = [other[0], other[0] + 4]
+                    h[name] = e
+                }))
         #expect(overlap?.contains("overlap") == true, "\(overlap ?? "loaded")")
-        let dtype = loadError(try folder(weights: try patched { h in
-            var e = h[name] as? [String: Any] ?? [:]; e["dtype"] = "Q4"; h[name] = e
-        }))
+        let dtype = loadError(
+            try folder(
+                weights: try patched { h in
+                    var e = h[name] as? [String: Any] ?? [:]
+                    e["dtype"] = "Q4"
+                    h[name] = e
+                }))
         #expect(dtype?.contains("Q4") == true && dtype?.contains(name) == true, "\(dtype ?? "loaded")")
-        let missing = loadError(try folder(weights: try patched { h in
-            var e = h[name] as? [String: Any] ?? [:]; h[name] = nil; h["renamed"] = e; e = [:]
-        }))
+        let missing = loadError(
+            try folder(
+                weights: try patched { h in
+                    var e = h[name] as? [String: Any] ?? [:]
+                    h[name] = nil
+                    h["renamed"] = e
+                    e = [:]
+                }))
         #expect(missing?.contains(name) == true, "\(missing ?? "loaded")")
         // A classification head asked of the base checkpoint, which has none.
         let head = loadError(Fixtures.folder("base"), kind: .sequenceClassification)

@@ -1,6 +1,7 @@
 import Foundation
-@testable import NorBERT
 import Testing
+
+@testable import NorBERT
 
 /// Rotary tables past the shared one (2 × max length and beyond) grow geometrically instead of
 /// being rebuilt at every decoding step, and hold the values a fresh table has.

@@ -1,10 +1,11 @@
 import Foundation
 import NorBERT
-@testable import Pipelines
 import Tensors
 import Testing
 import Tokenizers
 import Wire
+
+@testable import Pipelines
 
 /// Batching, several heads on one encoder pass, long-input windows, generation and features.
 @Suite("Pipelines: engine")
@@ -24,9 +25,12 @@ struct EngineTests {
         #expect(responses.map(\.head) == ["sentiment", "ner"])
         #expect(responses.map(\.task) == [.textClassification, .tokenClassification])
         #expect(responses.allSatisfy { $0.id == "t" })
-        let alone = engine.run([try request(#"{"id": "s", "task": "text-classification", "text": "\#(Self.text)"}"#),
-                                try request(#"{"id": "n", "task": "token-classification", "text": "\#(Self.text)"}"#)],
-                               workspace: EncoderWorkspace())
+        let alone = engine.run(
+            [
+                try request(#"{"id": "s", "task": "text-classification", "text": "\#(Self.text)"}"#),
+                try request(#"{"id": "n", "task": "token-classification", "text": "\#(Self.text)"}"#),
+            ],
+            workspace: EncoderWorkspace())
         #expect(alone.stats.encodedSequences == 1, "the same text of two requests is encoded once too")
         for (a, b) in zip(responses, alone.flat) {
             #expect(a.result.map(\.jsonText) == b.result.map(\.jsonText))
@@ -34,9 +38,12 @@ struct EngineTests {
     }
 
     @Test func manyRequestsPackIntoFewPasses() throws {
-        let engine = try PipelineEngine(heads: PipelineFixtures.headSpecs, tokenizerDirectory: PipelineFixtures.tokenizerDirectory,
-                                        configuration: EngineConfiguration(maxTokensPerPass: 64))
-        let requests = try (0..<20).map { try request(#"{"id": "\#($0)", "task": "text-classification", "text": "Tekst nummer \#($0) er her."}"#) }
+        let engine = try PipelineEngine(
+            heads: PipelineFixtures.headSpecs, tokenizerDirectory: PipelineFixtures.tokenizerDirectory,
+            configuration: EngineConfiguration(maxTokensPerPass: 64))
+        let requests = try (0..<20).map {
+            try request(#"{"id": "\#($0)", "task": "text-classification", "text": "Tekst nummer \#($0) er her."}"#)
+        }
         let batched = engine.run(requests, workspace: EncoderWorkspace())
         #expect(batched.stats.encodedSequences == 20 && batched.stats.encoderPasses < 20 && batched.stats.encoderPasses > 1)
         for (k, r) in requests.enumerated() {
@@ -52,10 +59,15 @@ struct EngineTests {
         // of the token they report give the one-pass result.
         let long = (0..<12).map { _ in Self.text }.joined(separator: " ")
         let full = try #require(PipelineFixtures.engine)
-        let small = try PipelineEngine(heads: PipelineFixtures.headSpecs, tokenizerDirectory: PipelineFixtures.tokenizerDirectory,
-                                       configuration: EngineConfiguration(maxInputTokens: 120))
+        let small = try PipelineEngine(
+            heads: PipelineFixtures.headSpecs, tokenizerDirectory: PipelineFixtures.tokenizerDirectory,
+            configuration: EngineConfiguration(maxInputTokens: 120))
         for strategy in ["none", "simple", "max"] {
-            let json = #"{"id": "w", "task": "token-classification", "text": "\#(long)", "options": {"aggregation_strategy": "\#(strategy)", "overflow": "window", "stride": 100}}"#
+            let json =
+                #"""
+                {"id": "w", "task": "token-classification", "text": "\#(long)", "options": {"aggregation_strategy": "\#(strategy)", \#
+                "overflow": "window", "stride": 100}}
+                """#
             let one = full.run([try request(json)], workspace: EncoderWorkspace()).flat[0]
             let windowed = small.run([try request(json)], workspace: EncoderWorkspace()).flat[0]
             let usage = try #require(windowed.usage)
@@ -68,9 +80,15 @@ struct EngineTests {
 
     @Test func windowedTextClassificationAveragesWindows() throws {
         let long = (0..<8).map { _ in Self.text }.joined(separator: " ")
-        let small = try PipelineEngine(heads: PipelineFixtures.headSpecs, tokenizerDirectory: PipelineFixtures.tokenizerDirectory,
-                                       configuration: EngineConfiguration(maxInputTokens: 50))
-        let r = try request(#"{"id": "w", "task": "text-classification", "text": "\#(long)", "options": {"overflow": "window", "stride": 10, "function_to_apply": "none", "top_k": null}}"#)
+        let small = try PipelineEngine(
+            heads: PipelineFixtures.headSpecs, tokenizerDirectory: PipelineFixtures.tokenizerDirectory,
+            configuration: EngineConfiguration(maxInputTokens: 50))
+        let r = try request(
+            #"""
+            {"id": "w", "task": "text-classification", "text": "\#(long)", "options": {"overflow": "window", "stride": 10, \#
+            "function_to_apply": "none", "top_k": null}}
+            """#
+        )
         let head = try #require(small.head(named: "sentiment"))
         var stats = RunStats()
         let plan = try TextClassificationPlan(r, head: head, engine: small, stats: &stats)
@@ -89,7 +107,10 @@ struct EngineTests {
     }
 
     func generate(_ engine: PipelineEngine, _ jsons: [String]) throws -> (texts: [String], ids: [String: [Int]], deltas: [String: String]) {
-        final class Box { var ids: [String: [Int]] = [:]; var deltas: [String: String] = [:] }
+        final class Box {
+            var ids: [String: [Int]] = [:]
+            var deltas: [String: String] = [:]
+        }
         let box = Box()
         // Streamed, so every token also reaches the handler as a partial response.
         let streamed = jsons.map { #"{"stream": true, "# + $0.dropFirst() }
@@ -97,7 +118,9 @@ struct EngineTests {
             box.ids[partial.id ?? "", default: []].append(partial.result?["token"]?.intValue ?? -1)
             box.deltas[partial.id ?? "", default: ""] += partial.result?["text"]?.stringValue ?? ""
         }
-        let texts = try result.flat.map { r in try #require(r.result?.arrayValue?.first?["generated_text"]?.stringValue, "\(r.error?.description ?? "")") }
+        let texts = try result.flat.map { r in
+            try #require(r.result?.arrayValue?.first?["generated_text"]?.stringValue, "\(r.error?.description ?? "")")
+        }
         return (texts, box.ids, box.deltas)
     }
 
@@ -106,7 +129,10 @@ struct EngineTests {
         let prompts = ["Det var en gang", "Hei", "Kari bor i Tromsø og"]
         for head in ["causal", "mlm"] {
             let jsons = prompts.enumerated().map { k, p in
-                #"{"id": "\#(k)", "task": "text-generation", "head": "\#(head)", "text": "\#(p)", "options": {"max_new_tokens": 10, "return_full_text": false}}"#
+                #"""
+                {"id": "\#(k)", "task": "text-generation", "head": "\#(head)", "text": "\#(p)", "options": {"max_new_tokens": 10, \#
+                "return_full_text": false}}
+                """#
             }
             let (texts, ids, deltas) = try generate(engine, jsons)
             let model = try #require(engine.head(named: head)).model
@@ -122,11 +148,16 @@ struct EngineTests {
     @Test func samplingIsSeededAndTopK1IsGreedy() throws {
         let engine = try #require(PipelineFixtures.engine)
         func line(_ options: String, maxNewTokens: Int = 12) -> String {
-            #"{"id": "g", "task": "text-generation", "head": "causal", "text": "Det var en gang", "options": {"max_new_tokens": \#(maxNewTokens), \#(options)}}"#
+            #"""
+            {"id": "g", "task": "text-generation", "head": "causal", "text": "Det var en gang", "options": {"max_new_tokens": \#
+            \#(maxNewTokens), \#(options)}}
+            """#
         }
         let a = try generate(engine, [line(#""do_sample": true, "seed": 7, "top_p": 0.95"#)]).texts
         let b = try generate(engine, [line(#""do_sample": true, "seed": 7, "top_p": 0.95"#)]).texts
-        let c = try generate(engine, [line(#""do_sample": true, "seed": 8, "top_p": 0.95"#), line(#""do_sample": true, "seed": 9, "temperature": 1.5"#)]).texts
+        let c = try generate(
+            engine, [line(#""do_sample": true, "seed": 8, "top_p": 0.95"#), line(#""do_sample": true, "seed": 9, "temperature": 1.5"#)]
+        ).texts
         #expect(a == b)
         #expect(c[0] != a[0] || c[1] != a[0])
         let greedy = try generate(engine, [line(#""do_sample": false"#)]).texts
@@ -145,11 +176,18 @@ struct EngineTests {
         let ids = try engine.tokenizer.encode(Self.text).ids
         let hidden = try #require(base.run(PackedBatch([ids]), workspace: EncoderWorkspace())["last_hidden_state"])
         let h = 64, n = ids.count
-        let results = engine.run([
-            try request(#"{"id": "m", "task": "feature-extraction", "text": "\#(Self.text)"}"#),
-            try request(#"{"id": "f", "task": "feature-extraction", "text": "\#(Self.text)", "options": {"pooling": "first", "normalize": true}}"#),
-            try request(#"{"id": "n", "task": "feature-extraction", "text": "\#(Self.text)", "options": {"pooling": "none"}}"#),
-        ], workspace: EncoderWorkspace()).flat
+        let results = engine.run(
+            [
+                try request(#"{"id": "m", "task": "feature-extraction", "text": "\#(Self.text)"}"#),
+                try request(
+                    #"""
+                    {"id": "f", "task": "feature-extraction", "text": "\#(Self.text)", "options": {"pooling": "first", "normalize": \#
+                    true}}
+                    """#
+                ),
+                try request(#"{"id": "n", "task": "feature-extraction", "text": "\#(Self.text)", "options": {"pooling": "none"}}"#),
+            ], workspace: EncoderWorkspace()
+        ).flat
         let mean = (results[0].result?.arrayValue ?? []).compactMap { $0.doubleValue }
         #expect(mean.count == h)
         for j in 0..<h {
@@ -164,8 +202,17 @@ struct EngineTests {
 
     @Test func fillMaskTargets() throws {
         let engine = try #require(PipelineFixtures.engine)
-        let r = engine.run([try request(#"{"id": "t", "task": "fill-mask", "text": "Jeg bor i <mask>.", "options": {"targets": ["og", "i", "Ġtil", "og"], "top_k": 10}}"#)],
-                           workspace: EncoderWorkspace()).flat[0]
+        let r = engine.run(
+            [
+                try request(
+                    #"""
+                    {"id": "t", "task": "fill-mask", "text": "Jeg bor i <mask>.", "options": {"targets": ["og", "i", "Ġtil", "og"], \#
+                    "top_k": 10}}
+                    """#
+                )
+            ],
+            workspace: EncoderWorkspace()
+        ).flat[0]
         let list = try #require(r.result?.arrayValue)
         let tokens = Set(list.compactMap { $0["token"]?.intValue })
         let expected = Set(["og", "i", "Ġtil"].compactMap { engine.tokenizer.tokenToId($0) })

@@ -1,9 +1,10 @@
 import Foundation
 import NorBERT
-@testable import Pipelines
 import Testing
 import Tokenizers
 import Wire
+
+@testable import Pipelines
 
 /// Every case of Fixtures/pipelines/*/cases.jsonl through the pipelines, compared with
 /// `output_corrected` (calls marked `corrected_unstable` are skipped). All calls of a task go
@@ -11,8 +12,10 @@ import Wire
 @Suite("Pipelines: fixture parity")
 struct FixtureParityTests {
     /// Builds one request per call, runs them as a batch and compares results.
-    func check(task: String, head: String, inputs: (JSONValue) -> [(String, JSONValue)],
-               close: @escaping (Double, Double) -> Bool) throws {
+    func check(
+        task: String, head: String, inputs: (JSONValue) -> [(String, JSONValue)],
+        close: @escaping (Double, Double) -> Bool
+    ) throws {
         let engine = try #require(PipelineFixtures.engine, "engine did not load")
         let cases = try PipelineFixtures.cases(task)
         var requests: [PipelineRequest] = []
@@ -21,7 +24,10 @@ struct FixtureParityTests {
         for c in cases {
             let id = c["id"]?.stringValue ?? "?"
             for (k, call) in (c["calls"]?.arrayValue ?? []).enumerated() {
-                if call["corrected_unstable"]?.boolValue == true { skipped += 1; continue }
+                if call["corrected_unstable"]?.boolValue == true {
+                    skipped += 1
+                    continue
+                }
                 var pairs: [(String, JSONValue)] = [("id", .string("\(id)#\(k)")), ("task", .string(task)), ("head", .string(head))]
                 pairs += inputs(c)
                 pairs.append(("options", call["kwargs"] ?? .object([])))
@@ -45,7 +51,12 @@ struct FixtureParityTests {
                 passed += 1
             }
         }
-        print("pipelines \(task): \(passed)/\(expected.count) calls match output_corrected (\(skipped) corrected_unstable skipped; \(result.stats.encoderPasses) encoder passes, \(result.stats.encodedSequences) sequences)")
+        print(
+            """
+            pipelines \(task): \(passed)/\(expected.count) calls match output_corrected (\(skipped) corrected_unstable skipped; \
+            \(result.stats.encoderPasses) encoder passes, \(result.stats.encodedSequences) sequences)
+            """
+        )
         #expect(passed == expected.count)
         #expect(expected.count > 0)
     }
@@ -61,9 +72,11 @@ struct FixtureParityTests {
     }
 
     @Test func questionAnswering() throws {
-        try check(task: "question-answering", head: "qa", inputs: { c in
-            [("question", c["question"] ?? .null), ("context", c["context"] ?? .null)]
-        }, close: relative(1e-4))
+        try check(
+            task: "question-answering", head: "qa",
+            inputs: { c in
+                [("question", c["question"] ?? .null), ("context", c["context"] ?? .null)]
+            }, close: relative(1e-4))
     }
 
     @Test func fillMask() throws {
@@ -74,16 +87,25 @@ struct FixtureParityTests {
         let engine = try #require(PipelineFixtures.engine)
         let cases = try PipelineFixtures.cases("multiple-choice")
         let requests = try cases.map { c in
-            try PipelineRequest.decode(.object([("id", c["id"] ?? .null), ("task", .string("multiple-choice")),
-                                                ("question", c["question"] ?? .null), ("choices", c["choices"] ?? .null)])).get()
+            try PipelineRequest.decode(
+                .object([
+                    ("id", c["id"] ?? .null), ("task", .string("multiple-choice")),
+                    ("question", c["question"] ?? .null), ("choices", c["choices"] ?? .null),
+                ])
+            ).get()
         }
         let result = engine.run(requests, workspace: EncoderWorkspace())
         var passed = 0
         for (c, responses) in zip(cases, result.responses) {
             let r = try #require(responses.first)
-            let expected: JSONValue = .object([("choice", c["predicted_choice"] ?? .null), ("scores", c["softmax"] ?? .null),
-                                               ("logits", c["logits"] ?? .null)])
-            guard let output = r.result else { Issue.record("\(r.id ?? ""): \(r.error?.description ?? "")"); continue }
+            let expected: JSONValue = .object([
+                ("choice", c["predicted_choice"] ?? .null), ("scores", c["softmax"] ?? .null),
+                ("logits", c["logits"] ?? .null),
+            ])
+            guard let output = r.result else {
+                Issue.record("\(r.id ?? ""): \(r.error?.description ?? "")")
+                continue
+            }
             if let m = mismatch(output, expected, close: absolute(1e-4)) { Issue.record("\(r.id ?? ""): \(m)") } else { passed += 1 }
         }
         print("pipelines multiple-choice: \(passed)/\(cases.count) cases match (choice, softmax, logits)")
@@ -105,16 +127,18 @@ struct FixtureParityTests {
             var options = RequestOptions()
             options.set("max_seq_len", .int(128))
             options.set("doc_stride", .int(32))
-            let r = PipelineRequest(id: "w", task: .questionAnswering, question: c["question"]?.stringValue,
-                                    context: c["context"]?.stringValue, options: options)
+            let r = PipelineRequest(
+                id: "w", task: .questionAnswering, question: c["question"]?.stringValue,
+                context: c["context"]?.stringValue, options: options)
             let plan = try QuestionAnsweringPlan(r, head: qa, engine: engine, stats: &stats)
             let expected = (c["windows"]?.arrayValue ?? []).map { $0["input_ids"]?.intArray ?? [] }
             #expect(plan.sequences == expected, "\(c["id"]?.stringValue ?? "")")
         }
         let mc = try #require(engine.head(named: "mc"))
         for c in try PipelineFixtures.cases("multiple-choice") {
-            let r = PipelineRequest(id: "m", task: .multipleChoice, question: c["question"]?.stringValue,
-                                    choices: c["choices"]?.arrayValue?.compactMap(\.stringValue))
+            let r = PipelineRequest(
+                id: "m", task: .multipleChoice, question: c["question"]?.stringValue,
+                choices: c["choices"]?.arrayValue?.compactMap(\.stringValue))
             let plan = try MultipleChoicePlan(r, head: mc, engine: engine, stats: &stats)
             let padded = c["input_ids"]?.arrayValue ?? []
             let masks = c["attention_mask"]?.arrayValue ?? []

@@ -1,6 +1,7 @@
-@testable import Pipelines
 import Tensors
 import Testing
+
+@testable import Pipelines
 
 /// The sampler's top-k selection (one pass for the k-th value, no sort of the vocabulary) keeps
 /// exactly what sorting every token would.

@@ -1,23 +1,26 @@
 import Foundation
 import NorBERT
-@testable import Pipelines
 import Tensors
 import Testing
 import Tokenizers
 import Wire
+
+@testable import Pipelines
 
 /// `"stream": true`: partial responses (QA per window, generation per token) before the final one.
 @Suite("Pipelines: streaming")
 struct StreamingTests {
     func request(_ json: String) throws -> PipelineRequest { try PipelineRequest.decode(json).get() }
 
-    static let longContext = Array(repeating: "Kari Nordmann bor i Tromsø og jobber på UiT, men Per bor i Bergen.", count: 6).joined(separator: " ")
+    static let longContext = Array(repeating: "Kari Nordmann bor i Tromsø og jobber på UiT, men Per bor i Bergen.", count: 6).joined(
+        separator: " ")
 
     @Test func decodesStream() throws {
         #expect(try request(#"{"id": "a", "task": "text-classification", "text": "x"}"#).stream == false)
         #expect(try request(#"{"id": "a", "task": "text-classification", "text": "x", "stream": true}"#).stream == true)
         #expect(try request(#"{"id": "a", "task": "text-classification", "text": "x", "stream": null}"#).stream == false)
-        guard case .failure(let f) = PipelineRequest.decode(#"{"id": "a", "task": "text-classification", "text": "x", "stream": "yes"}"#) else {
+        guard case .failure(let f) = PipelineRequest.decode(#"{"id": "a", "task": "text-classification", "text": "x", "stream": "yes"}"#)
+        else {
             Issue.record("a non-boolean stream must be rejected")
             return
         }
@@ -26,7 +29,11 @@ struct StreamingTests {
 
     @Test func questionAnsweringStreamsEachWindowsBestAnswers() throws {
         let engine = try #require(PipelineFixtures.engine)
-        let body = #""task": "question-answering", "question": "Hvor bor Kari?", "context": "\#(Self.longContext)", "options": {"max_seq_len": 48, "doc_stride": 16, "top_k": 2}"#
+        let body =
+            #"""
+            "task": "question-answering", "question": "Hvor bor Kari?", "context": "\#(Self.longContext)", "options": \#
+            {"max_seq_len": 48, "doc_stride": 16, "top_k": 2}
+            """#
         let streamed = engine.run([try request(#"{"id": "s", \#(body), "stream": true}"#)], workspace: EncoderWorkspace())
         let plain = engine.run([try request(#"{"id": "s", \#(body)}"#)], workspace: EncoderWorkspace())
         let final = try #require(streamed.responses.first?.first)
@@ -52,7 +59,10 @@ struct StreamingTests {
     @Test func generationStreamsTokenChunks() throws {
         let engine = try #require(PipelineFixtures.engine)
         let body = #""task": "text-generation", "head": "causal", "text": "Det var en gang", "options": {"max_new_tokens": 6}"#
-        let lines = [#"{"id": "g", \#(body), "stream": true}"#, #"{"id": "h", \#(body)}"#, #"{"id": "q", "task": "text-classification", "text": "Hei", "stream": true}"#]
+        let lines = [
+            #"{"id": "g", \#(body), "stream": true}"#, #"{"id": "h", \#(body)}"#,
+            #"{"id": "q", "task": "text-classification", "text": "Hei", "stream": true}"#,
+        ]
         let result = engine.respond(toLines: lines.map { Array($0.utf8) }, workspace: EncoderWorkspace())
         let final = try #require(result.responses[0].first)
         let generated = try #require(final.usage?.generatedTokens)
@@ -89,10 +99,24 @@ struct StreamingTests {
     /// the collected ones, and nothing is left in `partials`.
     @Test func handlerGetsPartialsAsTheyAreComputed() throws {
         let engine = try #require(PipelineFixtures.engine)
-        let qa = #"{"id": "q", "task": "question-answering", "question": "Hvor bor Kari?", "context": "\#(Self.longContext)", "options": {"max_seq_len": 48, "doc_stride": 16}, "stream": true}"#
+        let qa =
+            #"""
+            {"id": "q", "task": "question-answering", "question": "Hvor bor Kari?", "context": "\#(Self.longContext)", "options": \#
+            {"max_seq_len": 48, "doc_stride": 16}, "stream": true}
+            """#
         let requests = try [
-            request(#"{"id": "a", "task": "text-generation", "head": "causal", "text": "Det var en gang", "options": {"max_new_tokens": 4}, "stream": true}"#),
-            request(#"{"id": "b", "task": "text-generation", "head": "causal", "text": "Hei", "options": {"max_new_tokens": 4}, "stream": true}"#),
+            request(
+                #"""
+                {"id": "a", "task": "text-generation", "head": "causal", "text": "Det var en gang", "options": {"max_new_tokens": \#
+                4}, "stream": true}
+                """#
+            ),
+            request(
+                #"""
+                {"id": "b", "task": "text-generation", "head": "causal", "text": "Hei", "options": {"max_new_tokens": 4}, "stream": \#
+                true}
+                """#
+            ),
             request(qa),
             request(#"{"id": "c", "task": "text-classification", "text": "Hei", "stream": true}"#),
         ]
@@ -101,12 +125,15 @@ struct StreamingTests {
         let collected = engine.run(requests, workspace: EncoderWorkspace())
         #expect(result.partials.allSatisfy { $0.isEmpty }, "the handler took every partial")
         for r in requests.indices {
-            #expect(live.filter { $0.request == r }.map(\.response.jsonLine) == collected.partials[r].map(\.jsonLine), "request \(r): the same partials")
+            #expect(
+                live.filter { $0.request == r }.map(\.response.jsonLine) == collected.partials[r].map(\.jsonLine),
+                "request \(r): the same partials")
         }
         #expect(result.responses.map { $0.map(\.jsonLine) } == collected.responses.map { $0.map(\.jsonLine) }, "the same finals")
         let generation = live.filter { $0.request < 2 }.map(\.request)
         #expect(generation == [0, 1, 0, 1, 0, 1, 0, 1], "chunks interleave token by token: \(generation)")
         // QA partials come from the encoder passes, before any generation step.
-        #expect(live.first?.request == 2 && live.filter { $0.request == 2 }.count == (collected.responses[2].first?.usage?.windows ?? 0) - 1)
+        #expect(
+            live.first?.request == 2 && live.filter { $0.request == 2 }.count == (collected.responses[2].first?.usage?.windows ?? 0) - 1)
     }
 }

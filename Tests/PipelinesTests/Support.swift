@@ -1,9 +1,10 @@
 import Foundation
 import NorBERT
-@testable import Pipelines
 import TestSupport
 import Tokenizers
 import Wire
+
+@testable import Pipelines
 
 /// Fixture locations (inside the repository, found from this file) and one shared engine.
 enum PipelineFixtures {
@@ -27,8 +28,10 @@ enum PipelineFixtures {
 
 /// Structural comparison of a result with an expected JSON value: objects by key set, arrays in
 /// order, strings by Unicode scalars, integers exactly, other numbers with `close`.
-func mismatch(_ actual: JSONValue, _ expected: JSONValue, path: String = "$",
-              close: (Double, Double) -> Bool) -> String? {
+func mismatch(
+    _ actual: JSONValue, _ expected: JSONValue, path: String = "$",
+    close: (Double, Double) -> Bool
+) -> String? {
     switch (actual, expected) {
     case (.object(let a), .object(let e)):
         let ak = Set(a.map(\.0)), ek = Set(e.map(\.0))

@@ -1,21 +1,28 @@
 import Foundation
-import Testing
 import Tensors
+import Testing
+
 @testable import SafeTensors
 
 @Suite("Checkpoint folders")
 struct CheckpointTests {
     /// A sharded folder: a.safetensors holds "x" [2] and "extra" [1], b.safetensors holds "y" [2, 2].
     func makeSharded(_ dir: TempDir, index: String? = nil) throws {
-        try SafeTensorsWriter.write([("x", .float32(Tensor(shape: [2], storage: [1, 2]))),
-                                     ("extra", .float32(Tensor(shape: [1], storage: [9])))],
-                                    to: dir.file("a.safetensors"))
-        try SafeTensorsWriter.write([("y", .float32(Tensor(shape: [2, 2], storage: [3, 4, 5, 6])))],
-                                    to: dir.file("b.safetensors"))
-        try dir.write(Checkpoint.indexFileName, text: index ?? """
-            {"metadata": {"total_size": 28, "note": "hi", "nested": {"a": 1}},
-             "weight_map": {"y": "b.safetensors", "x": "a.safetensors"}}
-            """)
+        try SafeTensorsWriter.write(
+            [
+                ("x", .float32(Tensor(shape: [2], storage: [1, 2]))),
+                ("extra", .float32(Tensor(shape: [1], storage: [9]))),
+            ],
+            to: dir.file("a.safetensors"))
+        try SafeTensorsWriter.write(
+            [("y", .float32(Tensor(shape: [2, 2], storage: [3, 4, 5, 6])))],
+            to: dir.file("b.safetensors"))
+        try dir.write(
+            Checkpoint.indexFileName,
+            text: index ?? """
+                {"metadata": {"total_size": 28, "note": "hi", "nested": {"a": 1}},
+                 "weight_map": {"y": "b.safetensors", "x": "a.safetensors"}}
+                """)
     }
 
     @Test func shardedFolderLoadsIndexedTensors() throws {
@@ -82,13 +89,14 @@ struct CheckpointTests {
         }
     }
 
-    @Test(arguments: [
-        ("", nil), ("{", nil), ("[]", nil), ("{\"weight_map\": []}", nil), ("{\"metadata\": {}}", nil),
-        ("{\"weight_map\": {}}", nil), ("{\"weight_map\": {\"x\": 3}}", "x"),
-        ("{\"weight_map\": {\"x\": \"a.safetensors\"}, \"metadata\": 5}", nil),
-        ("{\"weight_map\": {\"x\": \"a.safetensors\", \"x\": \"b.safetensors\"}}", nil),
-        ("{\"weight_map\": {\"x\": \"a.safetensors\"}} trailing", nil),
-    ] as [(String, String?)])
+    @Test(
+        arguments: [
+            ("", nil), ("{", nil), ("[]", nil), ("{\"weight_map\": []}", nil), ("{\"metadata\": {}}", nil),
+            ("{\"weight_map\": {}}", nil), ("{\"weight_map\": {\"x\": 3}}", "x"),
+            ("{\"weight_map\": {\"x\": \"a.safetensors\"}, \"metadata\": 5}", nil),
+            ("{\"weight_map\": {\"x\": \"a.safetensors\", \"x\": \"b.safetensors\"}}", nil),
+            ("{\"weight_map\": {\"x\": \"a.safetensors\"}} trailing", nil),
+        ] as [(String, String?)])
     func malformedIndex(_ index: String, _ tensor: String?) throws {
         let dir = try TempDir()
         try makeSharded(dir, index: index)

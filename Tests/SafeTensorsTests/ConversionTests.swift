@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SafeTensors
 
 @Suite("dtype conversion")
@@ -101,7 +102,8 @@ struct ConversionTests {
         var data: [UInt8] = []
         var entries: [String] = []
         func add(_ name: String, _ dtype: String, _ bytes: [UInt8], _ count: Int) {
-            entries.append("\"\(name)\":{\"dtype\":\"\(dtype)\",\"shape\":[\(count)],\"data_offsets\":[\(data.count),\(data.count + bytes.count)]}")
+            entries.append(
+                "\"\(name)\":{\"dtype\":\"\(dtype)\",\"shape\":[\(count)],\"data_offsets\":[\(data.count),\(data.count + bytes.count)]}")
             data += bytes
         }
         add("i32", "I32", littleEndianBytes([Int32(-1), .max, .min]), 3)
@@ -115,8 +117,10 @@ struct ConversionTests {
         add("u64big", "U64", littleEndianBytes([UInt64(0), UInt64(Int64.max) + 1]), 2)
         add("c64", "C64", floatBytes([1, 2]), 1)
         add("f4", "F4", [0x21], 2)
-        let file = try SafeTensorsFile(path: try dir.write("ints.safetensors",
-                                                           rawFile(header: "{" + entries.joined(separator: ",") + "}", data: data)))
+        let file = try SafeTensorsFile(
+            path: try dir.write(
+                "ints.safetensors",
+                rawFile(header: "{" + entries.joined(separator: ",") + "}", data: data)))
         #expect(try file.int64s("i32") == [-1, Int64(Int32.max), Int64(Int32.min)])
         #expect(try file.int64s("i16") == [Int64(Int16.min), 5])
         #expect(try file.int64s("i8") == [-128, 127])

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import Tensors
+import Testing
+
 @testable import SafeTensors
 
 @Suite("Real norbert4-tiny checkpoints")

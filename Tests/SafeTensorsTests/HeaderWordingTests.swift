@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SafeTensors
 
 /// safetensors headers are read by the package's one JSON parser (Wire), whose wording they share

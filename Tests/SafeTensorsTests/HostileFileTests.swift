@@ -1,6 +1,7 @@
 import Foundation
 import Tensors
 import Testing
+
 @testable import SafeTensors
 
 /// Every malformed file must produce a precise error (never a crash or an out-of-bounds read).
@@ -8,8 +9,10 @@ import Testing
 struct HostileFileTests {
     /// Writes `bytes` as hostile.safetensors in a fresh folder and expects `SafeTensorsFile(path:)` to fail.
     @discardableResult
-    func expectOpenFails(_ bytes: [UInt8], _ kind: SafeTensorsError.Kind, tensor: String?,
-                         sourceLocation: SourceLocation = #_sourceLocation) throws -> SafeTensorsError? {
+    func expectOpenFails(
+        _ bytes: [UInt8], _ kind: SafeTensorsError.Kind, tensor: String?,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> SafeTensorsError? {
         let dir = try TempDir()
         let path = try dir.write("hostile.safetensors", bytes)
         return expectError(kind, file: path, tensor: tensor, sourceLocation: sourceLocation) {
@@ -98,7 +101,7 @@ struct HostileFileTests {
     /// 200,000 keys (a hash set, not a scan per key): a duplicate at the end is found quickly.
     @Test func duplicateAfterManyKeys() throws {
         var header = "{\"__metadata__\":{"
-        for k in 0..<200_000 { header += "\"k\(k)\":\"\","  }
+        for k in 0..<200_000 { header += "\"k\(k)\":\"\"," }
         header += "\"k123456\":\"\"}}"
         let started = ContinuousClock.now
         let error = try expectOpenFails(rawFile(header: header), .invalidHeader, tensor: nil)
@@ -126,16 +129,16 @@ struct HostileFileTests {
     }
 
     @Test(arguments: [
-        ("1", "[2]", "[0,8]"),                 // dtype not a string
-        ("\"F32\"", "\"2\"", "[0,8]"),         // shape not an array
-        ("\"F32\"", "[\"2\"]", "[0,8]"),       // shape element not a number
-        ("\"F32\"", "[2.0]", "[0,8]"),         // shape element not an integer
-        ("\"F32\"", "[2e0]", "[0,8]"),         // exponent form is not an integer literal
-        ("\"F32\"", "[2]", "{}"),              // data_offsets not an array
-        ("\"F32\"", "[2]", "[0,8,16]"),        // three offsets
-        ("\"F32\"", "[2]", "[8]"),             // one offset
-        ("\"F32\"", "[2]", "[-8,0]"),          // negative offset
-        ("\"F32\"", "[2]", "[0,8.5]"),         // fractional offset
+        ("1", "[2]", "[0,8]"),  // dtype not a string
+        ("\"F32\"", "\"2\"", "[0,8]"),  // shape not an array
+        ("\"F32\"", "[\"2\"]", "[0,8]"),  // shape element not a number
+        ("\"F32\"", "[2.0]", "[0,8]"),  // shape element not an integer
+        ("\"F32\"", "[2e0]", "[0,8]"),  // exponent form is not an integer literal
+        ("\"F32\"", "[2]", "{}"),  // data_offsets not an array
+        ("\"F32\"", "[2]", "[0,8,16]"),  // three offsets
+        ("\"F32\"", "[2]", "[8]"),  // one offset
+        ("\"F32\"", "[2]", "[-8,0]"),  // negative offset
+        ("\"F32\"", "[2]", "[0,8.5]"),  // fractional offset
         ("\"F32\"", "[2]", "[0,99999999999999999999999]"),  // offset beyond Int
         ("\"F32\"", "[null]", "[0,8]"),
     ])
@@ -169,8 +172,9 @@ struct HostileFileTests {
         #expect(error?.message.contains("F128") == true)
         #expect(error?.description.contains("F128") == true)
         // Case matters.
-        try expectOpenFails(rawFile(header: "{" + entry("w", dtype: "\"f32\"") + "}", data: .init(repeating: 0, count: 8)),
-                            .unknownDType, tensor: "w")
+        try expectOpenFails(
+            rawFile(header: "{" + entry("w", dtype: "\"f32\"") + "}", data: .init(repeating: 0, count: 8)),
+            .unknownDType, tensor: "w")
     }
 
     @Test func invertedOffsets() throws {
@@ -180,8 +184,9 @@ struct HostileFileTests {
 
     @Test func offsetsBeyondDataSection() throws {
         let header = "{" + entry("a", offsets: "[0,8]") + "," + entry("encoder.layers.0.lambdas", offsets: "[8,16]") + "}"
-        let error = try expectOpenFails(rawFile(header: header, data: .init(repeating: 0, count: 12)),
-                                        .offsetsOutOfBounds, tensor: "encoder.layers.0.lambdas")
+        let error = try expectOpenFails(
+            rawFile(header: header, data: .init(repeating: 0, count: 12)),
+            .offsetsOutOfBounds, tensor: "encoder.layers.0.lambdas")
         #expect(error?.message.contains("12-byte data section") == true)
         // An end near Int.max must not overflow anything.
         let huge = "{" + entry("a", shape: "[2305843009213693951]", offsets: "[8,9223372036854775804]") + "}"
@@ -199,8 +204,9 @@ struct HostileFileTests {
 
     @Test func overlappingTensors() throws {
         let header = "{" + entry("first", offsets: "[0,8]") + "," + entry("second", offsets: "[4,12]") + "}"
-        let error = try expectOpenFails(rawFile(header: header, data: .init(repeating: 0, count: 12)),
-                                        .overlappingTensors, tensor: "second")
+        let error = try expectOpenFails(
+            rawFile(header: header, data: .init(repeating: 0, count: 12)),
+            .overlappingTensors, tensor: "second")
         #expect(error?.description.contains("'first'") == true)
         // A tensor inside another one.
         let nested = "{" + entry("outer", shape: "[4]", offsets: "[0,16]") + "," + entry("inner", shape: "[1]", offsets: "[4,8]") + "}"
@@ -229,8 +235,9 @@ struct HostileFileTests {
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: source)))
         let keptData = 600_000
         let expected = try #require(original.infos.first { $0.dataOffsets.upperBound > keptData })
-        let error = try expectOpenFails(Array(bytes[0..<(8 + original.headerByteCount + keptData)]),
-                                        .offsetsOutOfBounds, tensor: expected.name)
+        let error = try expectOpenFails(
+            Array(bytes[0..<(8 + original.headerByteCount + keptData)]),
+            .offsetsOutOfBounds, tensor: expected.name)
         #expect(error?.message.contains("\(keptData)-byte data section") == true)
         // Cut inside the header instead.
         try expectOpenFails(Array(bytes[0..<100]), .truncated, tensor: nil)
@@ -243,13 +250,15 @@ struct HostileFileTests {
         let empty = try SafeTensorsFile(path: try dir.write("empty.safetensors", rawFile(header: "{}  ")))
         #expect(empty.names.isEmpty && empty.metadata.isEmpty)
 
-        let header = "{" + [
-            entry("byte", dtype: "\"U8\"", shape: "[1]", offsets: "[0,1]"),
-            entry("scalar", shape: "[]", offsets: "[1,5]"),
-            entry("nothing", shape: "[0,3]", offsets: "[5,5]"),
-            entry("alsoNothing", dtype: "\"I64\"", shape: "[2,0]", offsets: "[5,5]"),
-            entry("gapped", shape: "[1]", offsets: "[7,11]"),
-        ].joined(separator: ",") + ",\"__metadata__\":{\"k\":\"v \\\"q\\\" \\u00f8\"}}"
+        let header =
+            "{"
+            + [
+                entry("byte", dtype: "\"U8\"", shape: "[1]", offsets: "[0,1]"),
+                entry("scalar", shape: "[]", offsets: "[1,5]"),
+                entry("nothing", shape: "[0,3]", offsets: "[5,5]"),
+                entry("alsoNothing", dtype: "\"I64\"", shape: "[2,0]", offsets: "[5,5]"),
+                entry("gapped", shape: "[1]", offsets: "[7,11]"),
+            ].joined(separator: ",") + ",\"__metadata__\":{\"k\":\"v \\\"q\\\" \\u00f8\"}}"
         let data: [UInt8] = [9] + floatBytes([2.5]) + [0, 0] + floatBytes([-1]) + [1, 2, 3]
         let file = try SafeTensorsFile(path: try dir.write("edge.safetensors", rawFile(header: header, data: data)))
         #expect(file.names == ["byte", "scalar", "nothing", "alsoNothing", "gapped"])
@@ -266,7 +275,8 @@ struct HostileFileTests {
     /// Every truncation and many single-byte corruptions of a small valid file either open or
     /// throw SafeTensorsError; reads of whatever opens stay in bounds.
     @Test func corruptionsNeverCrash() throws {
-        let header = "{\"__metadata__\":{\"format\":\"pt\"}," + entry("a", shape: "[2]", offsets: "[0,8]") + ","
+        let header =
+            "{\"__metadata__\":{\"format\":\"pt\"}," + entry("a", shape: "[2]", offsets: "[0,8]") + ","
             + entry("b", dtype: "\"BF16\"", shape: "[2,2]", offsets: "[8,16]") + ","
             + entry("c", dtype: "\"I64\"", shape: "[1]", offsets: "[16,24]") + "}"
         let valid = rawFile(header: header, data: .init(repeating: 0x3F, count: 24))
@@ -299,4 +309,3 @@ struct HostileFileTests {
         #expect(opened > 0)
     }
 }
-

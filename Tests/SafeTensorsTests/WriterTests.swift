@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import Tensors
+import Testing
+
 @testable import SafeTensors
 
 @Suite("Writer")
@@ -11,13 +12,14 @@ struct WriterTests {
         let weights = Tensor(shape: [2, 3], storage: [1, -2.5, .infinity, -0.0, .leastNonzeroMagnitude, 1e-3])
         let odd = Tensor(shape: [3], storage: [0.1, 0.2, 0.3])
         let ids: [Int64] = [.min, -1, 0, 1, .max]
-        try SafeTensorsWriter.write([
-            ("weights", .float32(weights)),
-            ("ids", .int64(shape: [5], values: ids)),
-            ("odd \"name\"\n", .float32(odd)),
-            ("scalar", .float32(Tensor(shape: [], storage: [42]))),
-            ("empty", .int64(shape: [0, 4], values: [])),
-        ], to: path, metadata: ["format": "pt", "ünï": "\"quoted\"\t"])
+        try SafeTensorsWriter.write(
+            [
+                ("weights", .float32(weights)),
+                ("ids", .int64(shape: [5], values: ids)),
+                ("odd \"name\"\n", .float32(odd)),
+                ("scalar", .float32(Tensor(shape: [], storage: [42]))),
+                ("empty", .int64(shape: [0, 4], values: [])),
+            ], to: path, metadata: ["format": "pt", "ünï": "\"quoted\"\t"])
 
         let file = try SafeTensorsFile(path: path)
         #expect(file.names == ["weights", "ids", "odd \"name\"\n", "scalar", "empty"])

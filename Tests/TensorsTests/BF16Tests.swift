@@ -13,18 +13,19 @@ import Testing
     @Test func roundsToNearestEven() {
         #expect(Self.bits(1) == 0x3F80)
         #expect(Self.bits(-2) == 0xC000)
-        #expect(Self.bits(Float(bitPattern: 0x3F80_8000)) == 0x3F80)   // tie, even below
-        #expect(Self.bits(Float(bitPattern: 0x3F81_8000)) == 0x3F82)   // tie, even above
-        #expect(Self.bits(Float(bitPattern: 0x3F80_8001)) == 0x3F81)   // just above the tie
+        #expect(Self.bits(Float(bitPattern: 0x3F80_8000)) == 0x3F80)  // tie, even below
+        #expect(Self.bits(Float(bitPattern: 0x3F81_8000)) == 0x3F82)  // tie, even above
+        #expect(Self.bits(Float(bitPattern: 0x3F80_8001)) == 0x3F81)  // just above the tie
         #expect(Self.bits(.infinity) == 0x7F80)
         #expect(BF16.float(Self.bits(.nan)).isNaN)
-        #expect(Self.bits(Float.greatestFiniteMagnitude) == 0x7F80)     // rounds up to infinity, as torch does
+        #expect(Self.bits(Float.greatestFiniteMagnitude) == 0x7F80)  // rounds up to infinity, as torch does
     }
 
     /// The AVX-512 conversion equals the portable one bit for bit (masked tail included).
     @Test func vectorConversionEqualsPortable() {
         var rng = SplitMix64(seed: 16)
-        var x = (0..<1_037).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())) }   // any bits: NaNs, infinities, subnormals
+        // Any bits: NaNs, infinities, subnormals.
+        var x = (0..<1_037).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())) }
         x += [0x3F80_8000, 0x3F81_8000, 0x7F7F_FFFF, 0x0000_8000].map { Float(bitPattern: $0) }
         func run(_ level: KernelLevel) -> [UInt16] {
             Vector.withLevel(level) {

@@ -7,14 +7,14 @@ import Testing
     struct Rng {
         var state: UInt64
         mutating func next() -> Float {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Float(state >> 40) / Float(1 << 24) * 2 - 1
         }
     }
 
     @Test func expIsAccurate() {
         // Whole vectors, so the SIMD path runs (a single value takes the scalar tail).
-        let x = (0..<13_520).map { Float(-87) + Float($0) * 0.013 }   // up to 88.75: past the clamp
+        let x = (0..<13_520).map { Float(-87) + Float($0) * 0.013 }  // up to 88.75: past the clamp
         var y = [Float](repeating: 0, count: x.count)
         y.withUnsafeMutableBufferPointer { o in x.withUnsafeBufferPointer { Vector.exp(o.baseAddress!, $0.baseAddress!, count: x.count) } }
         var worst: Double = 0
@@ -50,7 +50,8 @@ import Testing
         out.withUnsafeMutableBufferPointer { o in
             x.withUnsafeBufferPointer { xb in
                 gain.withUnsafeBufferPointer { g in
-                    Vector.layerNorm(o.baseAddress!, ldo: cols, xb.baseAddress!, ldx: cols, rows: rows, cols: cols, eps: 1e-7, gain: g.baseAddress)
+                    Vector.layerNorm(
+                        o.baseAddress!, ldo: cols, xb.baseAddress!, ldx: cols, rows: rows, cols: cols, eps: 1e-7, gain: g.baseAddress)
                 }
             }
         }
@@ -69,8 +70,10 @@ import Testing
 
     /// Windowed attention (query blocks, online softmax over several key chunks) against a naive
     /// double-precision softmax, bidirectional and causal, with and without a cached prefix.
-    @Test(arguments: [(1, 0, 3000, 5000, false), (200, 0, 200, 7, false), (300, 0, 2500, 1500, false),
-                      (2100, 0, 2100, 3000, true), (1, 2999, 3000, 1100, true), (5, 40, 45, 16, true)])
+    @Test(arguments: [
+        (1, 0, 3000, 5000, false), (200, 0, 200, 7, false), (300, 0, 2500, 1500, false),
+        (2100, 0, 2100, 3000, true), (1, 2999, 3000, 1100, true), (5, 40, 45, 16, true),
+    ])
     func windowedAttention(nq: Int, queryStart: Int, nk: Int, window: Int, causal: Bool) {
         let d = 16, dv = 8
         var rng = Rng(state: UInt64(nq * 31 + nk))
@@ -81,11 +84,16 @@ import Testing
         var scratch = AttentionScratch()
         let scale: Float = 0.25
         out.withUnsafeMutableBufferPointer { o in
-            q.withUnsafeBufferPointer { qb in k.withUnsafeBufferPointer { kb in v.withUnsafeBufferPointer { vb in
-                Attention.windowed(o.baseAddress!, ldo: dv, q: qb.baseAddress!, ldq: d, k: kb.baseAddress!, ldk: d,
-                                   v: vb.baseAddress!, ldv: dv, queries: nq, queryStart: queryStart, keys: nk,
-                                   headDim: d, valueDim: dv, window: window, causal: causal, scale: scale, scratch: &scratch)
-            } } }
+            q.withUnsafeBufferPointer { qb in
+                k.withUnsafeBufferPointer { kb in
+                    v.withUnsafeBufferPointer { vb in
+                        Attention.windowed(
+                            o.baseAddress!, ldo: dv, q: qb.baseAddress!, ldq: d, k: kb.baseAddress!, ldk: d,
+                            v: vb.baseAddress!, ldv: dv, queries: nq, queryStart: queryStart, keys: nk,
+                            headDim: d, valueDim: dv, window: window, causal: causal, scale: scale, scratch: &scratch)
+                    }
+                }
+            }
         }
         var worst: Double = 0
         for i in Swift.stride(from: 0, to: nq, by: max(1, nq / 40)) {

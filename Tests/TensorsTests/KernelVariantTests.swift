@@ -8,7 +8,7 @@ import Testing
     struct Rng {
         var state: UInt64
         mutating func next() -> Float {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Float(state >> 40) / Float(1 << 24) * 2 - 1
         }
         mutating func values(_ n: Int, scale: Float = 1, offset: Float = 0) -> [Float] { (0..<n).map { _ in next() * scale + offset } }
@@ -52,13 +52,16 @@ import Testing
         var rng = Rng(state: UInt64(cols))
         let rows = 7
         let x = rng.values(rows * cols, scale: 3, offset: 0.5), gain = rng.values(cols, offset: 1)
-        for (level, worst) in Self.compare("layerNorm cols \(cols)", {
-            var out = [Float](repeating: .nan, count: rows * cols)
-            out.withUnsafeMutableBufferPointer { o in
-                Vector.layerNorm(o.baseAddress!, ldo: cols, x, ldx: cols, rows: rows, cols: cols, eps: 1e-7, gain: gain)
-            }
-            return out
-        }) { #expect(worst < 5e-6, "\(level)") }
+        for (level, worst) in Self.compare(
+            "layerNorm cols \(cols)",
+            {
+                var out = [Float](repeating: .nan, count: rows * cols)
+                out.withUnsafeMutableBufferPointer { o in
+                    Vector.layerNorm(o.baseAddress!, ldo: cols, x, ldx: cols, rows: rows, cols: cols, eps: 1e-7, gain: gain)
+                }
+                return out
+            })
+        { #expect(worst < 5e-6, "\(level)") }
     }
 
     @Test(arguments: [8, 192, 200])
@@ -66,23 +69,29 @@ import Testing
         var rng = Rng(state: 99 + UInt64(cols))
         let rows = 5, n = rows * cols
         let x = rng.values(n, scale: 2), y = rng.values(n, scale: 2), p = rng.values(n), q = rng.values(n)
-        for (level, worst) in Self.compare("mixLayerNorm cols \(cols)", {
-            var out = [Float](repeating: .nan, count: n)
-            out.withUnsafeMutableBufferPointer { o in
-                Vector.mixLayerNorm(o.baseAddress!, scale: 0.7, 0.8, x, 0.2, y, plus: p, rows: rows, cols: cols, eps: 1e-7)
-            }
-            return out
-        }) { #expect(worst < 5e-6, "\(level)") }
+        for (level, worst) in Self.compare(
+            "mixLayerNorm cols \(cols)",
+            {
+                var out = [Float](repeating: .nan, count: n)
+                out.withUnsafeMutableBufferPointer { o in
+                    Vector.mixLayerNorm(o.baseAddress!, scale: 0.7, 0.8, x, 0.2, y, plus: p, rows: rows, cols: cols, eps: 1e-7)
+                }
+                return out
+            })
+        { #expect(worst < 5e-6, "\(level)") }
         // The mixes round identically in every variant (no fused multiply-add).
-        for (level, worst) in Self.compare("scaledMixAdd n \(n)", {
-            var out = [Float](repeating: .nan, count: n), out2 = x, out3 = y
-            out.withUnsafeMutableBufferPointer { o in Vector.scaledMixAdd(o.baseAddress!, 1.3, 0.6, x, 0.4, y, plus: p, q, count: n) }
-            out2.withUnsafeMutableBufferPointer { o in Vector.add(o.baseAddress!, p, q, count: n) }
-            out3.withUnsafeMutableBufferPointer { o in Vector.scale(o.baseAddress!, by: 0.37, count: n) }
-            var out4 = [Float](repeating: .nan, count: n)
-            out4.withUnsafeMutableBufferPointer { o in Vector.scaledMix(o.baseAddress!, 1.7, 0.6, x, 0.4, y, count: n) }
-            return out + out2 + out3 + out4
-        }) { #expect(worst == 0, "\(level)") }
+        for (level, worst) in Self.compare(
+            "scaledMixAdd n \(n)",
+            {
+                var out = [Float](repeating: .nan, count: n), out2 = x, out3 = y
+                out.withUnsafeMutableBufferPointer { o in Vector.scaledMixAdd(o.baseAddress!, 1.3, 0.6, x, 0.4, y, plus: p, q, count: n) }
+                out2.withUnsafeMutableBufferPointer { o in Vector.add(o.baseAddress!, p, q, count: n) }
+                out3.withUnsafeMutableBufferPointer { o in Vector.scale(o.baseAddress!, by: 0.37, count: n) }
+                var out4 = [Float](repeating: .nan, count: n)
+                out4.withUnsafeMutableBufferPointer { o in Vector.scaledMix(o.baseAddress!, 1.7, 0.6, x, 0.4, y, count: n) }
+                return out + out2 + out3 + out4
+            })
+        { #expect(worst == 0, "\(level)") }
         // The fused mix + norm equals the two separate passes bit for bit.
         var separate = [Float](repeating: 0, count: n), fused = separate
         separate.withUnsafeMutableBufferPointer { o in
@@ -100,21 +109,27 @@ import Testing
         var rng = Rng(state: 7 + UInt64(inter))
         let rows = 3
         let up = rng.values(rows * 2 * inter, scale: 6)
-        for (level, worst) in Self.compare("geglu+norm inter \(inter)", {
-            var a = [Float](repeating: .nan, count: rows * inter), b = a
-            a.withUnsafeMutableBufferPointer { o in Vector.geglu(o.baseAddress!, up: up, rows: rows, inter: inter) }
-            b.withUnsafeMutableBufferPointer { o in Vector.gegluLayerNorm(o.baseAddress!, up: up, rows: rows, inter: inter, eps: 1e-7) }
-            var g = up
-            g.withUnsafeMutableBufferPointer { Vector.geluInPlace($0.baseAddress!, count: $0.count) }
-            return a + b + g
-        }) { #expect(worst < 2e-5, "\(level)") }
-        let x = (0..<(rows * inter)).map { Float($0 % 353) * 0.5 - 88 }   // −88 … 88: both clamps
-        for (level, worst) in Self.compare("exp n \(x.count) (relative)", {
-            var y = [Float](repeating: .nan, count: x.count)
-            y.withUnsafeMutableBufferPointer { Vector.exp($0.baseAddress!, x, count: x.count) }
-            // Relative error, as an absolute difference of ratios near 1.
-            return zip(x, y).map { Float(Double($1) / Foundation.exp(min(max(Double($0), -87.33654), 88.37626))) }
-        }) { #expect(worst < 1e-6, "\(level)") }
+        for (level, worst) in Self.compare(
+            "geglu+norm inter \(inter)",
+            {
+                var a = [Float](repeating: .nan, count: rows * inter), b = a
+                a.withUnsafeMutableBufferPointer { o in Vector.geglu(o.baseAddress!, up: up, rows: rows, inter: inter) }
+                b.withUnsafeMutableBufferPointer { o in Vector.gegluLayerNorm(o.baseAddress!, up: up, rows: rows, inter: inter, eps: 1e-7) }
+                var g = up
+                g.withUnsafeMutableBufferPointer { Vector.geluInPlace($0.baseAddress!, count: $0.count) }
+                return a + b + g
+            })
+        { #expect(worst < 2e-5, "\(level)") }
+        let x = (0..<(rows * inter)).map { Float($0 % 353) * 0.5 - 88 }  // −88 … 88: both clamps
+        for (level, worst) in Self.compare(
+            "exp n \(x.count) (relative)",
+            {
+                var y = [Float](repeating: .nan, count: x.count)
+                y.withUnsafeMutableBufferPointer { Vector.exp($0.baseAddress!, x, count: x.count) }
+                // Relative error, as an absolute difference of ratios near 1.
+                return zip(x, y).map { Float(Double($1) / Foundation.exp(min(max(Double($0), -87.33654), 88.37626))) }
+            })
+        { #expect(worst < 1e-6, "\(level)") }
     }
 
     @Test(arguments: [(3, 64), (10, 64), (2, 32), (1, 16), (2, 48)])
@@ -124,26 +139,38 @@ import Testing
         let qk = rng.values(rows * ld, scale: 4)
         let qGain = rng.values(heads * d, offset: 1), kGain = rng.values(heads * d, offset: 1)
         let cos = rng.values(rows * d / 2), sin = rng.values(rows * d / 2)
-        for (level, worst) in Self.compare("qkNormRope \(heads)×\(d)", {
-            var x = qk
-            x.withUnsafeMutableBufferPointer { o in
-                Vector.qkNormRope(o.baseAddress!, ld: ld, rows: rows, heads: heads, headDim: d, qGain: qGain, kGain: kGain, cos: cos, sin: sin, eps: 1e-7)
-            }
-            return x
-        }) { #expect(worst < 1e-5, "\(level)") }
+        for (level, worst) in Self.compare(
+            "qkNormRope \(heads)×\(d)",
+            {
+                var x = qk
+                x.withUnsafeMutableBufferPointer { o in
+                    Vector.qkNormRope(
+                        o.baseAddress!, ld: ld, rows: rows, heads: heads, headDim: d, qGain: qGain, kGain: kGain, cos: cos, sin: sin,
+                        eps: 1e-7)
+                }
+                return x
+            })
+        { #expect(worst < 1e-5, "\(level)") }
         // The row-batched call equals per-token, per-half calls.
         var batched = qk, single = qk
         batched.withUnsafeMutableBufferPointer { o in
-            Vector.qkNormRope(o.baseAddress!, ld: ld, rows: rows, heads: heads, headDim: d, qGain: qGain, kGain: kGain, cos: cos, sin: sin, eps: 1e-7)
+            Vector.qkNormRope(
+                o.baseAddress!, ld: ld, rows: rows, heads: heads, headDim: d, qGain: qGain, kGain: kGain, cos: cos, sin: sin, eps: 1e-7)
         }
         single.withUnsafeMutableBufferPointer { o in
-            cos.withUnsafeBufferPointer { c in sin.withUnsafeBufferPointer { s in
-                for t in 0..<rows {
-                    let row = o.baseAddress! + t * ld
-                    Vector.headNormRope(row, heads: heads, headDim: d, gain: qGain, cos: c.baseAddress! + t * d / 2, sin: s.baseAddress! + t * d / 2, eps: 1e-7)
-                    Vector.headNormRope(row + heads * d, heads: heads, headDim: d, gain: kGain, cos: c.baseAddress! + t * d / 2, sin: s.baseAddress! + t * d / 2, eps: 1e-7)
+            cos.withUnsafeBufferPointer { c in
+                sin.withUnsafeBufferPointer { s in
+                    for t in 0..<rows {
+                        let row = o.baseAddress! + t * ld
+                        Vector.headNormRope(
+                            row, heads: heads, headDim: d, gain: qGain, cos: c.baseAddress! + t * d / 2, sin: s.baseAddress! + t * d / 2,
+                            eps: 1e-7)
+                        Vector.headNormRope(
+                            row + heads * d, heads: heads, headDim: d, gain: kGain, cos: c.baseAddress! + t * d / 2,
+                            sin: s.baseAddress! + t * d / 2, eps: 1e-7)
+                    }
                 }
-            } }
+            }
         }
         #expect(batched == single)
     }
@@ -152,15 +179,18 @@ import Testing
     func softmax(cols: Int, a: Int, b: Int) {
         var rng = Rng(state: UInt64(cols * 7 + a))
         let scores = rng.values(cols, scale: 20)
-        for (level, worst) in Self.compare("softmax \(cols) [\(a), \(b))", {
-            var row = scores, chunk = scores
-            row.withUnsafeMutableBufferPointer { Vector.softmaxRow($0.baseAddress!, cols: cols, visible: a, b) }
-            var m: Float = 3, sum: Float = 2
-            let factor = chunk.withUnsafeMutableBufferPointer {
-                Vector.softmaxChunkRow($0.baseAddress!, cols: cols, visible: a, b, rowMax: &m, rowSum: &sum)
-            }
-            return row + chunk.map { $0 / sum } + [factor, m]
-        }) { #expect(worst < 1e-6, "\(level)") }
+        for (level, worst) in Self.compare(
+            "softmax \(cols) [\(a), \(b))",
+            {
+                var row = scores, chunk = scores
+                row.withUnsafeMutableBufferPointer { Vector.softmaxRow($0.baseAddress!, cols: cols, visible: a, b) }
+                var m: Float = 3, sum: Float = 2
+                let factor = chunk.withUnsafeMutableBufferPointer {
+                    Vector.softmaxChunkRow($0.baseAddress!, cols: cols, visible: a, b, rowMax: &m, rowSum: &sum)
+                }
+                return row + chunk.map { $0 / sum } + [factor, m]
+            })
+        { #expect(worst < 1e-6, "\(level)") }
         var row = scores
         row.withUnsafeMutableBufferPointer { Vector.softmaxRow($0.baseAddress!, cols: cols, visible: a, b) }
         let total = row.reduce(0, +)
@@ -177,8 +207,9 @@ import Testing
         var out = [Float](repeating: .nan, count: n * dv)
         var scratch = AttentionScratch()
         out.withUnsafeMutableBufferPointer { o in
-            Attention.windowed(o.baseAddress!, ldo: dv, q: q, ldq: d, k: k, ldk: d, v: v, ldv: dv, queries: n, queryStart: 0, keys: n,
-                               headDim: d, valueDim: dv, window: window, causal: causal, scale: 0.125, scratch: &scratch)
+            Attention.windowed(
+                o.baseAddress!, ldo: dv, q: q, ldq: d, k: k, ldk: d, v: v, ldv: dv, queries: n, queryStart: 0, keys: n,
+                headDim: d, valueDim: dv, window: window, causal: causal, scale: 0.125, scratch: &scratch)
         }
         var worst: Double = 0
         for i in 0..<n {
@@ -207,7 +238,7 @@ import Testing
     func blasSelfCheckRefusesAWrongResult(delta: Float) {
         let faulty: BLASSelfCheck.Call = { t, out, ldc, a, lda, b, ldb, m, n, k, alpha, beta in
             BLASSelfCheck.blas(t, out, ldc, a, lda, b, ldb, m, n, k, alpha, beta)
-            if m >= 64 { out[(m - 1) * ldc + n - 1] += delta }   // only the larger cases, last element
+            if m >= 64 { out[(m - 1) * ldc + n - 1] += delta }  // only the larger cases, last element
         }
         #expect(throws: BLASSelfCheck.Failure.self) { _ = try BLASSelfCheck.run(faulty) }
         do {

@@ -91,8 +91,9 @@ public final class ChildProcess: Sendable {
     /// The child's peak resident set (VmHWM, bytes) so far, or nil once it has exited.
     public var peakResidentBytes: Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return nil }
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else { return nil }
         return kb * 1024
     }
 
@@ -108,7 +109,7 @@ public final class ChildProcess: Sendable {
         while ContinuousClock.now < deadline {
             if (inStderr ? stderr : stdout).contains(text) { return }
             if !process.isRunning {
-                try await Task.sleep(for: .milliseconds(50))   // let the readers catch up
+                try await Task.sleep(for: .milliseconds(50))  // let the readers catch up
                 if (inStderr ? stderr : stdout).contains(text) { return }
                 throw ChildError("process exited (\(process.terminationStatus)) before printing '\(text)': \(stderr.suffix(2000))")
             }

@@ -8,10 +8,12 @@ public enum SchemaCheck {
     /// jsonschema is a failure too: the check must not pass by not running.
     public static func failures(_ kind: String, _ lines: [String]) -> [String] {
         guard !lines.isEmpty else { return ["no \(kind) lines to validate"] }
-        signal(SIGPIPE, SIG_IGN)   // a validator that dies early must fail the check, not the test process
+        signal(SIGPIPE, SIG_IGN)  // a validator that dies early must fail the check, not the test process
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", NorbertBinary.packageRoot.appendingPathComponent("scripts/validate-schemas.py").path, "--check", kind]
+        process.arguments = [
+            "python3", NorbertBinary.packageRoot.appendingPathComponent("scripts/validate-schemas.py").path, "--check", kind,
+        ]
         let input = Pipe(), output = Pipe()
         process.standardInput = input
         process.standardOutput = output
@@ -32,7 +34,9 @@ public enum SchemaCheck {
         done.wait()
         let text = String(decoding: collected.data.withLock { $0 }, as: UTF8.self)
         let failed = text.split(separator: "\n").filter { $0.hasPrefix("FAIL") || $0.contains("Error") }.map(String.init)
-        if process.terminationStatus != 0 { return failed.isEmpty ? ["validator exited \(process.terminationStatus): \(text.suffix(2000))"] : failed }
+        if process.terminationStatus != 0 {
+            return failed.isEmpty ? ["validator exited \(process.terminationStatus): \(text.suffix(2000))"] : failed
+        }
         return []
     }
 
@@ -47,7 +51,8 @@ public enum SchemaCheck {
 
     static func quoted(_ s: String) -> String {
         guard let data = try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes]),
-              let text = String(data: data, encoding: .utf8) else { return "\"\"" }
+            let text = String(data: data, encoding: .utf8)
+        else { return "\"\"" }
         return String(text.dropFirst().dropLast())
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Tokenizers
 
 /// Every case of both fixture files must match the Hugging Face library field for field.
@@ -12,7 +13,10 @@ struct FixtureCasesTests {
         var passed = 0
         for c in cases {
             let id = c["id"]?.stringValue ?? "?"
-            guard let expected = c["expected"] else { Issue.record("\(id): no expected"); continue }
+            guard let expected = c["expected"] else {
+                Issue.record("\(id): no expected")
+                continue
+            }
             if expected["error"] != nil {
                 #expect(throws: TokenizerError.self, "\(id) should raise") { _ = try CaseRunner.run(c, tokenizer: tokenizer) }
                 if (try? CaseRunner.run(c, tokenizer: tokenizer)) == nil { passed += 1 }
@@ -44,10 +48,12 @@ struct FixtureCasesTests {
     /// Digits, Punctuation, Split behaviours, Metaspace, ByteLevel with regex, Unigram, BPE with
     /// prefix/suffix/fuse_unk/byte_fallback, Bert/Roberta/ByteLevel processors, string templates,
     /// and the WordPiece/Metaspace/ByteFallback/Fuse/Strip/Replace/BPEDecoder decoders.
-    @Test("Extra generated configurations", arguments: [
-        "bpe-byte-fallback", "bpe-prefix-suffix-fuse-unk", "bytelevel-postprocessor", "bytelevel-roberta",
-        "unigram-metaspace", "wordpiece-nfd-lowercase-bertprocessing", "wordpiece-splits-template-string",
-    ])
+    @Test(
+        "Extra generated configurations",
+        arguments: [
+            "bpe-byte-fallback", "bpe-prefix-suffix-fuse-unk", "bytelevel-postprocessor", "bytelevel-roberta",
+            "unigram-metaspace", "wordpiece-nfd-lowercase-bertprocessing", "wordpiece-splits-template-string",
+        ])
     func extraConfigurations(_ name: String) throws {
         try FixtureCasesTests.check("tokenizer-extra/" + name, expectedCount: 831)
     }
@@ -55,7 +61,13 @@ struct FixtureCasesTests {
     @Test("The JSON-lines runner gives the same objects as text")
     func lineRunner() throws {
         let tokenizer = try Tokenizer(directory: TokenizerFixtures.directory("tokenizer"))
-        let out = CaseRunner.run(line: #"{"kind": "encode", "input": {"text": "Hei på deg", "text_pair": null, "add_special_tokens": true, "truncation": null, "padding": null}}"#, tokenizer: tokenizer)
+        let out = CaseRunner.run(
+            line:
+                #"""
+                {"kind": "encode", "input": {"text": "Hei på deg", "text_pair": null, "add_special_tokens": true, "truncation": \#
+                null, "padding": null}}
+                """#,
+            tokenizer: tokenizer)
         #expect(out.hasPrefix(#"{"ids": [1, 821, 309, 740], "tokens": ["<s>", "Hei", "ĠpÃ¥", "Ġdeg"]"#))
         let bad = CaseRunner.run(line: "{not json", tokenizer: tokenizer)
         #expect(bad.hasPrefix(#"{"error": "#))

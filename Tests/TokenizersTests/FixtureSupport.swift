@@ -1,6 +1,7 @@
 import Foundation
-@testable import Tokenizers
 import Wire
+
+@testable import Tokenizers
 
 /// Locates the copied fixtures from this file's path (no reads outside the repository).
 enum TokenizerFixtures {

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-@testable import Tokenizers
 import Wire
+
+@testable import Tokenizers
 
 /// Broken or hostile tokenizer.json files must produce a typed error that names the problem,
 /// never a crash.
@@ -65,7 +66,10 @@ struct HostileFileTests {
         var pp = try #require(o["post_processor"] as? [String: Any])
         pp["special_tokens"] = [String: Any]()
         o["post_processor"] = pp
-        HostileFileTests.expectError(o) { if case .tokenNotInVocab = $0 { return true }; return false }
+        HostileFileTests.expectError(o) {
+            if case .tokenNotInVocab = $0 { return true }
+            return false
+        }
     }
 
     @Test(arguments: ["normalizer", "pre_tokenizer", "model", "post_processor", "decoder"])
@@ -87,13 +91,19 @@ struct HostileFileTests {
     func invalidRegex(_ pattern: String) throws {
         var o = try HostileFileTests.base()
         o["pre_tokenizer"] = ["type": "Split", "pattern": ["Regex": pattern], "behavior": "Isolated", "invert": false]
-        HostileFileTests.expectError(o) { if case .invalidRegex(let p, _) = $0 { return p == pattern }; return false }
+        HostileFileTests.expectError(o) {
+            if case .invalidRegex(let p, _) = $0 { return p == pattern }
+            return false
+        }
     }
 
     @Test func invalidRegexInReplace() throws {
         var o = try HostileFileTests.base()
         o["normalizer"] = ["type": "Replace", "pattern": ["Regex": "(unclosed"], "content": ""]
-        HostileFileTests.expectError(o) { if case .invalidRegex = $0 { return true }; return false }
+        HostileFileTests.expectError(o) {
+            if case .invalidRegex = $0 { return true }
+            return false
+        }
     }
 
     @Test func mergeNamingUnknownToken() throws {
@@ -111,7 +121,10 @@ struct HostileFileTests {
         var m = try #require(o["model"] as? [String: Any])
         m["merges"] = ["Ġ !"]  // both parts exist, "Ġ!" does not
         o["model"] = m
-        HostileFileTests.expectError(o) { if case .mergeTokenNotInVocab(_, let t) = $0 { return t == "Ġ!" }; return false }
+        HostileFileTests.expectError(o) {
+            if case .mergeTokenNotInVocab(_, let t) = $0 { return t == "Ġ!" }
+            return false
+        }
     }
 
     @Test func malformedMergeEntry() throws {
@@ -119,7 +132,10 @@ struct HostileFileTests {
         var m = try #require(o["model"] as? [String: Any])
         m["merges"] = [42]
         o["model"] = m
-        HostileFileTests.expectError(o) { if case .invalidField(_, let f, _) = $0 { return f == "merges[0]" }; return false }
+        HostileFileTests.expectError(o) {
+            if case .invalidField(_, let f, _) = $0 { return f == "merges[0]" }
+            return false
+        }
     }
 
     @Test func wrongFieldTypes() throws {
@@ -127,13 +143,19 @@ struct HostileFileTests {
         var m = try #require(o["model"] as? [String: Any])
         m["vocab"] = ["a": "not-an-id"]
         o["model"] = m
-        HostileFileTests.expectError(o) { if case .invalidField(let c, _, _) = $0 { return c == "model BPE" }; return false }
+        HostileFileTests.expectError(o) {
+            if case .invalidField(let c, _, _) = $0 { return c == "model BPE" }
+            return false
+        }
         var o2 = try HostileFileTests.base()
         o2["added_tokens"] = "nope"
         HostileFileTests.expectError(o2) { $0 == .invalidField(component: "tokenizer.json", field: "added_tokens", expected: "an array") }
         var o3 = try HostileFileTests.base()
         o3["pre_tokenizer"] = ["type": "Split", "pattern": ["Regex": "a"], "behavior": "Sideways"]
-        HostileFileTests.expectError(o3) { if case .invalidField(_, let f, _) = $0 { return f == "behavior" }; return false }
+        HostileFileTests.expectError(o3) {
+            if case .invalidField(_, let f, _) = $0 { return f == "behavior" }
+            return false
+        }
     }
 
     @Test func hundredMegabyteStrings() throws {
@@ -145,7 +167,10 @@ struct HostileFileTests {
             if case .inputTooLarge = error {} else { Issue.record("unexpected \(error)") }
         }
         let inVocab = #"{"model": {"type": "BPE", "vocab": {""# + huge + #"": 0}, "merges": []}}"#
-        do { _ = try Tokenizer(tokenizerJSON: Data(inVocab.utf8)); Issue.record("loaded") } catch {
+        do {
+            _ = try Tokenizer(tokenizerJSON: Data(inVocab.utf8))
+            Issue.record("loaded")
+        } catch {
             if case .inputTooLarge = error {} else { Issue.record("unexpected \(error)") }
         }
         // A 100 MB regex given through an escaped string is refused by the regex compiler too.
@@ -194,10 +219,12 @@ struct HostileFileTests {
         d = HostileFileTests.malformedDetail(#"{"model": {"type": "BPE", "vocab": {"a\n": 0, "a\u000a": 1}, "merges": []}}"#)
         #expect(d.hasPrefix(#"duplicate key "a\n""#), "\(d)")
         let long = "k" + String(repeating: "x", count: 8_000)
-        d = HostileFileTests.malformedDetail(#"{"model": {"type": "BPE", "vocab": {""# + long + #"": 0, ""# + long + #"": 1}, "merges": []}}"#)
+        d = HostileFileTests.malformedDetail(
+            #"{"model": {"type": "BPE", "vocab": {""# + long + #"": 0, ""# + long + #"": 1}, "merges": []}}"#)
         #expect(d.hasPrefix("duplicate key \"k" + String(repeating: "x", count: 99) + "\"… at byte "), "\(d.prefix(300))")
         let zalgo = "a" + String(repeating: "\u{301}", count: 5_000)
-        d = HostileFileTests.malformedDetail(#"{"model": {"type": "BPE", "vocab": {""# + zalgo + #"": 0, ""# + zalgo + #"": 1}, "merges": []}}"#)
+        d = HostileFileTests.malformedDetail(
+            #"{"model": {"type": "BPE", "vocab": {""# + zalgo + #"": 0, ""# + zalgo + #"": 1}, "merges": []}}"#)
         #expect(d.hasPrefix("duplicate key") && d.utf8.count < 400, "\(d.prefix(400))")
     }
 

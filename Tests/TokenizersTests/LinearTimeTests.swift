@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Tokenizers
 
 /// The tokenizer must take time linear in the input for the patterns NorBERT 4 (and the other
@@ -26,7 +27,9 @@ struct LinearTimeTests {
             files.append(extra.appendingPathComponent(name).appendingPathComponent("tokenizer.json"))
         }
         for f in files {
-            guard let data = try? Data(contentsOf: f), let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { continue }
+            guard let data = try? Data(contentsOf: f), let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                continue
+            }
             collect(obj["normalizer"] ?? NSNull())
             collect(obj["pre_tokenizer"] ?? NSNull())
         }

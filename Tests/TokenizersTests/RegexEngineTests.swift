@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Tokenizers
 
 /// The memoizing engine must give exactly the plain backtracker's (Oniguruma's) matches, and a
@@ -25,10 +26,12 @@ struct RegexEngineTests {
     }
 
     /// All fixture cases again, with every search on the memoizing engine from its first step.
-    @Test("Fixture cases through the memoizing engine", arguments: [
-        ("tokenizer", 564), ("tokenizer-wordpiece", 209), ("tokenizer-extra/bytelevel-postprocessor", 831),
-        ("tokenizer-extra/bytelevel-roberta", 831), ("tokenizer-extra/wordpiece-nfd-lowercase-bertprocessing", 831),
-    ])
+    @Test(
+        "Fixture cases through the memoizing engine",
+        arguments: [
+            ("tokenizer", 564), ("tokenizer-wordpiece", 209), ("tokenizer-extra/bytelevel-postprocessor", 831),
+            ("tokenizer-extra/bytelevel-roberta", 831), ("tokenizer-extra/wordpiece-nfd-lowercase-bertprocessing", 831),
+        ])
     func fixtureCasesMemoized(_ name: String, _ count: Int) throws {
         try Regex.$memoizeFromStart.withValue(true) {
             try FixtureCasesTests.check(name, expectedCount: count)
@@ -42,7 +45,7 @@ struct RegexEngineTests {
         var seed = UInt64.random(in: 0...UInt64.max, using: &rng)
         let firstSeed = seed
         func next(_ bound: Int) -> Int {
-            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Int((seed >> 33) % UInt64(bound))
         }
         let atoms = ["a", "b", " ", "\\s", "\\S", "[ab]", "[^a]", ".", "\\p{L}", "\\n", "'s", "x"]
@@ -131,7 +134,11 @@ struct RegexEngineTests {
                 _ = try t.encode(text)
                 Issue.record("encoded without error")
             } catch {
-                if case .regexBudgetExceeded(_, let length, _) = error { #expect(length >= 20_000) } else { Issue.record("unexpected \(error)") }
+                if case .regexBudgetExceeded(_, let length, _) = error {
+                    #expect(length >= 20_000)
+                } else {
+                    Issue.record("unexpected \(error)")
+                }
             }
             #expect(try t.encode("aaab").count > 1)
         }

@@ -44,7 +44,8 @@ struct JSONTests {
     @Test func limits() {
         let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
         #expect(error(deep)?.message == "nesting deeper than 512")
-        #expect(error(String(repeating: "[", count: 3) + String(repeating: "]", count: 3), limits: JSONLimits(maxDepth: 1))?.message
+        #expect(
+            error(String(repeating: "[", count: 3) + String(repeating: "]", count: 3), limits: JSONLimits(maxDepth: 1))?.message
                 == "nesting deeper than 1")
         let long = "\"" + String(repeating: "a", count: 33) + "\""
         #expect(error(long, limits: JSONLimits(maxStringBytes: 32))?.kind == .stringTooLong(size: 33, limit: 32))
@@ -60,8 +61,10 @@ struct JSONTests {
     /// Scores are written as the shortest decimal of their float64 value; fixtures compare the text.
     @Test func writer() {
         let score = Float(0.6701848)
-        let value = JSONValue.object([("score", .double(Double(score))), ("n", .int(3)), ("s", .string("a\"\n\u{2028}\u{7F}")),
-                                      ("x", .double(.nan)), ("l", .array([.bool(true), .null]))])
+        let value = JSONValue.object([
+            ("score", .double(Double(score))), ("n", .int(3)), ("s", .string("a\"\n\u{2028}\u{7F}")),
+            ("x", .double(.nan)), ("l", .array([.bool(true), .null])),
+        ])
         #expect(value.jsonText == #"{"score": 0.6701847910881042, "n": 3, "s": "a\"\n\u2028\u007f", "x": null, "l": [true, null]}"#)
         #expect(JSONValue.quotedExcerpt(String(repeating: "x", count: 120), limit: 3) == "\"xxx\"…")
     }

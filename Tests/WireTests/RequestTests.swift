@@ -24,17 +24,22 @@ struct WireRequestTests {
         let bounds = OptionBounds(maxInputTokens: 512, maxTopK: 100, maxNewTokens: 1024)
         let none = try TextClassificationOptions(RequestOptions(), bounds)
         #expect(none.function == nil && none.overflow.policy == .reject && none.overflow.stride == 128)
-        let tc = try request(#"{"id": "1", "task": "text-classification", "text": "x", "options": {"function_to_apply": "sigmoid", "top_k": null}}"#)
+        let tc = try request(
+            #"{"id": "1", "task": "text-classification", "text": "x", "options": {"function_to_apply": "sigmoid", "top_k": null}}"#)
         let typed = try TextClassificationOptions(tc.options, bounds)
         #expect(typed.function == .sigmoid)
-        guard case .null = typed.topK else { Issue.record("top_k null"); return }
+        guard case .null = typed.topK else {
+            Issue.record("top_k null")
+            return
+        }
         let qa = try QuestionAnsweringOptions(RequestOptions(), bounds)
         #expect((qa.topK, qa.maxAnswerLen, qa.maxQuestionLen, qa.maxSeqLen, qa.docStride) == (1, 15, 64, 384, 128))
         let over = try request(#"{"id": "1", "task": "fill-mask", "text": "x", "options": {"top_k": 101}}"#)
         #expect(throws: PipelineError(.invalidValue, "option 'top_k' must be at most 100 (setting max-top-k), got 101")) {
             try FillMaskOptions(over.options, bounds)
         }
-        let seq = try request(#"{"id": "1", "task": "question-answering", "question": "q", "context": "c", "options": {"max_seq_len": 513}}"#)
+        let seq = try request(
+            #"{"id": "1", "task": "question-answering", "question": "q", "context": "c", "options": {"max_seq_len": 513}}"#)
         #expect(throws: PipelineError(.invalidValue, "option 'max_seq_len' must be in 2...512, got 513")) {
             try QuestionAnsweringOptions(seq.options, bounds)
         }
@@ -57,10 +62,15 @@ struct WireRequestTests {
     }
 
     @Test func invalidJSONMessages() {
-        guard case .failure(let failure) = PipelineRequest.decode("nope") else { Issue.record("decoded"); return }
+        guard case .failure(let failure) = PipelineRequest.decode("nope") else {
+            Issue.record("decoded")
+            return
+        }
         #expect(failure.error == PipelineError(.invalidJSON, "not valid JSON: malformed JSON in request: invalid literal at byte 0"))
-        guard case .failure(let zero) = PipelineRequest.decode(#"{"id": "1", "task": "fill-mask", "text": "x", "options": {"top_k": 01}}"#) else {
-            Issue.record("a leading zero decoded"); return
+        guard case .failure(let zero) = PipelineRequest.decode(#"{"id": "1", "task": "fill-mask", "text": "x", "options": {"top_k": 01}}"#)
+        else {
+            Issue.record("a leading zero decoded")
+            return
         }
         #expect(zero.error.code == .invalidJSON)
     }

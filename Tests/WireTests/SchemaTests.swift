@@ -87,8 +87,9 @@ struct SchemaTests {
                 case .absent, .computed: stated = nil
                 }
                 if let stated {
-                    #expect(description.contains("default \(stated)"),
-                            "\(name) (\(d.tasks.map(\.rawValue))): the description should say 'default \(stated)': \(description)")
+                    #expect(
+                        description.contains("default \(stated)"),
+                        "\(name) (\(d.tasks.map(\.rawValue))): the description should say 'default \(stated)': \(description)")
                 }
                 if declarations.count > 1 {
                     for task in d.tasks {

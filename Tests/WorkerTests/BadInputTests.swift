@@ -5,6 +5,7 @@ import Pipelines
 import ServiceLifecycle
 import TestSupport
 import Testing
+
 @testable import Worker
 
 /// 50 kinds of bad input: each gets a dead letter (original bytes, source coordinates, error
@@ -42,8 +43,14 @@ struct BadInputTests {
             "{\"id\": \"x\", \"task\": \"fill-mask\", \"text\": \"ingen maske\"}",
             "{\"id\": \"x\", \"task\": \"multiple-choice\", \"question\": \"Hva?\"}",
             "{\"id\": \"x\", \"task\": \"multiple-choice\", \"question\": \"Hva?\", \"choices\": [1, 2]}",
-            "{\"id\": \"x\", \"task\": \"text-generation\", \"head\": \"causal\", \"text\": \"a\", \"options\": {\"max_new_tokens\": \"many\"}}",
-            "{\"id\": \"x\", \"task\": \"text-generation\", \"head\": \"causal\", \"text\": \"a\", \"options\": {\"temperature\": \"hot\"}}",
+            """
+            {\"id\": \"x\", \"task\": \"text-generation\", \"head\": \"causal\", \"text\": \"a\", \"options\": {\"max_new_tokens\": \
+            \"many\"}}
+            """,
+            """
+            {\"id\": \"x\", \"task\": \"text-generation\", \"head\": \"causal\", \"text\": \"a\", \"options\": {\"temperature\": \
+            \"hot\"}}
+            """,
             "{\"id\": \"x\", \"task\": \"feature-extraction\", \"text\": \"a\", \"options\": {\"pooling\": \"median\"}}",
             "{\"id\": \"x\", \"task\": \"token-classification\", \"text\": \"a\", \"options\": {\"aggregation_strategy\": \"all\"}}",
             "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"a\", \"question\": \"b\"}",
@@ -57,15 +64,16 @@ struct BadInputTests {
             "{\"id\": \"x\", \"task\": \"text-classification\", \"text\": null}",
         ]
         var out = values.map { Array($0.utf8) }
-        out.append([0xFF, 0xFE, 0x00])                                            // not UTF-8
+        out.append([0xFF, 0xFE, 0x00])  // not UTF-8
         out.append(Array("{\"id\": \"x\", \"task\": \"text-classification\", \"text\": \"".utf8) + [0xC3, 0x28] + Array("\"}".utf8))
-        out.append(Array(repeating: UInt8(ascii: "{"), count: 100_000))            // deep nesting
-        out.append(Array(repeating: UInt8(ascii: "a"), count: 70_000))             // long, not JSON
+        out.append(Array(repeating: UInt8(ascii: "{"), count: 100_000))  // deep nesting
+        out.append(Array(repeating: UInt8(ascii: "a"), count: 70_000))  // long, not JSON
         // Above what the producer accepts (message.max.bytes 1000000) but within the default
         // --max-message-bytes: its dead letter must be cut to fit, not refused (a crash loop).
         out.append(Array(repeating: UInt8(ascii: "a"), count: 1_000_100))
-        out.append(Array("{\"id\": \"big\", \"task\": \"text-classification\", \"text\": \"".utf8)
-                   + Array(repeating: UInt8(ascii: "a"), count: 1_040_000) + Array("\"".utf8))  // not closed
+        out.append(
+            Array("{\"id\": \"big\", \"task\": \"text-classification\", \"text\": \"".utf8)
+                + Array(repeating: UInt8(ascii: "a"), count: 1_040_000) + Array("\"".utf8))  // not closed
         // Above the default --max-message-bytes (1 MiB): message_too_large, dead letter cut.
         out.append(Array(repeating: UInt8(ascii: "["), count: 1_048_577))
         // Costly requests (every one is rejected before any work; see costlyRequestsWithDefaults).
@@ -80,15 +88,19 @@ struct BadInputTests {
         for (index, value) in badValues.enumerated() {
             badKeys.insert("bad-\(index)")
             messages.append(KafkaProducerMessage(topic: "req", partition: Int32(index % 2), key: Array("bad-\(index)".utf8), value: value))
-            messages.append(KafkaProducerMessage(topic: "req", partition: Int32(index % 2), key: Array("good-\(index)".utf8),
-                                                 value: Array("{\"id\": \"g\(index)\", \"task\": \"text-classification\", \"text\": \"Hei \(index)\"}".utf8)))
+            messages.append(
+                KafkaProducerMessage(
+                    topic: "req", partition: Int32(index % 2), key: Array("good-\(index)".utf8),
+                    value: Array("{\"id\": \"g\(index)\", \"task\": \"text-classification\", \"text\": \"Hei \(index)\"}".utf8)))
         }
         badKeys.insert("tombstone")
         messages.append(KafkaProducerMessage(topic: "req", partition: 0, key: Array("tombstone".utf8), value: nil))
         badKeys.insert("bad-reply-to")
-        messages.append(KafkaProducerMessage(topic: "req", partition: 1, key: Array("bad-reply-to".utf8),
-                                             value: Array("{\"id\": \"r\", \"task\": \"text-classification\", \"text\": \"a\"}".utf8),
-                                             headers: [KafkaHeader(name: "reply-to", string: "a/b")]))
+        messages.append(
+            KafkaProducerMessage(
+                topic: "req", partition: 1, key: Array("bad-reply-to".utf8),
+                value: Array("{\"id\": \"r\", \"task\": \"text-classification\", \"text\": \"a\"}".utf8),
+                headers: [KafkaHeader(name: "reply-to", string: "a/b")]))
         return (messages, badKeys)
     }
 
@@ -118,14 +130,18 @@ struct BadInputTests {
         }
         for result in results {
             let text = String(decoding: result.value ?? [], as: UTF8.self)
-            if badKeys.contains(key(result)) { #expect(text.contains("\"error\""), "\(key(result)): \(text.prefix(200))") }
-            else { #expect(text.contains("\"result\""), "\(key(result)): \(text.prefix(200))") }
+            if badKeys.contains(key(result)) {
+                #expect(text.contains("\"error\""), "\(key(result)): \(text.prefix(200))")
+            } else {
+                #expect(text.contains("\"result\""), "\(key(result)): \(text.prefix(200))")
+            }
         }
         #expect(Set(results.map(key)).count == messages.count)
         // Everything published validates against schemas/: responses and dead-letter headers.
         let responseFailures = SchemaCheck.failures("response", results.map { String(decoding: $0.value ?? [], as: UTF8.self) })
         #expect(responseFailures.isEmpty, "\(responseFailures.prefix(5))")
-        let letterFailures = SchemaCheck.failures("dead-letter", letters.map { SchemaCheck.headerObject($0.headers.map { ($0.name, $0.value) }) })
+        let letterFailures = SchemaCheck.failures(
+            "dead-letter", letters.map { SchemaCheck.headerObject($0.headers.map { ($0.name, $0.value) }) })
         #expect(letterFailures.isEmpty, "\(letterFailures.prefix(5))")
     }
 
@@ -148,7 +164,12 @@ struct BadInputTests {
         try await running.stop()
     }
 
-    @Test("the issue's costly requests with the default settings: rejected when prepared, dead-lettered with their code; good requests keep flowing")
+    @Test(
+        """
+        the issue's costly requests with the default settings: rejected when prepared, dead-lettered with their code; good requests \
+        keep flowing
+        """
+    )
     func costlyRequestsWithDefaults() async throws {
         let engine = try #require(WorkerFixtures.engine)
         #expect(engine.configuration.limits == CostLimits() && engine.maxInputTokens == 16384)
@@ -163,7 +184,10 @@ struct BadInputTests {
         }
         // The batch cost of a generation counts its new tokens.
         let generation = #"{"id": "g", "task": "text-generation", "head": "causal", "text": "Hei", "options": {"max_new_tokens": 500}}"#
-        guard case .success(let prepared) = backend.prepare(Array(generation.utf8)) else { Issue.record("generation"); return }
+        guard case .success(let prepared) = backend.prepare(Array(generation.utf8)) else {
+            Issue.record("generation")
+            return
+        }
         #expect(prepared.tokens >= 500)
 
         let cluster = try KafkaMockCluster(brokers: 1)
@@ -174,9 +198,13 @@ struct BadInputTests {
         var expected: [String: String] = [:]
         for (index, c) in HostileRequests.cases.enumerated() {
             expected["costly-\(index)"] = c.code
-            messages.append(KafkaProducerMessage(topic: "req", partition: Int32(index % 2), key: Array("costly-\(index)".utf8), value: Array(c.line.utf8)))
-            messages.append(KafkaProducerMessage(topic: "req", partition: Int32(index % 2), key: Array("good-\(index)".utf8),
-                                                 value: Array("{\"id\": \"g\(index)\", \"task\": \"text-classification\", \"text\": \"Hei \(index)\"}".utf8)))
+            messages.append(
+                KafkaProducerMessage(
+                    topic: "req", partition: Int32(index % 2), key: Array("costly-\(index)".utf8), value: Array(c.line.utf8)))
+            messages.append(
+                KafkaProducerMessage(
+                    topic: "req", partition: Int32(index % 2), key: Array("good-\(index)".utf8),
+                    value: Array("{\"id\": \"g\(index)\", \"task\": \"text-classification\", \"text\": \"Hei \(index)\"}".utf8)))
         }
         for (index, line) in HostileRequests.nowCheap.enumerated() {
             messages.append(KafkaProducerMessage(topic: "req", partition: 0, key: Array("cheap-\(index)".utf8), value: Array(line.utf8)))

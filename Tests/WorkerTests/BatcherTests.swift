@@ -1,5 +1,6 @@
 import Tensors
 import Testing
+
 @testable import Worker
 
 struct Item: Batchable, Equatable {
@@ -16,12 +17,24 @@ struct BatcherTests {
     func maxWait() {
         var b = Batcher<Item>(maxBatchTokens: 100, maxWait: .milliseconds(5))
         b.enqueue(Item(id: 1, tokens: 10), now: t0)
-        guard case .wait(let until) = b.next(now: t0) else { Issue.record("expected wait"); return }
+        guard case .wait(let until) = b.next(now: t0) else {
+            Issue.record("expected wait")
+            return
+        }
         #expect(until == t0 + .milliseconds(5))
-        guard case .wait = b.next(now: t0 + .milliseconds(4)) else { Issue.record("expected wait"); return }
-        guard case .batch(let batch) = b.next(now: t0 + .milliseconds(5)) else { Issue.record("expected batch"); return }
+        guard case .wait = b.next(now: t0 + .milliseconds(4)) else {
+            Issue.record("expected wait")
+            return
+        }
+        guard case .batch(let batch) = b.next(now: t0 + .milliseconds(5)) else {
+            Issue.record("expected batch")
+            return
+        }
         #expect(batch.map(\.item.id) == [1])
-        guard case .empty = b.next(now: t0 + .seconds(1)) else { Issue.record("expected empty"); return }
+        guard case .empty = b.next(now: t0 + .seconds(1)) else {
+            Issue.record("expected empty")
+            return
+        }
         #expect(b.queuedTokens == 0 && b.count == 0)
     }
 
@@ -29,11 +42,20 @@ struct BatcherTests {
     func budget() {
         var b = Batcher<Item>(maxBatchTokens: 100, maxWait: .seconds(10))
         for i in 0..<12 { b.enqueue(Item(id: i, tokens: 10), now: t0) }
-        guard case .batch(let first) = b.next(now: t0) else { Issue.record("expected batch"); return }
+        guard case .batch(let first) = b.next(now: t0) else {
+            Issue.record("expected batch")
+            return
+        }
         #expect(first.count == 10)
         #expect(first.map(\.item.id).sorted() == Array(0..<10))
-        guard case .wait = b.next(now: t0) else { Issue.record("expected wait for the 2 left"); return }
-        guard case .batch(let second) = b.next(now: t0, flush: true) else { Issue.record("expected flush batch"); return }
+        guard case .wait = b.next(now: t0) else {
+            Issue.record("expected wait for the 2 left")
+            return
+        }
+        guard case .batch(let second) = b.next(now: t0, flush: true) else {
+            Issue.record("expected flush batch")
+            return
+        }
         #expect(second.map(\.item.id).sorted() == [10, 11])
     }
 
@@ -46,13 +68,22 @@ struct BatcherTests {
         b.enqueue(Item(id: 3, tokens: 31), now: t0)
         b.enqueue(Item(id: 4, tokens: 5), now: t0)
         b.enqueue(Item(id: 5, tokens: 40), now: t0)
-        guard case .batch(let batch) = b.next(now: t0) else { Issue.record("expected batch"); return }
+        guard case .batch(let batch) = b.next(now: t0) else {
+            Issue.record("expected batch")
+            return
+        }
         // 30 (oldest); 100 would pass 120, skipped; 28, 31, 5 fit (94); 40 would pass.
         #expect(batch.map(\.item.id) == [3, 0, 2, 4])
         #expect(batch.reduce(0) { $0 + $1.item.tokens } == 94)
-        guard case .batch(let next) = b.next(now: t0) else { Issue.record("expected batch"); return }
+        guard case .batch(let next) = b.next(now: t0) else {
+            Issue.record("expected batch")
+            return
+        }
         #expect(next.map(\.item.id) == [1])  // 100 + 40 > 120
-        guard case .batch(let last) = b.next(now: t0) else { Issue.record("expected batch"); return }
+        guard case .batch(let last) = b.next(now: t0) else {
+            Issue.record("expected batch")
+            return
+        }
         #expect(last.map(\.item.id) == [5])
     }
 
@@ -78,7 +109,10 @@ struct BatcherTests {
         var b = Batcher<Item>(maxBatchTokens: 64, maxWait: .zero)
         b.enqueue(Item(id: 0, tokens: 500), now: t0)
         b.enqueue(Item(id: 1, tokens: 1), now: t0)
-        guard case .batch(let batch) = b.next(now: t0) else { Issue.record("expected batch"); return }
+        guard case .batch(let batch) = b.next(now: t0) else {
+            Issue.record("expected batch")
+            return
+        }
         #expect(batch.map(\.item.id) == [0])
     }
 
@@ -88,9 +122,15 @@ struct BatcherTests {
         b.enqueue(Item(id: 0, tokens: 10, encoderKey: 1), now: t0)
         b.enqueue(Item(id: 1, tokens: 10, encoderKey: 2), now: t0 + .milliseconds(1))
         b.enqueue(Item(id: 2, tokens: 10, encoderKey: 1), now: t0 + .milliseconds(2))
-        guard case .batch(let first) = b.next(now: t0 + .milliseconds(6)) else { Issue.record("expected batch"); return }
+        guard case .batch(let first) = b.next(now: t0 + .milliseconds(6)) else {
+            Issue.record("expected batch")
+            return
+        }
         #expect(first.map(\.item.id).sorted() == [0, 2])
-        guard case .batch(let second) = b.next(now: t0 + .milliseconds(6)) else { Issue.record("expected batch"); return }
+        guard case .batch(let second) = b.next(now: t0 + .milliseconds(6)) else {
+            Issue.record("expected batch")
+            return
+        }
         #expect(second.map(\.item.id) == [1])
     }
 

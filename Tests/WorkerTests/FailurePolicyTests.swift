@@ -2,6 +2,7 @@ import Foundation
 import Kafka
 import TestSupport
 import Testing
+
 @testable import Worker
 
 /// Which failures stop the worker, and that a request the backend fails on is dead-lettered.
@@ -9,7 +10,10 @@ import Testing
 struct FailurePolicyTests {
     @Test("fatal: librdkafka fatal errors, authorization and fencing; not authentication or a requester's topic errors")
     func fatalCodes() {
-        for code in [KafkaError.Code.topicAuthorizationFailed, .groupAuthorizationFailed, .clusterAuthorizationFailed, .fencedInstanceID, .producerFenced, .fatal] {
+        for code in [
+            KafkaError.Code.topicAuthorizationFailed, .groupAuthorizationFailed, .clusterAuthorizationFailed, .fencedInstanceID,
+            .producerFenced, .fatal,
+        ] {
             #expect(Publisher.isFatal(KafkaError(code: code, message: "x")), "\(code.name)")
         }
         #expect(Publisher.isFatal(KafkaError(code: .invalidRecord, message: "x", isFatal: true)))
@@ -34,7 +38,9 @@ struct FailurePolicyTests {
         }
         func run(_ batch: [String], lane: Int, emit: (Int, BackendResponse) -> Void, between: () -> Void) -> [[BackendResponse]] {
             if batch.contains("fail") { return [] }
-            return batch.map { [BackendResponse(value: Array(#"{"id": "\#($0)", "result": 1}"#.utf8), task: "text-classification", head: "h")] }
+            return batch.map {
+                [BackendResponse(value: Array(#"{"id": "\#($0)", "result": 1}"#.utf8), task: "text-classification", head: "h")]
+            }
         }
         func warmUp(lane: Int) {}
         func errorResponse(code: String, message: String, id: String?) -> [UInt8] {
@@ -57,7 +63,9 @@ struct FailurePolicyTests {
         let letters = try await WorkerFixtures.consume("dlq", servers: servers, count: 1)
         #expect(letters.first?.value == Array("fail".utf8))
         #expect(letters.first?.headerValues("norbert-error-code") == [Array("internal_error".utf8)])
-        #expect(try await WorkerFixtures.waitForCommitted(group: configuration.groupID, topic: "req", partitions: 1, servers: servers, total: 1) == 1)
+        #expect(
+            try await WorkerFixtures.waitForCommitted(group: configuration.groupID, topic: "req", partitions: 1, servers: servers, total: 1)
+                == 1)
         try await running.stop()
     }
 }

@@ -2,8 +2,9 @@ import Foundation
 import Logging
 import Testing
 import Tokenizers
-@testable import Worker
 import Wire
+
+@testable import Worker
 
 @Suite("JSON logs")
 struct JSONLogHandlerTests {

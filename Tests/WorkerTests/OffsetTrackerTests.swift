@@ -1,6 +1,7 @@
 import Kafka
 import Tensors
 import Testing
+
 @testable import Worker
 
 @Suite("Offset tracker")
@@ -82,7 +83,10 @@ struct OffsetTrackerTests {
                 while prefix < n, answered.contains(prefix) { prefix += 1 }
                 let expected: Int64? = prefix == 0 ? nil : offsets[prefix - 1] + 1
                 #expect(p.commitPosition == expected)
-                if let moved { #expect(moved == expected); #expect(moved > (last ?? .min)) }
+                if let moved {
+                    #expect(moved == expected)
+                    #expect(moved > (last ?? .min))
+                }
                 if let position = p.commitPosition {
                     for (k, o) in offsets.enumerated() where o < position { #expect(answered.contains(k)) }
                 }
@@ -186,4 +190,3 @@ func permutations(_ items: [Int]) -> [[Int]] {
     }
     return out
 }
-

@@ -2,10 +2,11 @@ import Foundation
 import Logging
 import TestSupport
 import Testing
+
 @testable import Worker
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The probe port (`/metrics`, `/livez`, `/readyz`) against clients that connect and stall,
@@ -137,7 +138,8 @@ struct ProbeServerTests {
         #expect(server.connectionTimeout == .seconds(5) && server.connectionTimeout == ProbeServer.defaultConnectionTimeout)
         #expect(server.maxConnections == 64 && server.maxRequestBytes == 8192 && server.host == "0.0.0.0")
         let readme = try String(contentsOf: NorbertBinary.packageRoot.appendingPathComponent("docs/worker.md"), encoding: .utf8)
-        let section = try #require(readme.components(separatedBy: "## Metrics and probes").dropFirst().first?.components(separatedBy: "\n## ").first)
+        let section = try #require(
+            readme.components(separatedBy: "## Metrics and probes").dropFirst().first?.components(separatedBy: "\n## ").first)
         #expect(section.contains("within 5 s"), "docs/worker.md's probe section does not state the 5 s connection timeout")
         #expect(section.contains("64 connections"))
         #expect(section.contains("8 KiB"))
@@ -157,7 +159,8 @@ struct ProbeServerTests {
         }
         let everywhere = try ServeSettings.resolve(flags: ["metrics-port": ["0"]], environment: [:], file: [:], defaultLanes: 1)
         #expect(everywhere.metricsHost == "0.0.0.0")
-        try await RunningProbe.with(everywhere.probeServer(metrics: WorkerMetrics(), status: WorkerStatus(), logger: Logger(label: "test"))) { probe in
+        try await RunningProbe.with(everywhere.probeServer(metrics: WorkerMetrics(), status: WorkerStatus(), logger: Logger(label: "test")))
+        { probe in
             #expect(probe.server.boundAddress == "0.0.0.0")
         }
     }
@@ -169,9 +172,12 @@ struct RunningProbe {
     let port: Int
     var metrics: WorkerMetrics { server.metrics }
 
-    static func with(connectionTimeout: Duration = ProbeServer.defaultConnectionTimeout, _ body: (RunningProbe) async throws -> Void) async throws {
-        let server = ProbeServer(host: "127.0.0.1", port: 0, metrics: WorkerMetrics(), status: WorkerStatus(),
-                                 logger: Logger(label: "test"), connectionTimeout: connectionTimeout)
+    static func with(connectionTimeout: Duration = ProbeServer.defaultConnectionTimeout, _ body: (RunningProbe) async throws -> Void)
+        async throws
+    {
+        let server = ProbeServer(
+            host: "127.0.0.1", port: 0, metrics: WorkerMetrics(), status: WorkerStatus(),
+            logger: Logger(label: "test"), connectionTimeout: connectionTimeout)
         try await with(server, body)
     }
 
@@ -184,7 +190,6 @@ struct RunningProbe {
         _ = await task.result
     }
 }
-
 
 /// A blocking TCP client socket to 127.0.0.1 (closed when released).
 final class TestSocket {

@@ -4,8 +4,9 @@ import Pipelines
 import TestSupport
 import Testing
 import Tokenizers
-@testable import Worker
 import Wire
+
+@testable import Worker
 
 /// No head-of-line blocking: short requests are answered while a long generation runs, with one
 /// lane or several, and the lanes' progress is visible (metrics, `/livez`).
@@ -101,16 +102,20 @@ struct SchedulingTests {
         // A generation of 5,000 tokens (a few seconds on the tiny model), over the default 1,024 limit.
         var configuration = EngineConfiguration()
         configuration.limits.maxNewTokens = 5000
-        let engine = try PipelineEngine(heads: WorkerFixtures.heads, tokenizerDirectory: WorkerFixtures.root.appendingPathComponent("Tests/Fixtures/tokenizer").path,
-                                        configuration: configuration)
+        let engine = try PipelineEngine(
+            heads: WorkerFixtures.heads, tokenizerDirectory: WorkerFixtures.root.appendingPathComponent("Tests/Fixtures/tokenizer").path,
+            configuration: configuration)
         // The dev broker holds a fetch for fetch.wait.max.ms (500 ms) even when messages arrive:
         // polled briefly, the short requests reach the worker while the generation runs.
         var workerConfiguration = WorkerFixtures.configuration(servers, group: "hol")
         workerConfiguration.kafka["fetch.wait.max.ms"] = "10"
         let running = RunningWorker(workerConfiguration, backend: PipelinesBackend(engine: engine, lanes: lanes))
-        let long = #"{"id": "long", "task": "text-generation", "head": "causal", "text": "Hei på deg", "options": {"max_new_tokens": 5000}}"#
+        let long =
+            #"{"id": "long", "task": "text-generation", "head": "causal", "text": "Hei på deg", "options": {"max_new_tokens": 5000}}"#
         let shorts = (0..<4).map { k in
-            KafkaProducerMessage(topic: "req", key: "short-\(k)", value: #"{"id": "short-\#(k)", "task": "text-classification", "text": "Dette er kort \#(k)."}"#)
+            KafkaProducerMessage(
+                topic: "req", key: "short-\(k)",
+                value: #"{"id": "short-\#(k)", "task": "text-classification", "text": "Dette er kort \#(k)."}"#)
         }
         // The generation first; once a lane runs it, the short ones, one batch each (from a
         // producer that knows the topic already, so they follow at once).
@@ -128,8 +133,13 @@ struct SchedulingTests {
             order = reader.messages.compactMap { try? JSONValue.parse($0.value ?? [], context: "t")["id"]?.stringValue }
         }
         let before = order.prefix { $0 != "long" }
-        #expect(Set(before) == Set((0..<4).map { "short-\($0)" }),
-                "final answers in arrival order: \(order); \(reader.messages.first.map { String(decoding: $0.value ?? [], as: UTF8.self).prefix(300) } ?? "")")
+        #expect(
+            Set(before) == Set((0..<4).map { "short-\($0)" }),
+            """
+            final answers in arrival order: \(order); \
+            \(reader.messages.first.map { String(decoding: $0.value ?? [], as: UTF8.self).prefix(300) } ?? "")
+            """
+        )
         let text = String(decoding: running.metrics.render(), as: UTF8.self)
         #expect(text.contains("norbert_worker_pending_answers"))
         try await running.stop()

@@ -1,7 +1,7 @@
 import Foundation
 import Kafka
-import Testing
 import TestSupport
+import Testing
 import Tokenizers
 import Wire
 
@@ -14,18 +14,24 @@ struct ServeEqualityTests {
 
     /// Sentences appended to the texts and contexts so the requests are not identical copies
     /// (other lengths, other tokens, other batch packings); "" keeps the example as it is.
-    static let suffixes = ["", " Det regner i Bergen i dag.", " Hun smilte.", " Vi tok toget fra Oslo til Trondheim om morgenen.",
-                           " Katten sov på sofaen hele dagen, mens hunden lekte ute i hagen.", " Ja!", " Per og Kari kjøpte is."]
+    static let suffixes = [
+        "", " Det regner i Bergen i dag.", " Hun smilte.", " Vi tok toget fra Oslo til Trondheim om morgenen.",
+        " Katten sov på sofaen hele dagen, mens hunden lekte ute i hagen.", " Ja!", " Per og Kari kjøpte is.",
+    ]
 
     /// Every example request (all tasks, a two-head request) plus two-head variants, cycled to
     /// `requestCount` requests with unique ids, varied texts, contexts, choice orders and seeds,
     /// and `reply-to` on a quarter of them.
     static func requestLines() throws -> [(id: String, line: String, replyTo: Bool)] {
-        let examples = try WorkerFixtures.exampleRequests() + [
-            #"{"id": "x", "heads": ["mlm", "causal"], "text": "Jeg bor i <mask>.", "options": {"max_new_tokens": 3, "top_k": 2}}"#,
-            #"{"id": "x", "heads": ["causal", "base"], "text": "Det var en gang", "options": {"max_new_tokens": 4}}"#,
-            #"{"id": "x", "heads": ["sentiment", "ner"], "text": "Ola bor i Bergen.", "options": {"top_k": null, "aggregation_strategy": "max"}}"#,
-        ]
+        let examples =
+            try WorkerFixtures.exampleRequests() + [
+                #"{"id": "x", "heads": ["mlm", "causal"], "text": "Jeg bor i <mask>.", "options": {"max_new_tokens": 3, "top_k": 2}}"#,
+                #"{"id": "x", "heads": ["causal", "base"], "text": "Det var en gang", "options": {"max_new_tokens": 4}}"#,
+                #"""
+                {"id": "x", "heads": ["sentiment", "ner"], "text": "Ola bor i Bergen.", "options": {"top_k": null, \#
+                "aggregation_strategy": "max"}}
+                """#,
+            ]
         var out: [(String, String, Bool)] = []
         for n in 0..<requestCount {
             let round = n / examples.count, index = n % examples.count
@@ -87,7 +93,9 @@ struct ServeEqualityTests {
         let tasks = Set(expected.values.flatMap { $0 }.compactMap { $0["task"]?.stringValue })
         #expect(tasks.count >= 7, "every task: \(tasks.sorted())")
 
-        let broker = try ChildProcess(["broker", "--brokers", "1", "--topic", "req:4", "--topic", "res:1", "--topic", "dlq:1", "--topic", "mine:2"])
+        let broker = try ChildProcess([
+            "broker", "--brokers", "1", "--topic", "req:4", "--topic", "res:1", "--topic", "dlq:1", "--topic", "mine:2",
+        ])
         defer { broker.kill9() }
         try await broker.waitFor("\n", timeout: .seconds(20))
         let servers = broker.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -96,10 +104,11 @@ struct ServeEqualityTests {
         let serveStarted = ContinuousClock.now
         let serve = try ChildProcess(support.serveArguments(servers, group: "eq-\(UUID().uuidString.prefix(8))", instance: "eq"))
         defer { serve.kill9() }
-        try await WorkerFixtures.produce(requests.map { request in
-            let headers = request.replyTo ? [KafkaHeader(name: "reply-to", string: "mine")] : []
-            return KafkaProducerMessage(topic: "req", key: Array(request.id.utf8), value: Array(request.line.utf8), headers: headers)
-        }, servers: servers)
+        try await WorkerFixtures.produce(
+            requests.map { request in
+                let headers = request.replyTo ? [KafkaHeader(name: "reply-to", string: "mine")] : []
+                return KafkaProducerMessage(topic: "req", key: Array(request.id.utf8), value: Array(request.line.utf8), headers: headers)
+            }, servers: servers)
 
         let total = expected.values.reduce(0) { $0 + $1.count }
         // Generous: a loaded CI machine may be several times slower than a quiet one.
@@ -122,23 +131,42 @@ struct ServeEqualityTests {
             }
         }
         #expect(misrouted.isEmpty, "answered on the wrong topic: \(misrouted.prefix(20))")
-        #expect(results.messages.count + mine.messages.count == total, "\(results.messages.count) + \(mine.messages.count) responses, expected \(total)")
+        #expect(
+            results.messages.count + mine.messages.count == total,
+            "\(results.messages.count) + \(mine.messages.count) responses, expected \(total)")
         var exact = 0, withinTolerance = 0, failures: [String] = []
         for request in requests {
             let want = expected[request.id] ?? []
             let have = got[request.id] ?? []
-            if finalHeaders[request.id] != 1 { failures.append("\(request.id): \(finalHeaders[request.id] ?? 0) norbert-final: true messages") }
+            if finalHeaders[request.id] != 1 {
+                failures.append("\(request.id): \(finalHeaders[request.id] ?? 0) norbert-final: true messages")
+            }
             // Exactly one final response per (request, head), in head order.
             let heads = have.map { $0["head"]?.stringValue ?? "" }, wantHeads = want.map { $0["head"]?.stringValue ?? "" }
-            if heads != wantHeads { failures.append("\(request.id): heads \(heads), infer \(wantHeads)"); continue }
+            if heads != wantHeads {
+                failures.append("\(request.id): heads \(heads), infer \(wantHeads)")
+                continue
+            }
             for (a, b) in zip(have, want) {
-                if a.jsonText == b.jsonText { exact += 1; continue }
-                if let difference = JSONCompare.difference(a, b) { failures.append("\(request.id): \(difference)") } else { withinTolerance += 1 }
+                if a.jsonText == b.jsonText {
+                    exact += 1
+                    continue
+                }
+                if let difference = JSONCompare.difference(a, b) {
+                    failures.append("\(request.id): \(difference)")
+                } else {
+                    withinTolerance += 1
+                }
             }
         }
         #expect(failures.isEmpty, "\(failures.count) differences from infer: \(failures.prefix(20).joined(separator: "; "))")
         #expect(exact + withinTolerance == total)
-        print("serve equals infer: \(requests.count) requests (\(replyToIDs.count) with reply-to), \(total) responses, \(exact) byte-identical, \(withinTolerance) equal with scores within 1e-5; infer \(inferTime), serve \(serveTime)")
+        print(
+            """
+            serve equals infer: \(requests.count) requests (\(replyToIDs.count) with reply-to), \(total) responses, \(exact) \
+            byte-identical, \(withinTolerance) equal with scores within 1e-5; infer \(inferTime), serve \(serveTime)
+            """
+        )
         serve.signal(SIGTERM)
         let status = try await serve.waitForExit(timeout: .seconds(60))
         #expect(status == 0, "exit \(status): \(serve.stderr.suffix(3000))")

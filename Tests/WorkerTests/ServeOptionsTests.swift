@@ -2,6 +2,7 @@ import Foundation
 import Pipelines
 import TestSupport
 import Testing
+
 @testable import Worker
 
 /// The `serve` settings are declared once (`ServeSettings.options`); these check that every
@@ -47,12 +48,16 @@ struct ServeOptionsTests {
             // The default shown in --help and the docs is the value the settings start with
             // (lanes: one per core; the defaults are built with one).
             if let shown = option.show(ServeSettings.defaults), option.name != "lanes" {
-                #expect(option.defaultText.replacingOccurrences(of: "`", with: "") == shown, "\(option.name): shown default \(option.defaultText), real \(shown)")
+                #expect(
+                    option.defaultText.replacingOccurrences(of: "`", with: "") == shown,
+                    "\(option.name): shown default \(option.defaultText), real \(shown)")
             }
         }
         #expect(ServeSettings.option(named: "drain-timeout-ms")?.help.contains("(default 15000)") == true)
-        let config = WorkerConfiguration(bootstrapServers: "b:1"), defaults = ServeSettings.defaults.workerConfiguration(bootstrapServers: "b:1")
-        #expect(config.groupID == defaults.groupID && config.maxBatchTokens == defaults.maxBatchTokens && config.maxWait == defaults.maxWait
+        let config = WorkerConfiguration(bootstrapServers: "b:1"),
+            defaults = ServeSettings.defaults.workerConfiguration(bootstrapServers: "b:1")
+        #expect(
+            config.groupID == defaults.groupID && config.maxBatchTokens == defaults.maxBatchTokens && config.maxWait == defaults.maxWait
                 && config.maxQueuedTokens == defaults.maxQueuedTokens && config.drainTimeout == defaults.drainTimeout
                 && config.commitInterval == defaults.commitInterval && config.maxInFlight == defaults.maxInFlight
                 && config.maxInFlightBytes == defaults.maxInFlightBytes && config.laneStallTimeout == defaults.laneStallTimeout
@@ -64,22 +69,33 @@ struct ServeOptionsTests {
     func environmentAndFile() throws {
         for option in ServeSettings.options where option.isFileKey {
             let value = Self.sample(option)
-            let fromEnv = ServeSettings.resolution(flags: [:], environment: [option.environmentName: value], file: [:], configFile: nil, defaultLanes: 1)
-            let fromFile = ServeSettings.resolution(flags: [:], environment: [:], file: [option.name: [value]], configFile: "/c.json", defaultLanes: 1)
+            let fromEnv = ServeSettings.resolution(
+                flags: [:], environment: [option.environmentName: value], file: [:], configFile: nil, defaultLanes: 1)
+            let fromFile = ServeSettings.resolution(
+                flags: [:], environment: [:], file: [option.name: [value]], configFile: "/c.json", defaultLanes: 1)
             #expect(fromEnv.problems.isEmpty && fromFile.problems.isEmpty, "\(option.name): \(fromEnv.problems) \(fromFile.problems)")
             if option.shape == .kafka {
-                #expect(fromEnv.kafkaOrigins["linger.ms"] == .environment("NORBERT_WORKER_KAFKA") && fromEnv.settings.kafka == ["linger.ms": "3"])
-                #expect(fromFile.kafkaOrigins["linger.ms"] == .file(path: "/c.json", key: "kafka") && fromFile.settings.kafka == ["linger.ms": "3"])
+                #expect(
+                    fromEnv.kafkaOrigins["linger.ms"] == .environment("NORBERT_WORKER_KAFKA")
+                        && fromEnv.settings.kafka == ["linger.ms": "3"])
+                #expect(
+                    fromFile.kafkaOrigins["linger.ms"] == .file(path: "/c.json", key: "kafka")
+                        && fromFile.settings.kafka == ["linger.ms": "3"])
                 continue
             }
             #expect(fromEnv.origin(of: option.name) == .environment(option.environmentName), "\(option.name)")
             #expect(fromFile.origin(of: option.name) == .file(path: "/c.json", key: option.name), "\(option.name)")
-            #expect(fromEnv.settings == fromFile.settings && fromEnv.settings != ServeSettings(defaultLanes: 1), "\(option.name) changed nothing")
+            #expect(
+                fromEnv.settings == fromFile.settings && fromEnv.settings != ServeSettings(defaultLanes: 1),
+                "\(option.name) changed nothing")
             #expect(option.show(fromEnv.settings) != option.show(ServeSettings(defaultLanes: 1)), "\(option.name)")
         }
         // --config is not a file key, and a file cannot name its own config.
         let nested = ServeSettings.resolution(flags: [:], environment: [:], file: ["config": ["/x"]], configFile: nil, defaultLanes: 1)
-        #expect(nested.problems.map(\.description) == ["config file: unknown setting 'config' (known: \(ServeSettings.names.joined(separator: ", ")))"])
+        #expect(
+            nested.problems.map(\.description) == [
+                "config file: unknown setting 'config' (known: \(ServeSettings.names.joined(separator: ", ")))"
+            ])
     }
 
     @Test("every setting is a flag of serve, read from the flag: --check-config shows each from its flag")
@@ -110,11 +126,13 @@ struct ServeOptionsTests {
         let text = normalized(serve.out)
         for option in ServeSettings.options {
             #expect(text.contains("\(option.flag) <\(option.valueName)>"), "serve --help lacks \(option.flag) <\(option.valueName)>")
-            #expect(text.contains(normalized(option.help)), "serve --help's text of \(option.flag) is not its declaration's: \(option.help)")
+            #expect(
+                text.contains(normalized(option.help)), "serve --help's text of \(option.flag) is not its declaration's: \(option.help)")
         }
         let declared = Set(ServeSettings.options.map(\.flag) + ["--check-config", "--skip-model-files", "--help"])
-        let listed = Set(serve.out.split(whereSeparator: { $0.isWhitespace || $0 == "[" || $0 == "]" || $0 == "," || $0 == "/" })
-            .filter { $0.hasPrefix("--") && $0.count > 2 && $0.allSatisfy { $0.isLowercase || $0 == "-" } }.map(String.init))
+        let listed = Set(
+            serve.out.split(whereSeparator: { $0.isWhitespace || $0 == "[" || $0 == "]" || $0 == "," || $0 == "/" })
+                .filter { $0.hasPrefix("--") && $0.count > 2 && $0.allSatisfy { $0.isLowercase || $0 == "-" } }.map(String.init))
         #expect(listed.subtracting(declared).isEmpty, "serve --help lists undeclared options \(listed.subtracting(declared).sorted())")
         // infer shares the cost limits' flags and their declarations.
         let infer = normalized(try CLIRun.run(["infer", "--help"]).out)
@@ -130,10 +148,13 @@ struct ServeOptionsTests {
         let docs = try String(contentsOf: NorbertBinary.packageRoot.appendingPathComponent("docs/worker.md"), encoding: .utf8)
         let begin = "<!-- options: the output of `norbert-worker serve --help-markdown` (scripts/update-options-doc.sh); do not edit -->\n"
         let end = "<!-- end of options -->"
-        let committed = try #require(docs.components(separatedBy: begin).dropFirst().first?.components(separatedBy: end).first,
-                                     "docs/worker.md has no generated option table")
+        let committed = try #require(
+            docs.components(separatedBy: begin).dropFirst().first?.components(separatedBy: end).first,
+            "docs/worker.md has no generated option table")
         #expect(committed == table, "docs/worker.md's option table is stale: run scripts/update-options-doc.sh")
-        for option in ServeSettings.options { #expect(table.contains("| `\(option.flag) \(option.valueName.uppercased().replacingOccurrences(of: "|", with: "\\|"))` |")) }
+        for option in ServeSettings.options {
+            #expect(table.contains("| `\(option.flag) \(option.valueName.uppercased().replacingOccurrences(of: "|", with: "\\|"))` |"))
+        }
         let printed = try CLIRun.run(["serve", "--help-markdown"])
         #expect(printed.status == 0 && printed.out == table)
     }

@@ -43,7 +43,9 @@ final class TopicReader: Sendable {
     func waitUntil(timeout: Duration, _ condition: ([KafkaConsumerMessage]) -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while !condition(messages) {
-            guard ContinuousClock.now < deadline else { throw ChildError("condition not met within \(timeout); have \(messages.count) messages") }
+            guard ContinuousClock.now < deadline else {
+                throw ChildError("condition not met within \(timeout); have \(messages.count) messages")
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
     }

@@ -1,24 +1,28 @@
 import Foundation
 import Kafka
-import Tensors
 import Synchronization
-import Testing
+import Tensors
 import TestSupport
+import Testing
 
 /// End to end with separate processes: `norbert-worker broker` and `norbert-worker serve`
 /// (tiny fixture heads). The kill test runs the issue's 5,000 requests; the drain and group tests
 /// fewer.
 @Suite("serve as a process", .serialized, .timeLimit(.minutes(5)))
 struct ServeProcessTests {
-    static let heads = ["sentiment=sequence-classification", "ner=token-classification", "qa=question-answering", "mlm=mlm",
-                        "mc=multiple-choice", "causal=causal-lm", "base=base"]
+    static let heads = [
+        "sentiment=sequence-classification", "ner=token-classification", "qa=question-answering", "mlm=mlm",
+        "mc=multiple-choice", "causal=causal-lm", "base=base",
+    ]
 
     func serveArguments(_ servers: String, group: String, instance: String) -> [String] {
-        var args = ["serve", "--bootstrap-servers", servers, "--group", group, "--requests", "req", "--results", "res",
-                    "--dead-letter", "dlq", "--metrics-port", "0", "--instance-id", instance, "--lanes", "2",
-                    "--tokenizer", WorkerFixtures.root.appendingPathComponent("Tests/Fixtures/tokenizer").path,
-                    "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500", "--drain-timeout-ms", "10000",
-                    "--reply-to-allow", "mine"]
+        var args = [
+            "serve", "--bootstrap-servers", servers, "--group", group, "--requests", "req", "--results", "res",
+            "--dead-letter", "dlq", "--metrics-port", "0", "--instance-id", instance, "--lanes", "2",
+            "--tokenizer", WorkerFixtures.root.appendingPathComponent("Tests/Fixtures/tokenizer").path,
+            "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500", "--drain-timeout-ms", "10000",
+            "--reply-to-allow", "mine",
+        ]
         for head in Self.heads {
             let parts = head.split(separator: "=")
             args += ["--head", "\(parts[0])=\(WorkerFixtures.tiny(String(parts[1])))"]
@@ -67,12 +71,19 @@ struct ServeProcessTests {
         for index in 0..<count {
             let id = "\(prefix)q\(index)"
             let line = WorkerFixtures.replacingID(examples[index % examples.count], with: id)
-            messages.append((id, KafkaProducerMessage(topic: "req", key: Array(id.utf8), value: Array(line.utf8), headers: [KafkaHeader(name: "correlation-id", string: id)])))
+            messages.append(
+                (
+                    id,
+                    KafkaProducerMessage(
+                        topic: "req", key: Array(id.utf8), value: Array(line.utf8),
+                        headers: [KafkaHeader(name: "correlation-id", string: id)])
+                ))
             produced.good.insert(id)
         }
         for index in 0..<bad {
             let id = "\(prefix)bad\(index)"
-            messages.append((id, KafkaProducerMessage(topic: "req", key: Array(id.utf8), value: Array(badLines[index % badLines.count].utf8))))
+            messages.append(
+                (id, KafkaProducerMessage(topic: "req", key: Array(id.utf8), value: Array(badLines[index % badLines.count].utf8))))
             produced.bad.insert(id)
         }
         let producer = try KafkaProducer(configuration: .init(bootstrapServers: servers))
@@ -113,12 +124,23 @@ struct ServeProcessTests {
         let spacing = bad > 0 ? count / bad : count + 1
         for index in 0..<count {
             let id = "q\(index)"
-            let line = ServeEqualityTests.varied(WorkerFixtures.replacingID(examples[index % examples.count], with: id), variant: index / examples.count)
-            messages.append((id, false, KafkaProducerMessage(topic: "req", key: Array(id.utf8), value: Array(line.utf8),
-                                                              headers: [KafkaHeader(name: "correlation-id", string: id)])))
+            let line = ServeEqualityTests.varied(
+                WorkerFixtures.replacingID(examples[index % examples.count], with: id), variant: index / examples.count)
+            messages.append(
+                (
+                    id, false,
+                    KafkaProducerMessage(
+                        topic: "req", key: Array(id.utf8), value: Array(line.utf8),
+                        headers: [KafkaHeader(name: "correlation-id", string: id)])
+                ))
             if index % spacing == spacing / 2, index / spacing < bad {
                 let id = "bad\(index / spacing)"
-                messages.append((id, true, KafkaProducerMessage(topic: "req", key: Array(id.utf8), value: Array(badLines[(index / spacing) % badLines.count].utf8))))
+                messages.append(
+                    (
+                        id, true,
+                        KafkaProducerMessage(
+                            topic: "req", key: Array(id.utf8), value: Array(badLines[(index / spacing) % badLines.count].utf8))
+                    ))
             }
         }
         let producer = try KafkaProducer(configuration: .init(bootstrapServers: servers))
@@ -145,7 +167,12 @@ struct ServeProcessTests {
     /// 6 restarts of the kill test short.
     static let killSession = ["--kafka", "session.timeout.ms=3000", "--kafka", "heartbeat.interval.ms=300"]
 
-    @Test("SIGKILL at random points of a 5,000-request run, 5 times, and restart: every request answered, duplicates only of in-flight ones, no committed offset passes an unanswered one")
+    @Test(
+        """
+        SIGKILL at random points of a 5,000-request run, 5 times, and restart: every request answered, duplicates only of in-flight \
+        ones, no committed offset passes an unanswered one
+        """
+    )
     func killAndRestart() async throws {
         try await LoadLock.exclusive { try await self.killAndRestartExclusive() }
     }
@@ -158,7 +185,8 @@ struct ServeProcessTests {
         let letters = try TopicReader(topic: "dlq", servers: servers)
         let group = "kill-\(UUID().uuidString.prefix(8))"
         // NORBERT_KILL_SEED=N replays the kill points of a printed seed (the timing varies).
-        let seed = ProcessInfo.processInfo.environment["NORBERT_KILL_SEED"].flatMap(UInt64.init) ?? UInt64(UInt32.random(in: 1...UInt32.max))
+        let seed =
+            ProcessInfo.processInfo.environment["NORBERT_KILL_SEED"].flatMap(UInt64.init) ?? UInt64(UInt32.random(in: 1...UInt32.max))
         print("kill run: seed \(seed)")
         var random = SplitMix64(seed: seed)
         // Kill k when the run has answered a seeded random number of requests in its k-th fifth
@@ -168,7 +196,10 @@ struct ServeProcessTests {
         let targets = (0..<5).map { $0 * fifth + fifth / 20 + random.below(fifth * 9 / 10) }
         // One run: requests arrive steadily (about 250/s) while workers are killed and restarted.
         let log = ProducedLog()
-        let producer = Task { try await produceSteadily(Self.killRunRequests, bad: Self.killRunBad, batch: 25, every: .milliseconds(100), servers: servers, into: log) }
+        let producer = Task {
+            try await produceSteadily(
+                Self.killRunRequests, bad: Self.killRunBad, batch: 25, every: .milliseconds(100), servers: servers, into: log)
+        }
         defer { producer.cancel() }
         var tally = FinalTally()
         var kills: [(committed: [Int32: Int64], answered: Set<String>)] = []
@@ -185,9 +216,21 @@ struct ServeProcessTests {
             let deadline = ContinuousClock.now + .seconds(120)
             while tally.total == before || tally.counts.count < targets[cycle] {
                 if firstAnswer == nil, tally.total > before { firstAnswer = ContinuousClock.now - workerStarted }
-                guard worker.isRunning else { throw ChildError("seed \(seed) cycle \(cycle): worker exited (\(try await worker.waitForExit(timeout: .seconds(1)))): \(worker.stderr.suffix(3000))") }
+                guard worker.isRunning else {
+                    throw ChildError(
+                        """
+                        seed \(seed) cycle \(cycle): worker exited (\(try await worker.waitForExit(timeout: .seconds(1)))): \
+                        \(worker.stderr.suffix(3000))
+                        """
+                    )
+                }
                 guard ContinuousClock.now < deadline else {
-                    throw ChildError("seed \(seed) cycle \(cycle): \(tally.counts.count) of \(targets[cycle]) answered after 120 s (this worker \(tally.total - before)); produced \(log.snapshot.partitionOffset.count): \(worker.stderr.suffix(3000))")
+                    throw ChildError(
+                        """
+                        seed \(seed) cycle \(cycle): \(tally.counts.count) of \(targets[cycle]) answered after 120 s (this worker \
+                        \(tally.total - before)); produced \(log.snapshot.partitionOffset.count): \(worker.stderr.suffix(3000))
+                        """
+                    )
                 }
                 try await Task.sleep(for: .milliseconds(10))
                 tally.update(results)
@@ -201,16 +244,26 @@ struct ServeProcessTests {
             let committedAtKill = try await committed(group: group, servers: servers)
             try await results.catchUp(timeout: .seconds(30))
             let coverDeadline = ContinuousClock.now + .seconds(30)
-            while !log.snapshot.covers(committedAtKill), ContinuousClock.now < coverDeadline { try await Task.sleep(for: .milliseconds(20)) }
+            while !log.snapshot.covers(committedAtKill), ContinuousClock.now < coverDeadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             let produced = log.snapshot
-            #expect(produced.covers(committedAtKill), "seed \(seed) kill \(cycle): committed \(committedAtKill) passes offsets never produced")
+            #expect(
+                produced.covers(committedAtKill), "seed \(seed) kill \(cycle): committed \(committedAtKill) passes offsets never produced")
             tally.update(results)
             let answered = tally.answered
             var unanswered: [String] = []
-            for (id, (partition, offset)) in produced.partitionOffset where offset < (committedAtKill[partition] ?? 0) && !answered.contains(id) {
+            for (id, (partition, offset)) in produced.partitionOffset
+            where offset < (committedAtKill[partition] ?? 0) && !answered.contains(id) {
                 unanswered.append("\(id) at req[\(partition)]@\(offset)")
             }
-            #expect(unanswered.isEmpty, "seed \(seed) kill \(cycle): committed \(committedAtKill.sorted { $0.key < $1.key }) passes \(unanswered.count) unanswered requests: \(unanswered.sorted().prefix(20))")
+            #expect(
+                unanswered.isEmpty,
+                """
+                seed \(seed) kill \(cycle): committed \(committedAtKill.sorted { $0.key < $1.key }) passes \(unanswered.count) \
+                unanswered requests: \(unanswered.sorted().prefix(20))
+                """
+            )
             kills.append((committedAtKill, answered))
             // How far the commits trail what the killed worker itself had answered: from where
             // it started (the previous kill's committed offsets) to its first unanswered offset.
@@ -225,7 +278,14 @@ struct ServeProcessTests {
                 while let id = offsets[next], ownAnswers.contains(id) { next += 1 }
                 behind += max(0, next - (committedAtKill[partition] ?? 0))
             }
-            figures.append("kill \(cycle + 1) at \(killedAt.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))): produced \(produced.partitionOffset.count), answered \(answered.count) (this worker \(tally.total - before) finals, the first \(firstAnswerAfter.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))) after its start), committed \(committedAtKill.values.reduce(0, +)) (\(behind) behind its own answers)")
+            figures.append(
+                """
+                kill \(cycle + 1) at \(killedAt.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))): produced \
+                \(produced.partitionOffset.count), answered \(answered.count) (this worker \(tally.total - before) finals, the first \
+                \(firstAnswerAfter.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))) after its start), \
+                committed \(committedAtKill.values.reduce(0, +)) (\(behind) behind its own answers)
+                """
+            )
         }
 
         let last = try ChildProcess(serveArguments(servers, group: group, instance: "w1") + Self.killSession)
@@ -235,11 +295,21 @@ struct ServeProcessTests {
         let all = produced.good.union(produced.bad)
         #expect(produced.good.count == Self.killRunRequests && produced.bad.count == Self.killRunBad)
         do {
-            try await results.waitUntil(timeout: .seconds(180)) { _ in tally.update(results); return all.allSatisfy { tally.counts[$0] != nil } }
+            try await results.waitUntil(timeout: .seconds(180)) { _ in
+                tally.update(results)
+                return all.allSatisfy { tally.counts[$0] != nil }
+            }
         } catch {
-            Issue.record("seed \(seed): unanswered \(all.subtracting(tally.answered).sorted().prefix(20)) after the last restart: \(last.stderr.suffix(3000))")
+            Issue.record(
+                """
+                seed \(seed): unanswered \(all.subtracting(tally.answered).sorted().prefix(20)) after the last restart: \
+                \(last.stderr.suffix(3000))
+                """
+            )
         }
-        try await letters.waitUntil(timeout: .seconds(30)) { Set($0.map { String(decoding: $0.key ?? [], as: UTF8.self) }).isSuperset(of: produced.bad) }
+        try await letters.waitUntil(timeout: .seconds(30)) {
+            Set($0.map { String(decoding: $0.key ?? [], as: UTF8.self) }).isSuperset(of: produced.bad)
+        }
         // Every request is answered, yet the last worker may still be answering again what the
         // last kill left uncommitted: wait until it has committed the end of every partition.
         var ends: [Int32: Int64] = [:]
@@ -250,7 +320,13 @@ struct ServeProcessTests {
             try await Task.sleep(for: .milliseconds(200))
             committedAtEnd = try await committed(group: group, servers: servers)
         }
-        #expect(committedAtEnd == ends, "seed \(seed): committed \(committedAtEnd.sorted { $0.key < $1.key }), expected the ends \(ends.sorted { $0.key < $1.key }): \(last.stderr.suffix(3000))")
+        #expect(
+            committedAtEnd == ends,
+            """
+            seed \(seed): committed \(committedAtEnd.sorted { $0.key < $1.key }), expected the ends \
+            \(ends.sorted { $0.key < $1.key }): \(last.stderr.suffix(3000))
+            """
+        )
         // When the killed workers had answered and committed everything, all of the above holds
         // at once: let the last one get past its process start (a signal before `main` runs kills
         // any process) before stopping it.
@@ -277,8 +353,15 @@ struct ServeProcessTests {
         }
         // The drain's commit after SIGTERM leaves the ends committed.
         let end = try await committed(group: group, servers: servers)
-        #expect(end == ends, "seed \(seed): after SIGTERM committed \(end.sorted { $0.key < $1.key }), expected \(ends.sorted { $0.key < $1.key })")
-        print("kill run (seed \(seed)): \(all.count) requests (\(produced.bad.count) bad), \(tally.total) final answers, \(duplicates) duplicates; kill targets \(targets); \(figures.joined(separator: "; ")); \(ContinuousClock.now - started) in all")
+        #expect(
+            end == ends,
+            "seed \(seed): after SIGTERM committed \(end.sorted { $0.key < $1.key }), expected \(ends.sorted { $0.key < $1.key })")
+        print(
+            """
+            kill run (seed \(seed)): \(all.count) requests (\(produced.bad.count) bad), \(tally.total) final answers, \(duplicates) \
+            duplicates; kill targets \(targets); \(figures.joined(separator: "; ")); \(ContinuousClock.now - started) in all
+            """
+        )
         await results.close()
         await letters.close()
     }
@@ -315,7 +398,12 @@ struct ServeProcessTests {
         await results.close()
     }
 
-    @Test("SIGTERM at any point of a restart after a SIGKILL (same instance id, rejoining the group): exit 0, nothing committed past an answer")
+    @Test(
+        """
+        SIGTERM at any point of a restart after a SIGKILL (same instance id, rejoining the group): exit 0, nothing committed past an \
+        answer
+        """
+    )
     func sigtermWhileRejoining() async throws {
         try await LoadLock.exclusive { try await self.sigtermWhileRejoiningExclusive() }
     }
@@ -347,7 +435,9 @@ struct ServeProcessTests {
             let answered = Set(Self.finals(results.messages).keys)
             for (partition, offset) in commits {
                 let below = (produced.byOffset[partition] ?? [:]).filter { $0.key < offset }.map(\.value)
-                #expect(below.allSatisfy(answered.contains), "round \(round): committed \(offset) on req[\(partition)] passes an unanswered request")
+                #expect(
+                    below.allSatisfy(answered.contains),
+                    "round \(round): committed \(offset) on req[\(partition)] passes an unanswered request")
             }
         }
         await results.close()

@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+
 @testable import Worker
 
 @Suite("serve settings")
@@ -20,20 +21,30 @@ struct ServeSettingsTests {
     func commitInterval() throws {
         let fromFile = try ServeSettings.resolve(flags: [:], environment: [:], file: ["commit-interval-ms": ["1000"]], defaultLanes: 1)
         #expect(fromFile.workerConfiguration(bootstrapServers: "b:1").commitInterval == .seconds(1))
-        let fromEnv = try ServeSettings.resolve(flags: [:], environment: ["NORBERT_WORKER_COMMIT_INTERVAL_MS": "50"], file: ["commit-interval-ms": ["1000"]], defaultLanes: 1)
+        let fromEnv = try ServeSettings.resolve(
+            flags: [:], environment: ["NORBERT_WORKER_COMMIT_INTERVAL_MS": "50"], file: ["commit-interval-ms": ["1000"]], defaultLanes: 1)
         #expect(fromEnv.commitIntervalMs == 50)
-        let fromFlag = try ServeSettings.resolve(flags: ["commit-interval-ms": ["20"]], environment: ["NORBERT_WORKER_COMMIT_INTERVAL_MS": "50"], file: [:], defaultLanes: 1)
+        let fromFlag = try ServeSettings.resolve(
+            flags: ["commit-interval-ms": ["20"]], environment: ["NORBERT_WORKER_COMMIT_INTERVAL_MS": "50"], file: [:], defaultLanes: 1)
         #expect(fromFlag.workerConfiguration(bootstrapServers: "b:1").commitInterval == .milliseconds(20))
-        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["commit-interval-ms": ["5"]], environment: [:], file: [:], defaultLanes: 1) }
-        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["commit-interval-ms": ["soon"]], environment: [:], file: [:], defaultLanes: 1) }
+        #expect(throws: ServeSettings.Failure.self) {
+            try ServeSettings.resolve(flags: ["commit-interval-ms": ["5"]], environment: [:], file: [:], defaultLanes: 1)
+        }
+        #expect(throws: ServeSettings.Failure.self) {
+            try ServeSettings.resolve(flags: ["commit-interval-ms": ["soon"]], environment: [:], file: [:], defaultLanes: 1)
+        }
     }
 
     @Test("flags over environment over file; kafka merges per property")
     func precedence() throws {
-        let file: [String: [String]] = ["group": ["from-file"], "lanes": ["2"], "max-wait-ms": ["9"], "results": ["file-res"],
-                                        "kafka": ["a=file", "b=file", "c=file"], "head": ["x=/file"]]
-        let env = ["NORBERT_WORKER_GROUP": "from-env", "NORBERT_WORKER_LANES": "4", "NORBERT_WORKER_KAFKA": "b=env",
-                   "NORBERT_WORKER_KAFKA_SASL_PASSWORD": "pw", "NORBERT_WORKER_HEAD": "y=/env,z=/env", "UNRELATED": "1"]
+        let file: [String: [String]] = [
+            "group": ["from-file"], "lanes": ["2"], "max-wait-ms": ["9"], "results": ["file-res"],
+            "kafka": ["a=file", "b=file", "c=file"], "head": ["x=/file"],
+        ]
+        let env = [
+            "NORBERT_WORKER_GROUP": "from-env", "NORBERT_WORKER_LANES": "4", "NORBERT_WORKER_KAFKA": "b=env",
+            "NORBERT_WORKER_KAFKA_SASL_PASSWORD": "pw", "NORBERT_WORKER_HEAD": "y=/env,z=/env", "UNRELATED": "1",
+        ]
         let flags: [String: [String]] = ["group": ["from-flag"], "kafka": ["c=flag"], "requests": ["a,b"], "instance-id": ["pod-1"]]
         let s = try ServeSettings.resolve(flags: flags, environment: env, file: file, defaultLanes: 1)
         #expect(s.group == "from-flag")
@@ -51,19 +62,44 @@ struct ServeSettingsTests {
 
     @Test("bad values are refused with the source named")
     func failures() {
-        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["lanes": ["0"]], environment: [:], file: [:], defaultLanes: 1) }
-        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: [:], environment: ["NORBERT_WORKER_MAX_WAIT_MS": "x"], file: [:], defaultLanes: 1) }
-        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: [:], environment: ["NORBERT_WORKER_NOPE": "1"], file: [:], defaultLanes: 1) }
-        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: [:], environment: [:], file: ["nope": ["1"]], defaultLanes: 1) }
-        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["head": ["noequals"]], environment: [:], file: [:], defaultLanes: 1) }
-        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["kafka": ["=v"]], environment: [:], file: [:], defaultLanes: 1) }
-        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["results": ["norbert-requests"]], environment: [:], file: [:], defaultLanes: 1) }
-        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["log-format": ["xml"]], environment: [:], file: [:], defaultLanes: 1) }
-        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["metrics-host": [""]], environment: [:], file: [:], defaultLanes: 1) }
-        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.resolve(flags: ["metrics-host": ["a b"]], environment: [:], file: [:], defaultLanes: 1) }
+        #expect(throws: ServeSettings.Failure.self) {
+            try ServeSettings.resolve(flags: ["lanes": ["0"]], environment: [:], file: [:], defaultLanes: 1)
+        }
+        #expect(throws: ServeSettings.Failure.self) {
+            try ServeSettings.resolve(flags: [:], environment: ["NORBERT_WORKER_MAX_WAIT_MS": "x"], file: [:], defaultLanes: 1)
+        }
+        #expect(throws: ServeSettings.Failure.self) {
+            try ServeSettings.resolve(flags: [:], environment: ["NORBERT_WORKER_NOPE": "1"], file: [:], defaultLanes: 1)
+        }
+        #expect(throws: ServeSettings.Failure.self) {
+            try ServeSettings.resolve(flags: [:], environment: [:], file: ["nope": ["1"]], defaultLanes: 1)
+        }
+        #expect(throws: ServeSettings.Failure.self) {
+            try ServeSettings.resolve(flags: ["head": ["noequals"]], environment: [:], file: [:], defaultLanes: 1)
+        }
+        #expect(throws: ServeSettings.Failure.self) {
+            try ServeSettings.resolve(flags: ["kafka": ["=v"]], environment: [:], file: [:], defaultLanes: 1)
+        }
+        #expect(throws: ServeSettings.Failure.self) {
+            try ServeSettings.resolve(flags: ["results": ["norbert-requests"]], environment: [:], file: [:], defaultLanes: 1)
+        }
+        #expect(throws: ServeSettings.Failure.self) {
+            try ServeSettings.resolve(flags: ["log-format": ["xml"]], environment: [:], file: [:], defaultLanes: 1)
+        }
+        #expect(throws: ServeSettings.Failure.self) {
+            try ServeSettings.resolve(flags: ["metrics-host": [""]], environment: [:], file: [:], defaultLanes: 1)
+        }
+        #expect(throws: ServeSettings.Failure.self) {
+            try ServeSettings.resolve(flags: ["metrics-host": ["a b"]], environment: [:], file: [:], defaultLanes: 1)
+        }
     }
 
-    @Test("Kubernetes service-link variables of a Service named norbert-worker… are ignored; other unknown NORBERT_WORKER_ variables are refused")
+    @Test(
+        """
+        Kubernetes service-link variables of a Service named norbert-worker… are ignored; other unknown NORBERT_WORKER_ variables are \
+        refused
+        """
+    )
     func kubernetesServiceLinks() throws {
         // What Kubernetes injects (service links on) for Services `norbert-worker` and `norbert-worker-metrics`.
         let links = [
@@ -73,9 +109,11 @@ struct ServeSettingsTests {
             "NORBERT_WORKER_PORT_9090_TCP_PORT": "9090", "NORBERT_WORKER_PORT_9090_TCP_ADDR": "10.0.0.7",
             "NORBERT_WORKER_METRICS_SERVICE_HOST": "10.0.0.8", "NORBERT_WORKER_METRICS_PORT_9090_TCP_ADDR": "10.0.0.8",
         ]
-        let s = try ServeSettings.resolve(flags: [:], environment: links.merging(["NORBERT_WORKER_LANES": "2"]) { a, _ in a }, file: [:], defaultLanes: 1)
+        let s = try ServeSettings.resolve(
+            flags: [:], environment: links.merging(["NORBERT_WORKER_LANES": "2"]) { a, _ in a }, file: [:], defaultLanes: 1)
         #expect(s.lanes == 2)
-        for unknown in ["NORBERT_WORKER_LANEZ", "NORBERT_WORKER_PORT_X_TCP", "NORBERT_WORKER_SERVICE", "NORBERT_WORKER_PORT_9090_TCP_NAME"] {
+        for unknown in ["NORBERT_WORKER_LANEZ", "NORBERT_WORKER_PORT_X_TCP", "NORBERT_WORKER_SERVICE", "NORBERT_WORKER_PORT_9090_TCP_NAME"]
+        {
             #expect(throws: ServeSettings.Failure.self, "\(unknown)") {
                 try ServeSettings.resolve(flags: [:], environment: links.merging([unknown: "1"]) { a, _ in a }, file: [:], defaultLanes: 1)
             }

@@ -1,7 +1,8 @@
 import Kafka
-import Testing
-@testable import Worker
 import TestSupport
+import Testing
+
+@testable import Worker
 
 /// A newly assigned partition the group has no offset for gets its start (low watermark)
 /// committed, so lag-based autoscalers see an offset from the start — never past an unanswered
@@ -17,9 +18,14 @@ struct StartPositionTests {
 
     @Test("the worker's default (auto.offset.reset=earliest) commits start positions; another reset policy does not")
     func followsOffsetReset() {
-        #expect(WorkerState<String>(configuration: WorkerConfiguration(bootstrapServers: "b:1", groupID: "g", requestTopics: ["r"], resultsTopic: "res", deadLetterTopic: "dlq"), lanes: 1)
+        #expect(
+            WorkerState<String>(
+                configuration: WorkerConfiguration(
+                    bootstrapServers: "b:1", groupID: "g", requestTopics: ["r"], resultsTopic: "res", deadLetterTopic: "dlq"), lanes: 1
+            )
             .settings.commitStartPositions)
-        var latest = WorkerConfiguration(bootstrapServers: "b:1", groupID: "g", requestTopics: ["r"], resultsTopic: "res", deadLetterTopic: "dlq")
+        var latest = WorkerConfiguration(
+            bootstrapServers: "b:1", groupID: "g", requestTopics: ["r"], resultsTopic: "res", deadLetterTopic: "dlq")
         latest.kafka = ["auto.offset.reset": "latest"]
         #expect(!WorkerState<String>(configuration: latest, lanes: 1).settings.commitStartPositions)
     }
@@ -31,7 +37,10 @@ struct StartPositionTests {
         let asked = queries(h)
         #expect(asked.count == 1)
         guard let query = asked.first, let g0 = query[p0], let g1 = query[p1] else { return }
-        h.send(.startPositions([StartPosition(partition: p0, generation: g0, offset: 0), StartPosition(partition: p1, generation: g1, offset: 40)]))
+        h.send(
+            .startPositions([
+                StartPosition(partition: p0, generation: g0, offset: 0), StartPosition(partition: p1, generation: g1, offset: 40),
+            ]))
         h.send(.commitDue)
         #expect(h.commits == [H.offsets((p0, 0), (p1, 40))])
         h.send(.commitFinished(H.offsets((p0, 0), (p1, 40)), nil))
@@ -45,13 +54,19 @@ struct StartPositionTests {
     func neverAhead() {
         var h = H(commitStartPositions: true)
         h.send(.assigned([p0, p1]))
-        guard let query = queries(h).first, let g0 = query[p0], let g1 = query[p1] else { Issue.record("no query"); return }
+        guard let query = queries(h).first, let g0 = query[p0], let g1 = query[p1] else {
+            Issue.record("no query")
+            return
+        }
         // p1: answered already; its own position wins.
         h.answer(p1, [7])
         // p0: a message below the reported start is waiting (the log was truncated meanwhile):
         // committing the start would pass it.
         h.receive(p0, 5)
-        h.send(.startPositions([StartPosition(partition: p0, generation: g0, offset: 9), StartPosition(partition: p1, generation: g1, offset: 3)]))
+        h.send(
+            .startPositions([
+                StartPosition(partition: p0, generation: g0, offset: 9), StartPosition(partition: p1, generation: g1, offset: 3),
+            ]))
         h.send(.commitDue)
         #expect(h.commits == [H.offsets((p1, 8))])
         h.send(.commitFinished(H.offsets((p1, 8)), nil))
@@ -59,10 +74,16 @@ struct StartPositionTests {
         // Lost and assigned again before the answer of the first query came: it is stale.
         var again = H(commitStartPositions: true)
         again.send(.assigned([p0]))
-        guard let old = queries(again).first?[p0] else { Issue.record("no query"); return }
+        guard let old = queries(again).first?[p0] else {
+            Issue.record("no query")
+            return
+        }
         again.send(.lost([p0]))
         again.send(.assigned([p0]))
-        guard let new = queries(again).first?[p0] else { Issue.record("no second query"); return }
+        guard let new = queries(again).first?[p0] else {
+            Issue.record("no second query")
+            return
+        }
         #expect(new != old)
         again.send(.startPositions([StartPosition(partition: p0, generation: old, offset: 0)]))
         again.send(.commitDue)
@@ -110,7 +131,8 @@ struct StartPositionClusterTests {
         let status = running.status
         try await eventually(.seconds(90), "the worker to hold the partitions") { status.isReady }
 
-        let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupID: configuration.groupID))
+        let probe = try KafkaConsumer(
+            configuration: KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupID: configuration.groupID))
         let partitions = (0..<3).map { KafkaTopicPartition(topic: "req", partition: Int32($0)) }
         var committed: [Int64?] = []
         let deadline = ContinuousClock.now + .seconds(30)

@@ -3,11 +3,12 @@ import Kafka
 import Logging
 import Pipelines
 import Synchronization
+import TestSupport
 import Testing
 import Tokenizers
-@testable import Worker
 import Wire
-import TestSupport
+
+@testable import Worker
 
 /// The worker in process (default settings, the tiny fixture heads) against a 3-broker mock
 /// cluster that misbehaves: brokers down, produce, fetch and commit errors, slow responses,
@@ -33,7 +34,12 @@ struct WorkerFaultTests {
     /// prefetched ones are dropped (fetching resumes from the last one handed out).
     static let inFlightSlack = 1_000 + 2
 
-    @Test("results leader down with a backlog above max-in-flight: fetching pauses within the bound, /readyz says the broker holds the answers; all answered once it is back")
+    @Test(
+        """
+        results leader down with a backlog above max-in-flight: fetching pauses within the bound, /readyz says the broker holds the \
+        answers; all answered once it is back
+        """
+    )
     func resultsLeaderDownWithBacklog() async throws {
         let rig = try FaultRig(group: "down")
         try rig.lead(request: 1, results: 3, deadLetters: 3, coordinator: 2)
@@ -87,7 +93,12 @@ struct WorkerFaultTests {
 
     // MARK: 2. Dead-letter topic refusing, then down
 
-    @Test("dead-letter topic refusing letters (non-retriable produce errors on its leader only), then its leader down: every letter arrives, full or minimal")
+    @Test(
+        """
+        dead-letter topic refusing letters (non-retriable produce errors on its leader only), then its leader down: every letter \
+        arrives, full or minimal
+        """
+    )
     func deadLetterTopicRefusing() async throws {
         let rig = try FaultRig(group: "dlq")
         try rig.lead(request: 1, results: 2, deadLetters: 3, coordinator: 1)
@@ -127,7 +138,12 @@ struct WorkerFaultTests {
 
     // MARK: 3. Authorization error on a reply-to
 
-    @Test("reply-to topics the worker may not write (unauthorized in metadata, or in the produce response): an undeliverable_response error with the request's id and a dead letter each; the worker keeps serving")
+    @Test(
+        """
+        reply-to topics the worker may not write (unauthorized in metadata, or in the produce response): an undeliverable_response \
+        error with the request's id and a dead letter each; the worker keeps serving
+        """
+    )
     func replyToNotAuthorized() async throws {
         var rig = try FaultRig(group: "auth")
         rig.configuration.replyToAllow = ["mine", "mine-*"]
@@ -164,7 +180,8 @@ struct WorkerFaultTests {
         }
         // Nothing was written to either.
         rig.cluster.setTopicError("mine", .noError)
-        let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: rig.servers, groupID: "probe-\(UUID().uuidString)"))
+        let probe = try KafkaConsumer(
+            configuration: KafkaConsumerConfiguration(bootstrapServers: rig.servers, groupID: "probe-\(UUID().uuidString)"))
         #expect(try await probe.watermarks(topic: "mine", partition: 0).high == 0)
         #expect(try await probe.watermarks(topic: "mine-produce", partition: 0).high == 0)
         try? await probe.close()
@@ -173,7 +190,12 @@ struct WorkerFaultTests {
 
     // MARK: 4. Retriable produce errors and slow responses
 
-    @Test("retriable produce errors (REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS, ...) and a slow results broker: everything delivered once, no request rerouted")
+    @Test(
+        """
+        retriable produce errors (REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS, ...) and a slow results broker: everything delivered once, \
+        no request rerouted
+        """
+    )
     func retriableProduceErrorsAndLatency() async throws {
         var setup = try FaultRig(group: "retry")
         // One produce request in flight per connection: with two, an injected error on the first
@@ -199,8 +221,9 @@ struct WorkerFaultTests {
         rig.cluster.pushRequestErrors(.produce, [.requestTimedOut, .notEnoughReplicas, .requestTimedOut, .notEnoughReplicasAfterAppend])
         try await eventually(.seconds(120), "broker 2's errors to be used") { try rig.cluster.brokerRequestErrorCount(2, .produce) == 0 }
         // Everything answered (and committed) on the slow broker; the test reads at full speed.
-        _ = try await WorkerFixtures.waitForCommitted(group: rig.configuration.groupID, topic: "req", partitions: rig.requestPartitions,
-                                                      servers: rig.servers, total: produced.count)
+        _ = try await WorkerFixtures.waitForCommitted(
+            group: rig.configuration.groupID, topic: "req", partitions: rig.requestPartitions,
+            servers: rig.servers, total: produced.count)
         try rig.cluster.setBrokerLatency(2, .zero)
         try await rig.checkAnswers(produced, running: running, watch: watch)
         try await running.stop()
@@ -208,7 +231,12 @@ struct WorkerFaultTests {
 
     // MARK: 5. Commit failures, coordinator moving
 
-    @Test("offset commits failing (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, REQUEST_TIMED_OUT) while the coordinator moves: commits reach the end, never past an unanswered message")
+    @Test(
+        """
+        offset commits failing (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, REQUEST_TIMED_OUT) while the coordinator moves: commits \
+        reach the end, never past an unanswered message
+        """
+    )
     func commitFailuresCoordinatorMoving() async throws {
         let rig = try FaultRig(group: "commit")
         try rig.lead(request: 1, results: 2, deadLetters: 2, coordinator: 1)
@@ -220,8 +248,9 @@ struct WorkerFaultTests {
         // something to commit.
         let faultsOver = RunningWorker.Flag()
         let producing = Task {
-            try await FaultRig.produceSteadily(FaultRig.mixed(20_000, badEvery: 4, prefix: "c"), servers: rig.servers,
-                                               batch: 50, every: .milliseconds(200), until: faultsOver)
+            try await FaultRig.produceSteadily(
+                FaultRig.mixed(20_000, badEvery: 4, prefix: "c"), servers: rig.servers,
+                batch: 50, every: .milliseconds(200), until: faultsOver)
         }
         // Commits fail (cluster-wide errors), then the coordinator moves, and the new one fails
         // its first commits too (errors on that broker only, so we can tell they were hit):
@@ -240,8 +269,9 @@ struct WorkerFaultTests {
         faultsOver.set()
         var produced = try await producing.value
         #expect(produced.count >= 500)
-        let caughtUp = try await WorkerFixtures.waitForCommitted(group: rig.configuration.groupID, topic: "req", partitions: rig.requestPartitions,
-                                                                 servers: rig.servers, total: produced.count)
+        let caughtUp = try await WorkerFixtures.waitForCommitted(
+            group: rig.configuration.groupID, topic: "req", partitions: rig.requestPartitions,
+            servers: rig.servers, total: produced.count)
         #expect(caughtUp == produced.count)
 
         // A commit answered late with REQUEST_TIMED_OUT is retried by librdkafka: a newer
@@ -261,7 +291,9 @@ struct WorkerFaultTests {
         let recovered = records.filter { $0.level == .info && $0.message == "commits land again" }
         #expect(!warnings.isEmpty, "no warning about failing commits")
         #expect(!recovered.isEmpty, "no line saying commits land again")
-        #expect(warnings.count <= recovered.count + 1, "a warning per failed attempt instead of per streak: \(warnings.count) warnings, \(recovered.count) recoveries")
+        #expect(
+            warnings.count <= recovered.count + 1,
+            "a warning per failed attempt instead of per streak: \(warnings.count) warnings, \(recovered.count) recoveries")
     }
 
     // MARK: 6. Fetch errors
@@ -302,7 +334,9 @@ struct WorkerFaultTests {
         let moves: [(request: Int32, results: Int32, deadLetters: Int32)] = [(2, 3, 1), (3, 1, 2), (1, 2, 3), (2, 1, 1)]
         for move in moves {
             try await Task.sleep(for: .milliseconds(700))
-            for partition in 0..<rig.requestPartitions { try rig.cluster.setPartitionLeader(topic: "req", partition: partition, broker: move.request) }
+            for partition in 0..<rig.requestPartitions {
+                try rig.cluster.setPartitionLeader(topic: "req", partition: partition, broker: move.request)
+            }
             try rig.cluster.setPartitionLeader(topic: "res", partition: 0, broker: move.results)
             try rig.cluster.setPartitionLeader(topic: "dlq", partition: 0, broker: move.deadLetters)
         }
@@ -315,15 +349,21 @@ struct WorkerFaultTests {
 extension WorkerFaultTests {
     // MARK: 8. Authorization on the worker's own results topic: fatal
 
-    @Test("the results topic refusing the worker's writes (TOPIC_AUTHORIZATION_FAILED) is fatal: the worker exits with the error and commits nothing further")
+    @Test(
+        """
+        the results topic refusing the worker's writes (TOPIC_AUTHORIZATION_FAILED) is fatal: the worker exits with the error and \
+        commits nothing further
+        """
+    )
     func resultsTopicUnauthorizedIsFatal() async throws {
         let rig = try FaultRig(group: "fatal")
         try rig.lead(request: 1, results: 2, deadLetters: 3, coordinator: 1)
         let running = try await rig.start()
 
         var produced = try await FaultRig.produce(FaultRig.mixed(200, badEvery: 4, prefix: "a"), servers: rig.servers)
-        let before = try await WorkerFixtures.waitForCommitted(group: rig.configuration.groupID, topic: "req", partitions: rig.requestPartitions,
-                                                               servers: rig.servers, total: produced.count)
+        let before = try await WorkerFixtures.waitForCommitted(
+            group: rig.configuration.groupID, topic: "req", partitions: rig.requestPartitions,
+            servers: rig.servers, total: produced.count)
         #expect(before == produced.count)
 
         // Broker 2 leads only the results topic: every write to it is refused from now on.
@@ -338,7 +378,8 @@ extension WorkerFaultTests {
         #expect(running.status.notReadyReason == "stopping")
         // Nothing was answered after the refusal, so nothing more was committed.
         try await Task.sleep(for: .seconds(1))
-        let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: rig.servers, groupID: rig.configuration.groupID))
+        let probe = try KafkaConsumer(
+            configuration: KafkaConsumerConfiguration(bootstrapServers: rig.servers, groupID: rig.configuration.groupID))
         let committed = try await probe.committed((0..<rig.requestPartitions).map { KafkaTopicPartition(topic: "req", partition: $0) })
         try? await probe.close()
         #expect(committed.reduce(0) { $0 + Int($1.offset ?? 0) } == before)
@@ -390,8 +431,9 @@ struct FaultRig {
 
         var message: KafkaProducerMessage {
             let value = bad ? "not json \(id)" : "{\"id\": \"\(id)\", \"task\": \"text-classification\", \"text\": \"Hei \(id)\"}"
-            return KafkaProducerMessage(topic: "req", key: Array(id.utf8), value: Array(value.utf8),
-                                        headers: replyTo.map { [KafkaHeader(name: WorkerHeaders.replyTo, string: $0)] } ?? [])
+            return KafkaProducerMessage(
+                topic: "req", key: Array(id.utf8), value: Array(value.utf8),
+                headers: replyTo.map { [KafkaHeader(name: WorkerHeaders.replyTo, string: $0)] } ?? [])
         }
     }
 
@@ -436,8 +478,10 @@ struct FaultRig {
 
     /// Produces `batch` requests at a time, one batch every `every`, recording where each landed;
     /// stops early (after a batch) once `until` is set.
-    static func produceSteadily(_ requests: [Request], servers: String, batch: Int, every: Duration,
-                                until: RunningWorker.Flag? = nil) async throws -> Produced {
+    static func produceSteadily(
+        _ requests: [Request], servers: String, batch: Int, every: Duration,
+        until: RunningWorker.Flag? = nil
+    ) async throws -> Produced {
         let producer = try KafkaProducer(configuration: .init(bootstrapServers: servers))
         var produced = Produced()
         for start in stride(from: 0, to: requests.count, by: max(1, batch)) {
@@ -473,8 +517,10 @@ struct FaultRig {
     /// message, commits at the end of every partition; the worker still running and ready.
     /// Returns the results and the letters.
     @discardableResult
-    func checkAnswers(_ produced: Produced, running: RunningWorker, watch: CommitWatch, rerouted: Set<String> = [],
-                      timeout: Duration = .seconds(120)) async throws -> (results: [KafkaConsumerMessage], letters: [KafkaConsumerMessage]) {
+    func checkAnswers(
+        _ produced: Produced, running: RunningWorker, watch: CommitWatch, rerouted: Set<String> = [],
+        timeout: Duration = .seconds(120)
+    ) async throws -> (results: [KafkaConsumerMessage], letters: [KafkaConsumerMessage]) {
         let lettered = produced.bad.union(rerouted)
         let (results, letters) = try await Self.read(results: produced.count, letters: lettered.count, servers: servers, timeout: timeout)
 
@@ -507,8 +553,9 @@ struct FaultRig {
         #expect(Set(letterCount.keys) == lettered, "letters for \(Set(letterCount.keys).symmetricDifference(lettered).sorted().prefix(20))")
         #expect(letterCount.values.allSatisfy { $0 == 1 }, "\(letterCount.filter { $0.value > 1 }.sorted { $0.key < $1.key }.prefix(20))")
 
-        let committed = try await WorkerFixtures.waitForCommitted(group: configuration.groupID, topic: "req", partitions: requestPartitions,
-                                                                  servers: servers, total: produced.count)
+        let committed = try await WorkerFixtures.waitForCommitted(
+            group: configuration.groupID, topic: "req", partitions: requestPartitions,
+            servers: servers, total: produced.count)
         #expect(committed == produced.count, "committed \(committed) of \(produced.count)")
         #expect(!running.hasExited, "the worker exited")
         let status = running.status
@@ -519,7 +566,8 @@ struct FaultRig {
         #expect(violations.isEmpty, "committed past unanswered requests: \(violations.prefix(10))")
 
         // Nothing more on the output topics than what was read: no second copies.
-        let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: servers, groupID: "probe-\(UUID().uuidString)"))
+        let probe = try KafkaConsumer(
+            configuration: KafkaConsumerConfiguration(bootstrapServers: servers, groupID: "probe-\(UUID().uuidString)"))
         #expect(try await probe.watermarks(topic: "res", partition: 0).high == Int64(results.count))
         #expect(try await probe.watermarks(topic: "dlq", partition: 0).high == Int64(letters.count))
         try? await probe.close()
@@ -528,7 +576,9 @@ struct FaultRig {
 
     /// Reads `results` messages of `res` and `letters` of `dlq` from the beginning, with one
     /// consumer (one group join); fails after `timeout`.
-    static func read(results: Int, letters: Int, servers: String, timeout: Duration) async throws -> (results: [KafkaConsumerMessage], letters: [KafkaConsumerMessage]) {
+    static func read(results: Int, letters: Int, servers: String, timeout: Duration) async throws -> (
+        results: [KafkaConsumerMessage], letters: [KafkaConsumerMessage]
+    ) {
         var configuration = KafkaConsumerConfiguration(bootstrapServers: servers, groupID: "reader-\(UUID().uuidString)")
         configuration.autoOffsetReset = .earliest
         let consumer = try KafkaConsumer(configuration: configuration)
@@ -550,7 +600,9 @@ struct FaultRig {
         defer { watchdog.cancel() }
         let (res, dlq) = try await reader.value
         try? await consumer.close()
-        try #require(res.count >= results && dlq.count >= letters, "read \(res.count) of \(results) answers and \(dlq.count) of \(letters) dead letters")
+        try #require(
+            res.count >= results && dlq.count >= letters,
+            "read \(res.count) of \(results) answers and \(dlq.count) of \(letters) dead letters")
         return (res, dlq)
     }
 
@@ -558,7 +610,8 @@ struct FaultRig {
     static func source(_ letter: KafkaConsumerMessage) -> (partition: Int32, offset: Int64)? {
         func header(_ name: String) -> String? { (letter.headerValues(name).first ?? nil).map { String(decoding: $0, as: UTF8.self) } }
         guard let partition = header(WorkerHeaders.sourcePartition).flatMap(Int32.init),
-              let offset = header(WorkerHeaders.sourceOffset).flatMap(Int64.init) else { return nil }
+            let offset = header(WorkerHeaders.sourceOffset).flatMap(Int64.init)
+        else { return nil }
         return (partition, offset)
     }
 }
@@ -577,7 +630,8 @@ final class CommitWatch: Sendable {
     private let task = Mutex<Task<Void, Never>?>(nil)
 
     init(_ rig: FaultRig, every: Duration = .milliseconds(200)) throws {
-        let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: rig.servers, groupID: rig.configuration.groupID))
+        let probe = try KafkaConsumer(
+            configuration: KafkaConsumerConfiguration(bootstrapServers: rig.servers, groupID: rig.configuration.groupID))
         let list = (0..<rig.requestPartitions).map { KafkaTopicPartition(topic: "req", partition: $0) }
         task.withLock {
             // Ends when stopped or when the watch is gone (a test that failed early).
@@ -587,7 +641,8 @@ final class CommitWatch: Sendable {
                         var ends: (Int64, Int64)?
                         while ends == nil, !Task.isCancelled, self != nil {
                             if let results = try? await probe.watermarks(topic: "res", partition: 0, timeout: .seconds(2)),
-                               let letters = try? await probe.watermarks(topic: "dlq", partition: 0, timeout: .seconds(2)) {
+                                let letters = try? await probe.watermarks(topic: "dlq", partition: 0, timeout: .seconds(2))
+                            {
                                 ends = (results.high, letters.high)
                             } else {
                                 try? await Task.sleep(for: .milliseconds(100))
@@ -609,8 +664,10 @@ final class CommitWatch: Sendable {
     var sampleCount: Int { samples.withLock { $0.count } }
 
     /// Stops sampling; the samples that passed an unanswered request (described).
-    func stop(checking produced: FaultRig.Produced, results: [KafkaConsumerMessage], letters: [KafkaConsumerMessage],
-              lettered: Set<String>) -> [String] {
+    func stop(
+        checking produced: FaultRig.Produced, results: [KafkaConsumerMessage], letters: [KafkaConsumerMessage],
+        lettered: Set<String>
+    ) -> [String] {
         task.withLock { $0?.cancel() }
         // Where each request's final answer and letter landed (the first, if several).
         var answeredAt: [String: Int64] = [:]
@@ -632,11 +689,17 @@ final class CommitWatch: Sendable {
                         break
                     }
                     if (answeredAt[id] ?? .max) >= sample.resultsEnd {
-                        violations.append("req[\(partition)] committed \(committed): \(id) at \(offset) had no answer (results end \(sample.resultsEnd))")
+                        violations.append(
+                            "req[\(partition)] committed \(committed): \(id) at \(offset) had no answer (results end \(sample.resultsEnd))")
                         break
                     }
                     if lettered.contains(id), (letteredAt[id] ?? .max) >= sample.lettersEnd {
-                        violations.append("req[\(partition)] committed \(committed): \(id) at \(offset) had no dead letter (letters end \(sample.lettersEnd))")
+                        violations.append(
+                            """
+                            req[\(partition)] committed \(committed): \(id) at \(offset) had no dead letter (letters end \
+                            \(sample.lettersEnd))
+                            """
+                        )
                         break
                     }
                 }
@@ -687,5 +750,3 @@ final class GaugeWatch: Sendable {
     var maxInFlight: Double { peak.withLock { $0 } }
     func stop() { task.withLock { $0?.cancel() } }
 }
-
-

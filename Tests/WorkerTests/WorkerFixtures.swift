@@ -7,8 +7,9 @@ import Synchronization
 import TestSupport
 import Testing
 import Tokenizers
-@testable import Worker
 import Wire
+
+@testable import Worker
 
 enum WorkerFixtures {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -39,7 +40,7 @@ enum WorkerFixtures {
 
     static func produce(_ messages: [KafkaProducerMessage], servers: String) async throws {
         var configuration = KafkaProducerConfiguration(bootstrapServers: servers)
-        configuration.maxMessageBytes = 4 << 20   // requesters may send more than the worker's producer accepts
+        configuration.maxMessageBytes = 4 << 20  // requesters may send more than the worker's producer accepts
         let producer = try KafkaProducer(configuration: configuration)
         var pending: [KafkaPendingDelivery] = []
         for message in messages { pending.append(try await producer.enqueue(message)) }
@@ -48,7 +49,9 @@ enum WorkerFixtures {
     }
 
     /// Reads `count` messages of `topic` from the beginning (fresh group); fails after `timeout`.
-    static func consume(_ topic: String, servers: String, count: Int, timeout: Duration = .seconds(60)) async throws -> [KafkaConsumerMessage] {
+    static func consume(_ topic: String, servers: String, count: Int, timeout: Duration = .seconds(60)) async throws
+        -> [KafkaConsumerMessage]
+    {
         var configuration = KafkaConsumerConfiguration(bootstrapServers: servers, groupID: "reader-\(UUID().uuidString)")
         configuration.autoOffsetReset = .earliest
         let consumer = try KafkaConsumer(configuration: configuration)
@@ -93,8 +96,9 @@ enum WorkerFixtures {
     /// A worker configuration for the tests' topics (`req` → `res`, dead letters to `dlq`), a
     /// fresh group named after `prefix`, and a 6 s session.
     static func configuration(_ servers: String, group prefix: String) -> WorkerConfiguration {
-        var configuration = WorkerConfiguration(bootstrapServers: servers, groupID: "\(prefix)-\(UUID().uuidString)", requestTopics: ["req"],
-                                                resultsTopic: "res", deadLetterTopic: "dlq")
+        var configuration = WorkerConfiguration(
+            bootstrapServers: servers, groupID: "\(prefix)-\(UUID().uuidString)", requestTopics: ["req"],
+            resultsTopic: "res", deadLetterTopic: "dlq")
         configuration.kafka = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
         configuration.replyToAllow = ["mine"]
         return configuration
@@ -117,7 +121,9 @@ struct RunningWorker {
         let worker = Worker(configuration: configuration, backend: backend, logger: logger)
         metrics = worker.metrics
         status = worker.status
-        let group = ServiceGroup(configuration: .init(services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: Logger(label: "test")))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], logger: Logger(label: "test")))
         self.group = group
         let exited = self.exited
         task = Task {
@@ -159,7 +165,10 @@ final class LogRecorder: Sendable {
             get { metadata[key] }
             set { metadata[key] = newValue }
         }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        func log(
+            level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String,
+            line: UInt
+        ) {
             recorder.lines.withLock { $0.append((level, message.description)) }
         }
     }

@@ -6,8 +6,9 @@ import ServiceLifecycle
 import TestSupport
 import Testing
 import Tokenizers
-@testable import Worker
 import Wire
+
+@testable import Worker
 
 /// The worker in process against an in-process mock cluster, with the real Pipelines backend
 /// over the tiny fixture heads: every request gets exactly one final answer, bad ones are
@@ -34,7 +35,9 @@ struct WorkerIntegrationTests {
                 let id = "r\(round)-\(index)"
                 let body = WorkerFixtures.replacingID(line, with: id)
                 expectedIDs[id, default: 0] += WorkerFixtures.responseCount(line)
-                var headers = [KafkaHeader(name: "correlation-id", string: "c-\(id)"), KafkaHeader(name: "traceparent", string: "00-\(id)-01")]
+                var headers = [
+                    KafkaHeader(name: "correlation-id", string: "c-\(id)"), KafkaHeader(name: "traceparent", string: "00-\(id)-01"),
+                ]
                 if round == 5 { headers.append(KafkaHeader(name: "reply-to", string: "mine")) }
                 messages.append(KafkaProducerMessage(topic: "req", key: Array(id.utf8), value: Array(body.utf8), headers: headers))
             }
@@ -43,8 +46,14 @@ struct WorkerIntegrationTests {
             messages.append(KafkaProducerMessage(topic: "req", key: Array("bad-\(index)".utf8), value: Array(line.utf8)))
         }
         messages.append(KafkaProducerMessage(topic: "req", key: Array("tombstone".utf8), value: nil))
-        messages.append(KafkaProducerMessage(topic: "req", key: Array("bad-reply".utf8), value: Array(good[0].utf8), headers: [KafkaHeader(name: "reply-to", string: "no such topic")]))
-        messages.append(KafkaProducerMessage(topic: "req", key: Array("not-allowed-reply".utf8), value: Array(good[0].utf8), headers: [KafkaHeader(name: "reply-to", string: "req")]))
+        messages.append(
+            KafkaProducerMessage(
+                topic: "req", key: Array("bad-reply".utf8), value: Array(good[0].utf8),
+                headers: [KafkaHeader(name: "reply-to", string: "no such topic")]))
+        messages.append(
+            KafkaProducerMessage(
+                topic: "req", key: Array("not-allowed-reply".utf8), value: Array(good[0].utf8),
+                headers: [KafkaHeader(name: "reply-to", string: "req")]))
         let badCount = bad.count + 3
         try await WorkerFixtures.produce(messages, servers: servers)
 
@@ -54,7 +63,8 @@ struct WorkerIntegrationTests {
 
         let expectedResults = expectedIDs.filter { !$0.key.hasPrefix("r5-") }.values.reduce(0, +) + badCount
         let results = try await WorkerFixtures.consume("res", servers: servers, count: expectedResults)
-        let mine = try await WorkerFixtures.consume("mine", servers: servers, count: expectedIDs.filter { $0.key.hasPrefix("r5-") }.values.reduce(0, +))
+        let mine = try await WorkerFixtures.consume(
+            "mine", servers: servers, count: expectedIDs.filter { $0.key.hasPrefix("r5-") }.values.reduce(0, +))
         let letters = try await WorkerFixtures.consume("dlq", servers: servers, count: badCount)
 
         // Exactly the expected responses per id, one final per request.
@@ -85,7 +95,8 @@ struct WorkerIntegrationTests {
             #expect(offset != nil)
             #expect(letter.value == original?.value)
         }
-        let codes = Set(letters.compactMap { $0.headerValues("norbert-error-code").first ?? nil }.map { String(decoding: $0, as: UTF8.self) })
+        let codes = Set(
+            letters.compactMap { $0.headerValues("norbert-error-code").first ?? nil }.map { String(decoding: $0, as: UTF8.self) })
         #expect(codes.contains("invalid_json"))
         #expect(codes.contains("empty_message"))
         #expect(codes.contains("invalid_reply_to"))
@@ -98,12 +109,14 @@ struct WorkerIntegrationTests {
         // Everything published validates against schemas/.
         let responseFailures = SchemaCheck.failures("response", (results + mine).map { String(decoding: $0.value ?? [], as: UTF8.self) })
         #expect(responseFailures.isEmpty, "\(responseFailures.prefix(5))")
-        let letterFailures = SchemaCheck.failures("dead-letter", letters.map { SchemaCheck.headerObject($0.headers.map { ($0.name, $0.value) }) })
+        let letterFailures = SchemaCheck.failures(
+            "dead-letter", letters.map { SchemaCheck.headerObject($0.headers.map { ($0.name, $0.value) }) })
         #expect(letterFailures.isEmpty, "\(letterFailures.prefix(5))")
 
         // Everything answered is committed (within a few commit intervals).
         let total = messages.count
-        let committed = try await WorkerFixtures.waitForCommitted(group: configuration.groupID, topic: "req", partitions: 3, servers: servers, total: total)
+        let committed = try await WorkerFixtures.waitForCommitted(
+            group: configuration.groupID, topic: "req", partitions: 3, servers: servers, total: total)
         #expect(committed == total)
 
         try await running.stop()

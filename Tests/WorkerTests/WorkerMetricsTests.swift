@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Worker
 
 @Suite("worker metrics")
@@ -33,7 +34,9 @@ struct WorkerMetricsTests {
         metrics.request(task: "question-answering", head: "qa+sentiment", outcome: "ok")
         metrics.request(task: "heads", head: "sentiment+qa+qa", outcome: "input_too_long")
         metrics.request(task: "token-classification", head: "ner+ner", outcome: "undeliverable_response")
-        for code in ["invalid_reply_to", "empty_message", "message_too_large", "internal_error", "unknown_head"] { metrics.deadLetter(code: code) }
+        for code in ["invalid_reply_to", "empty_message", "message_too_large", "internal_error", "unknown_head"] {
+            metrics.deadLetter(code: code)
+        }
         let text = Self.text(metrics)
         #expect(text.contains(#"task="question-answering",head="sentiment+qa",outcome="ok"} 1"#))
         #expect(text.contains(#"task="heads",head="sentiment+qa",outcome="input_too_long"} 1"#))

@@ -2,6 +2,7 @@ import Foundation
 import Kafka
 import TestSupport
 import Testing
+
 @testable import Worker
 
 /// Shutdown and cancellation while a lane is stuck in a batch that does not end: the worker
@@ -22,7 +23,8 @@ struct WorkerShutdownTests {
         let backend = Gated(lanes: 1)
         let running = RunningWorker(configuration, backend: backend)
         let values = ["short-0", "long-1", "short-2"]
-        try await WorkerFixtures.produce(values.map { KafkaProducerMessage(topic: "req", key: $0, value: $0) }, servers: cluster.bootstrapServers)
+        try await WorkerFixtures.produce(
+            values.map { KafkaProducerMessage(topic: "req", key: $0, value: $0) }, servers: cluster.bootstrapServers)
         let answers = try await WorkerFixtures.consume("res", servers: cluster.bootstrapServers, count: 2, timeout: .seconds(30))
         #expect(Set(answers.map { String(decoding: $0.key ?? [], as: UTF8.self) }) == ["short-0", "short-2"])
         return (cluster, configuration, backend, running)
@@ -57,8 +59,9 @@ struct WorkerShutdownTests {
         _ = try? await running.task.value
         let took = ContinuousClock.now - started
         #expect(took < .seconds(15), "not the 30 s drain: \(took)")
-        let probe = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
-            bootstrapServers: cluster.bootstrapServers, groupID: configuration.groupID))
+        let probe = try KafkaConsumer(
+            configuration: KafkaConsumerConfiguration(
+                bootstrapServers: cluster.bootstrapServers, groupID: configuration.groupID))
         let committed = try await probe.committed([KafkaTopicPartition(topic: "req", partition: 0)])
         try? await probe.close()
         #expect(committed.allSatisfy { ($0.offset ?? 0) <= 1 }, "\(committed)")

@@ -1,5 +1,6 @@
-@testable import Kafka
 import Testing
+
+@testable import Kafka
 @testable import Worker
 
 /// Drives a ``WorkerState`` by hand: injected events, an injected clock, and the actions it
@@ -16,11 +17,14 @@ struct StateHarness {
     static let p0 = KafkaTopicPartition(topic: "req", partition: 0)
     static let p1 = KafkaTopicPartition(topic: "req", partition: 1)
 
-    init(maxWait: Duration = .milliseconds(5), maxBatchTokens: Int = 64, maxQueuedTokens: Int = 1 << 20, maxInFlight: Int = .max,
-         drainTimeout: Duration = .seconds(15), lanes: Int = 2, commitStartPositions: Bool = false) {
-        state = State(settings: .init(
-            maxBatchTokens: maxBatchTokens, maxWait: maxWait, maxQueuedTokens: maxQueuedTokens, maxInFlight: maxInFlight,
-            drainTimeout: drainTimeout, lanes: lanes, commitStartPositions: commitStartPositions))
+    init(
+        maxWait: Duration = .milliseconds(5), maxBatchTokens: Int = 64, maxQueuedTokens: Int = 1 << 20, maxInFlight: Int = .max,
+        drainTimeout: Duration = .seconds(15), lanes: Int = 2, commitStartPositions: Bool = false
+    ) {
+        state = State(
+            settings: .init(
+                maxBatchTokens: maxBatchTokens, maxWait: maxWait, maxQueuedTokens: maxQueuedTokens, maxInFlight: maxInFlight,
+                drainTimeout: drainTimeout, lanes: lanes, commitStartPositions: commitStartPositions))
     }
 
     @discardableResult
@@ -33,8 +37,9 @@ struct StateHarness {
     mutating func advance(_ duration: Duration) { now += duration }
 
     static func message(_ partition: KafkaTopicPartition, _ offset: Int64, _ text: String = "x") -> KafkaConsumerMessage {
-        KafkaConsumerMessage(topic: partition.topic, partition: partition.partition, offset: offset, key: nil,
-                             value: Array(text.utf8), headers: [], timestamp: nil)
+        KafkaConsumerMessage(
+            topic: partition.topic, partition: partition.partition, offset: offset, key: nil,
+            value: Array(text.utf8), headers: [], timestamp: nil)
     }
 
     /// A request: short, or generating (`steps` > 0), with `tokens` tokens.

@@ -1,5 +1,6 @@
 import Kafka
 import Testing
+
 @testable import Worker
 
 /// The worker's state type with injected events and an injected clock: no Kafka, no lanes.
@@ -64,9 +65,15 @@ struct WorkerStateTests {
         h.receive(p0, 7, H.job("long", steps: 100))
         h.advance(.milliseconds(10))
         h.send(.tick)
-        guard let batch = h.dispatches.first else { Issue.record("no dispatch"); return }
+        guard let batch = h.dispatches.first else {
+            Issue.record("no dispatch")
+            return
+        }
         h.send(.partial(batch.id, index: 0, H.partial("1")))
-        guard let key = h.publishes.first?.key else { Issue.record("partial not published"); return }
+        guard let key = h.publishes.first?.key else {
+            Issue.record("partial not published")
+            return
+        }
         #expect(h.publishes.map(\.responses) == [[H.partial("1")]])
         h.send(.partial(batch.id, index: 0, H.partial("2")))
         #expect(h.publishes.isEmpty, "waits for the first partial")
@@ -84,7 +91,9 @@ struct WorkerStateTests {
         #expect(h.drainCommits.map(\.1) == [H.offsets((p0, 8))])
         h.send(.drainCommitted(1, nil))
         #expect(h.finished == [1])
-        #expect(h.logs.last == WorkerLogEntry(level: .info, message: "partitions revoked", metadata: ["partitions": "req[0]", "unfinished": "0"]))
+        #expect(
+            h.logs.last
+                == WorkerLogEntry(level: .info, message: "partitions revoked", metadata: ["partitions": "req[0]", "unfinished": "0"]))
         #expect(h.state.gauges.assigned == 1)
         h.receive(p0, 8)
         #expect(h.state.gauges.inFlight == 0, "a revoked partition's messages are not taken")
@@ -127,7 +136,10 @@ struct WorkerStateTests {
         h.receive(p0, 0, H.job("long", steps: 10))
         h.advance(.seconds(2))
         h.send(.tick)
-        guard let running = h.dispatches.first else { Issue.record("no dispatch"); return }
+        guard let running = h.dispatches.first else {
+            Issue.record("no dispatch")
+            return
+        }
         h.receive(p0, 1, H.job("queued", steps: 10))
         #expect(h.state.gauges.queuedTokens == 8, "a second generation waits for the lane")
         h.send(.lost([p0]))
@@ -142,7 +154,10 @@ struct WorkerStateTests {
         #expect(h.publishes.isEmpty, "the lost assignment's answer is not published")
         h.advance(.seconds(2))
         h.send(.tick)
-        guard let again = h.dispatches.first else { Issue.record("no dispatch"); return }
+        guard let again = h.dispatches.first else {
+            Issue.record("no dispatch")
+            return
+        }
         h.send(.batchFinished(again.id, results: [[H.answer("again")]], started: h.now))
         for publish in h.publishes { h.send(.published(publish.key, .open)) }
         h.send(.commitDue)
@@ -154,9 +169,15 @@ struct WorkerStateTests {
         var h = H(maxWait: .zero)
         h.send(.assigned([p0]))
         h.receive(p0, 4, H.job("gen", steps: 5))
-        guard let batch = h.dispatches.first else { Issue.record("no dispatch"); return }
+        guard let batch = h.dispatches.first else {
+            Issue.record("no dispatch")
+            return
+        }
         h.send(.partial(batch.id, index: 0, H.partial("1")))
-        guard let key = h.publishes.first?.key else { Issue.record("no publish"); return }
+        guard let key = h.publishes.first?.key else {
+            Issue.record("no publish")
+            return
+        }
         h.send(.batchFinished(batch.id, results: [[H.answer("gen")]], started: h.now))
         #expect(h.publishes.isEmpty)
         #expect(h.state.gauges.pendingAnswers == 1)
@@ -172,7 +193,8 @@ struct WorkerStateTests {
         #expect(h.commits == [H.offsets((p0, 5))])
     }
 
-    @Test("flow control: pauses the assigned partitions above the in-flight bound, resumes at half; readiness says the broker holds answers")
+    @Test(
+        "flow control: pauses the assigned partitions above the in-flight bound, resumes at half; readiness says the broker holds answers")
     func flowControl() {
         var h = H(maxWait: .zero, maxInFlight: 4)
         h.send(.assigned([p0, p1]))
@@ -206,7 +228,10 @@ struct WorkerStateTests {
         h.send(.shutdown(drain: 9))
         #expect(h.pauses == [[p0]])
         #expect(h.state.gauges.stopping)
-        guard let batch = h.dispatches.first else { Issue.record("not flushed"); return }
+        guard let batch = h.dispatches.first else {
+            Issue.record("not flushed")
+            return
+        }
         h.receive(p0, 2)
         #expect(h.state.gauges.inFlight == 2, "nothing new is taken while stopping")
         h.send(.batchFinished(batch.id, results: batch.jobs.map { [H.answer($0)] }, started: h.now))
@@ -270,9 +295,15 @@ struct WorkerStateTests {
         var h = H(maxWait: .zero)
         h.send(.assigned([p0]))
         h.receive(p0, 0, H.job("gen", steps: 5))
-        guard let batch = h.dispatches.first else { Issue.record("no dispatch"); return }
+        guard let batch = h.dispatches.first else {
+            Issue.record("no dispatch")
+            return
+        }
         h.send(.partial(batch.id, index: 0, H.partial("1")))
-        guard let key = h.publishes.first?.key else { Issue.record("no publish"); return }
+        guard let key = h.publishes.first?.key else {
+            Issue.record("no publish")
+            return
+        }
         h.send(.published(key, .closed(.delivered)))
         h.send(.partial(batch.id, index: 0, H.partial("2")))
         #expect(h.publishes.isEmpty)

@@ -6,6 +6,7 @@ import Pipelines
 import ServiceLifecycle
 import Testing
 import Tokenizers
+
 @testable import Worker
 
 /// `"stream": true` through the worker (in process, mock cluster): a streamed request's partial
@@ -13,7 +14,8 @@ import Tokenizers
 /// (`norbert-final: true`), and the offsets are committed only after the final one.
 @Suite("Worker streaming", .serialized, .timeLimit(.minutes(2)))
 struct WorkerStreamingTests {
-    static let context = Array(repeating: "Kari Nordmann bor i Tromsø og jobber på UiT, men Per bor i Bergen.", count: 6).joined(separator: " ")
+    static let context = Array(repeating: "Kari Nordmann bor i Tromsø og jobber på UiT, men Per bor i Bergen.", count: 6).joined(
+        separator: " ")
 
     @Test("partials precede exactly one final per streamed request")
     func partialsThenOneFinal() async throws {
@@ -27,9 +29,30 @@ struct WorkerStreamingTests {
         let engine = try #require(WorkerFixtures.engine)
         var bodies: [(id: String, line: String)] = []
         for k in 0..<6 {
-            bodies.append(("qa-\(k)", #"{"id": "qa-\#(k)", "task": "question-answering", "question": "Hvor bor Kari?", "context": "\#(Self.context)", "options": {"max_seq_len": 48, "doc_stride": 16}, "stream": true}"#))
-            bodies.append(("gen-\(k)", #"{"id": "gen-\#(k)", "task": "text-generation", "head": "causal", "text": "Det var en gang \#(k)", "options": {"max_new_tokens": 5}, "stream": true}"#))
-            bodies.append(("two-\(k)", #"{"id": "two-\#(k)", "heads": ["sentiment", "causal"], "text": "Hei \#(k)", "options": {"max_new_tokens": 3}, "stream": true}"#))
+            bodies.append(
+                (
+                    "qa-\(k)",
+                    #"""
+                    {"id": "qa-\#(k)", "task": "question-answering", "question": "Hvor bor Kari?", "context": "\#(Self.context)", \#
+                    "options": {"max_seq_len": 48, "doc_stride": 16}, "stream": true}
+                    """#
+                ))
+            bodies.append(
+                (
+                    "gen-\(k)",
+                    #"""
+                    {"id": "gen-\#(k)", "task": "text-generation", "head": "causal", "text": "Det var en gang \#(k)", "options": \#
+                    {"max_new_tokens": 5}, "stream": true}
+                    """#
+                ))
+            bodies.append(
+                (
+                    "two-\(k)",
+                    #"""
+                    {"id": "two-\#(k)", "heads": ["sentiment", "causal"], "text": "Hei \#(k)", "options": {"max_new_tokens": 3}, \#
+                    "stream": true}
+                    """#
+                ))
             bodies.append(("plain-\(k)", #"{"id": "plain-\#(k)", "task": "text-classification", "text": "Hei \#(k)", "stream": true}"#))
         }
         // What the engine answers (the same code the worker runs): the expected message sequence per id.
@@ -39,7 +62,8 @@ struct WorkerStreamingTests {
             expected[body.id] = result.stream(0).map(\.jsonLine)
         }
         #expect(expected.values.reduce(0) { $0 + $1.count } > bodies.count * 2, "streamed requests have partials")
-        try await WorkerFixtures.produce(bodies.map { KafkaProducerMessage(topic: "req", key: Array($0.id.utf8), value: Array($0.line.utf8)) }, servers: servers)
+        try await WorkerFixtures.produce(
+            bodies.map { KafkaProducerMessage(topic: "req", key: Array($0.id.utf8), value: Array($0.line.utf8)) }, servers: servers)
 
         let configuration = WorkerFixtures.configuration(servers, group: "stream")
         let running = RunningWorker(configuration, backend: PipelinesBackend(engine: engine, lanes: 2))
@@ -72,7 +96,8 @@ struct WorkerStreamingTests {
             #expect(nonPartial.count == heads, "one final response per head for \(body.id)")
             if body.id.hasPrefix("qa") || body.id.hasPrefix("gen") { #expect(got.count > 1, "\(body.id) streamed partials") }
         }
-        let committed = try await WorkerFixtures.waitForCommitted(group: configuration.groupID, topic: "req", partitions: 2, servers: servers, total: bodies.count)
+        let committed = try await WorkerFixtures.waitForCommitted(
+            group: configuration.groupID, topic: "req", partitions: 2, servers: servers, total: bodies.count)
         #expect(committed == bodies.count)
         try await running.stop()
     }
@@ -83,12 +108,19 @@ struct WorkerStreamingTests {
         let lanes = 1
         let gate = DispatchSemaphore(value: 0)
         func prepare(_ value: [UInt8]) -> Result<PreparedJob<String>, RequestRejection> {
-            .success(PreparedJob(job: String(decoding: value, as: UTF8.self), tokens: 1, encoderKey: 0, task: "text-generation", head: "gated"))
+            .success(
+                PreparedJob(job: String(decoding: value, as: UTF8.self), tokens: 1, encoderKey: 0, task: "text-generation", head: "gated"))
         }
         func run(_ batch: [String], lane: Int, emit: (Int, BackendResponse) -> Void, between: () -> Void) -> [[BackendResponse]] {
-            for index in batch.indices { emit(index, BackendResponse(value: Array(#"{"partial": true}"#.utf8), isFinal: false, task: "text-generation", head: "gated")) }
+            for index in batch.indices {
+                emit(
+                    index, BackendResponse(value: Array(#"{"partial": true}"#.utf8), isFinal: false, task: "text-generation", head: "gated")
+                )
+            }
             let released = gate.wait(timeout: .now() + 30) == .success
-            return batch.map { _ in [BackendResponse(value: Array(#"{"released": \#(released)}"#.utf8), task: "text-generation", head: "gated")] }
+            return batch.map { _ in
+                [BackendResponse(value: Array(#"{"released": \#(released)}"#.utf8), task: "text-generation", head: "gated")]
+            }
         }
         func warmUp(lane: Int) {}
         func errorResponse(code: String, message: String, id: String?) -> [UInt8] { Array(#"{"error": "\#(code)"}"#.utf8) }
@@ -103,7 +135,8 @@ struct WorkerStreamingTests {
         let configuration = WorkerFixtures.configuration(servers, group: "live")
         let backend = GatedBackend()
         let running = RunningWorker(configuration, backend: backend)
-        try await WorkerFixtures.produce([KafkaProducerMessage(topic: "req", key: Array("k".utf8), value: Array("one".utf8))], servers: servers)
+        try await WorkerFixtures.produce(
+            [KafkaProducerMessage(topic: "req", key: Array("k".utf8), value: Array("one".utf8))], servers: servers)
 
         // The batch is blocked in the backend until the gate opens: only the partial can be there.
         let first = try await WorkerFixtures.consume("res", servers: servers, count: 1, timeout: .seconds(20))
@@ -113,7 +146,9 @@ struct WorkerStreamingTests {
         let both = try await WorkerFixtures.consume("res", servers: servers, count: 2)
         #expect(both.last?.value == Array(#"{"released": true}"#.utf8), "the final came after the gate opened, as the batch's result")
         #expect(both.last?.headerValues("norbert-final").first == .some(Array("true".utf8)))
-        #expect(try await WorkerFixtures.waitForCommitted(group: configuration.groupID, topic: "req", partitions: 1, servers: servers, total: 1) == 1)
+        #expect(
+            try await WorkerFixtures.waitForCommitted(group: configuration.groupID, topic: "req", partitions: 1, servers: servers, total: 1)
+                == 1)
         try await running.stop()
     }
 }

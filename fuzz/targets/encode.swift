@@ -5,7 +5,7 @@ import Foundation
 import Tokenizers
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Calls the LeakSanitizer interface function `name` (`__lsan_disable`, `__lsan_enable`) when linked in.
@@ -47,17 +47,19 @@ public func fuzzEncode(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         return 0
     }
     let n = encoding.ids.count
-    precondition(encoding.tokens.count == n && encoding.offsets.count == n && encoding.typeIds.count == n
-                 && encoding.attentionMask.count == n && encoding.specialTokensMask.count == n && encoding.wordIds.count == n,
-                 "encoding fields differ in length")
+    precondition(
+        encoding.tokens.count == n && encoding.offsets.count == n && encoding.typeIds.count == n
+            && encoding.attentionMask.count == n && encoding.specialTokensMask.count == n && encoding.wordIds.count == n,
+        "encoding fields differ in length")
     let lengths = [text.unicodeScalars.count, pair?.unicodeScalars.count ?? 0]
     let sequenceIds = encoding.sequenceIds
     for (k, id) in encoding.ids.enumerated() {
         precondition(id >= 0 && id < vocabSize, "id \(id) outside the vocabulary")
         let offset = encoding.offsets[k]
         let sequence = sequenceIds[k] ?? 0
-        precondition(offset.start >= 0 && offset.start <= offset.end && offset.end <= lengths[sequence],
-                     "token \(k) offset \(offset) outside sequence \(sequence) of \(lengths[sequence]) scalars")
+        precondition(
+            offset.start >= 0 && offset.start <= offset.end && offset.end <= lengths[sequence],
+            "token \(k) offset \(offset) outside sequence \(sequence) of \(lengths[sequence]) scalars")
     }
     _ = encoding.utf8Offsets(text: text, pair: pair)
     _ = tokenizer.decode(encoding.ids, skipSpecialTokens: false)

@@ -5,7 +5,7 @@
 @testable import SafeTensors
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One unlinked file in /dev/shm (or $TMPDIR), rewritten for every input and opened by its /proc path.

@@ -11,8 +11,9 @@ public func fuzzTokenizer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let tokenizer = try? Tokenizer(tokenizerJSON: bytes) else { return 0 }
     _ = tokenizer.vocabSize
     if let encoding = try? tokenizer.encode(sample, pair: "ja") {
-        precondition(encoding.tokens.count == encoding.ids.count && encoding.offsets.count == encoding.ids.count,
-                     "encoding fields differ in length")
+        precondition(
+            encoding.tokens.count == encoding.ids.count && encoding.offsets.count == encoding.ids.count,
+            "encoding fields differ in length")
         _ = tokenizer.decode(encoding.ids)
         _ = encoding.utf16Offsets(text: sample, pair: "ja")
     }

@@ -126,9 +126,13 @@ extension RDKafkaClient {
         var low: Int64 = -1
         var high: Int64 = -1
         if query {
-            try rdCheck(rd_kafka_query_watermark_offsets(handle, topic, partition, &low, &high, timeoutMs), handle: handle, "watermarks of \(topic)[\(partition)]")
+            try rdCheck(
+                rd_kafka_query_watermark_offsets(handle, topic, partition, &low, &high, timeoutMs), handle: handle,
+                "watermarks of \(topic)[\(partition)]")
         } else {
-            try rdCheck(rd_kafka_get_watermark_offsets(handle, topic, partition, &low, &high), handle: handle, "cached watermarks of \(topic)[\(partition)]")
+            try rdCheck(
+                rd_kafka_get_watermark_offsets(handle, topic, partition, &low, &high), handle: handle,
+                "cached watermarks of \(topic)[\(partition)]")
         }
         return (low, high)
     }

@@ -12,12 +12,15 @@ extension RDKafkaClient {
     func produce(_ message: KafkaProducerMessage, id: UInt) throws(KafkaError) {
         var headers: OpaquePointer?
         if !message.headers.isEmpty {
-            guard let list = rd_kafka_headers_new(message.headers.count) else { throw KafkaError(code: .fail, message: "produce: no header list") }
+            guard let list = rd_kafka_headers_new(message.headers.count) else {
+                throw KafkaError(code: .fail, message: "produce: no header list")
+            }
             for header in message.headers {
                 let code = withOptionalBytes(Array(header.name.utf8)) { name in
                     withOptionalBytes(header.value) { value in
-                        rd_kafka_header_add(list, name?.baseAddress?.assumingMemoryBound(to: CChar.self), name?.count ?? 0,
-                                            value?.baseAddress, value?.count ?? 0)
+                        rd_kafka_header_add(
+                            list, name?.baseAddress?.assumingMemoryBound(to: CChar.self), name?.count ?? 0,
+                            value?.baseAddress, value?.count ?? 0)
                     }
                 }
                 guard code == RD_KAFKA_RESP_ERR_NO_ERROR else {
@@ -126,7 +129,8 @@ extension RDKafkaClient {
         defer { if let metadata { rd_kafka_metadata_destroy(metadata) } }
         try rdCheck(code, handle: handle, "metadata of \(topic)")
         guard let metadata, metadata.pointee.topic_cnt > 0, let entry = metadata.pointee.topics?.pointee else {
-            throw KafkaError(code: .unknownTopicOrPartition, message: "metadata of \(topic): the broker returned no such topic", isRetriable: true)
+            throw KafkaError(
+                code: .unknownTopicOrPartition, message: "metadata of \(topic): the broker returned no such topic", isRetriable: true)
         }
         try rdCheck(entry.err, "metadata of \(topic)")
         return Int(entry.partition_cnt)

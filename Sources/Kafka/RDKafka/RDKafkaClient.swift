@@ -1,7 +1,8 @@
 import CRdKafka
 import Synchronization
 
-typealias RDRebalanceHandler = @Sendable (_ code: rd_kafka_resp_err_t, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void
+typealias RDRebalanceHandler =
+    @Sendable (_ code: rd_kafka_resp_err_t, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void
 
 /// What librdkafka's C callbacks reach through the instance opaque.
 final class RDKafkaCallbackContext: Sendable {
@@ -96,7 +97,8 @@ final class RDKafkaClient: @unchecked Sendable {
             let partitions = list.map { RDKafkaTopicPartitionList.offsets(from: $0) } ?? []
             if code != RD_KAFKA_RESP_ERR_NO_ERROR {
                 let message = rd_kafka_event_error_string(event).map { String(cString: $0) }
-                return .offsetCommit(id: id, result: .failure(KafkaError(rd: code, message: message.map { "offset commit failed: \($0)" }, handle: handle)))
+                return .offsetCommit(
+                    id: id, result: .failure(KafkaError(rd: code, message: message.map { "offset commit failed: \($0)" }, handle: handle)))
             }
             if let failed = partitions.first(where: { $0.error != nil }), var error = failed.error {
                 error.message = "offset commit failed for \(failed.topicPartition): \(error.message)"
@@ -109,7 +111,10 @@ final class RDKafkaClient: @unchecked Sendable {
             let code = rd_kafka_event_error(event)
             let message = rd_kafka_event_error_string(event).map { String(cString: $0) }
             var error = KafkaError(rd: code, message: message.map { properties.redactingSecrets(in: $0) }, handle: handle)
-            if rd_kafka_event_error_is_fatal(event) != 0 { error.isFatal = true; error.isRetriable = false }
+            if rd_kafka_event_error_is_fatal(event) != 0 {
+                error.isFatal = true
+                error.isRetriable = false
+            }
             return .error(error)
         default:
             return .other
@@ -122,13 +127,17 @@ final class RDKafkaClient: @unchecked Sendable {
             // Not rd_kafka_message_errstr(): for a producer message it returns the payload (not
             // NUL-terminated), which would leak one requester's answer into error texts and logs.
             var error = KafkaError(rd: m.err, message: nil, handle: handle)
-            if m.err == RD_KAFKA_RESP_ERR__FATAL { error.isFatal = true; error.isRetriable = false }
+            if m.err == RD_KAFKA_RESP_ERR__FATAL {
+                error.isFatal = true
+                error.isRetriable = false
+            }
             return .failure(error)
         }
         let topic = m.rkt.flatMap { rd_kafka_topic_name($0) }.map { String(cString: $0) } ?? ""
-        return .success(KafkaDeliveryReport(
-            topic: topic, partition: m.partition, offset: m.offset >= 0 ? m.offset : nil,
-            timestamp: RDKafkaMessage.timestamp(message)))
+        return .success(
+            KafkaDeliveryReport(
+                topic: topic, partition: m.partition, offset: m.offset >= 0 ? m.offset : nil,
+                timestamp: RDKafkaMessage.timestamp(message)))
     }
 
     /// `rd_kafka_outq_len`: messages and requests not yet resolved.

@@ -20,7 +20,10 @@ extension KafkaError {
             return
         }
         self.init(code: Code(rawValue: code.rawValue), message: message ?? RDKafkaErrorNames.text(of: code.rawValue))
-        if code == RD_KAFKA_RESP_ERR__FATAL { isFatal = true; isRetriable = false }
+        if code == RD_KAFKA_RESP_ERR__FATAL {
+            isFatal = true
+            isRetriable = false
+        }
     }
 
     /// From an `rd_kafka_error_t`, which it destroys.

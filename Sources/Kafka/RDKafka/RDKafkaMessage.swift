@@ -25,7 +25,9 @@ enum RDKafkaMessage {
     }
 
     /// A consumed message, or the error it signals.
-    static func consumed(_ message: UnsafeMutablePointer<rd_kafka_message_t>, handle: OpaquePointer) -> Result<KafkaConsumerMessage, KafkaError> {
+    static func consumed(
+        _ message: UnsafeMutablePointer<rd_kafka_message_t>, handle: OpaquePointer
+    ) -> Result<KafkaConsumerMessage, KafkaError> {
         let m = message.pointee
         let topic = m.rkt.flatMap { rd_kafka_topic_name($0) }.map { String(cString: $0) } ?? ""
         guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
@@ -47,9 +49,10 @@ enum RDKafkaMessage {
                 index += 1
             }
         }
-        return .success(KafkaConsumerMessage(
-            topic: topic, partition: m.partition, offset: m.offset,
-            key: bytes(m.key, m.key_len), value: bytes(m.payload, m.len),
-            headers: headers, timestamp: timestamp(message)))
+        return .success(
+            KafkaConsumerMessage(
+                topic: topic, partition: m.partition, offset: m.offset,
+                key: bytes(m.key, m.key_len), value: bytes(m.payload, m.len),
+                headers: headers, timestamp: timestamp(message)))
     }
 }

@@ -10,7 +10,8 @@ final class RDKafkaMockCluster: @unchecked Sendable {
 
     init(brokers: Int) throws(KafkaError) {
         guard (1...64).contains(brokers) else {
-            throw KafkaError(code: .invalidArgument, message: "mock cluster: broker count must be 1...64, got \(brokers)", isRetriable: false)
+            throw KafkaError(
+                code: .invalidArgument, message: "mock cluster: broker count must be 1...64, got \(brokers)", isRetriable: false)
         }
         guard let conf = rd_kafka_conf_new() else { throw KafkaError(code: .fail, message: "rd_kafka_conf_new failed") }
         var errstr = [CChar](repeating: 0, count: 512)
@@ -56,8 +57,9 @@ final class RDKafkaMockCluster: @unchecked Sendable {
     /// delayed by its RTT (these take precedence over the cluster-wide errors).
     func pushBrokerRequestErrors(_ id: Int32, apiKey: Int16, _ errors: [(KafkaError.Code, milliseconds: Int32)]) throws(KafkaError) {
         for (code, rtt) in errors {
-            try rdCheck(norbert_mock_broker_push_request_error_rtt(cluster, id, apiKey, rd_kafka_resp_err_t(rawValue: code.rawValue), rtt),
-                        "push request error on broker \(id)")
+            try rdCheck(
+                norbert_mock_broker_push_request_error_rtt(cluster, id, apiKey, rd_kafka_resp_err_t(rawValue: code.rawValue), rtt),
+                "push request error on broker \(id)")
         }
     }
 

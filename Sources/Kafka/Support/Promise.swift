@@ -17,7 +17,10 @@ final class Promise<Value: Sendable>: Sendable {
         let taken: State? = state.withLock { state in
             guard state.result == nil else { return nil }
             state.result = result
-            defer { state.waiters = []; state.callbacks = [] }
+            defer {
+                state.waiters = []
+                state.callbacks = []
+            }
             return state
         }
         guard let taken else { return false }

@@ -128,21 +128,27 @@ struct CharClass: Sendable {
         case "upper", "uppercase": return .uppercase
         case "alnum":
             return .nested(CharClass(items: [.alphabetic, cats([.Nd])]))
-        case "han": return .nested(CharClass(items: [
-            .range(0x2E80, 0x2E99), .range(0x2E9B, 0x2EF3), .range(0x2F00, 0x2FD5), .range(0x3005, 0x3005),
-            .range(0x3007, 0x3007), .range(0x3021, 0x3029), .range(0x3038, 0x303B), .range(0x3400, 0x4DBF),
-            .range(0x4E00, 0x9FFF), .range(0xF900, 0xFA6D), .range(0xFA70, 0xFAD9), .range(0x20000, 0x2A6DF),
-            .range(0x2A700, 0x2EBE0), .range(0x2F800, 0x2FA1D), .range(0x30000, 0x3134A),
-        ]))
+        case "han":
+            return .nested(
+                CharClass(items: [
+                    .range(0x2E80, 0x2E99), .range(0x2E9B, 0x2EF3), .range(0x2F00, 0x2FD5), .range(0x3005, 0x3005),
+                    .range(0x3007, 0x3007), .range(0x3021, 0x3029), .range(0x3038, 0x303B), .range(0x3400, 0x4DBF),
+                    .range(0x4E00, 0x9FFF), .range(0xF900, 0xFA6D), .range(0xFA70, 0xFAD9), .range(0x20000, 0x2A6DF),
+                    .range(0x2A700, 0x2EBE0), .range(0x2F800, 0x2FA1D), .range(0x30000, 0x3134A),
+                ]))
         case "hiragana": return .nested(CharClass(items: [.range(0x3041, 0x3096), .range(0x309D, 0x309F)]))
-        case "katakana": return .nested(CharClass(items: [
-            .range(0x30A1, 0x30FA), .range(0x30FD, 0x30FF), .range(0x31F0, 0x31FF), .range(0x32D0, 0x32FE),
-            .range(0x3300, 0x3357), .range(0xFF66, 0xFF6F), .range(0xFF71, 0xFF9D),
-        ]))
-        case "hangul": return .nested(CharClass(items: [
-            .range(0x1100, 0x11FF), .range(0x3131, 0x318E), .range(0xA960, 0xA97C), .range(0xAC00, 0xD7A3),
-            .range(0xD7B0, 0xD7FB), .range(0xFFA0, 0xFFDC),
-        ]))
+        case "katakana":
+            return .nested(
+                CharClass(items: [
+                    .range(0x30A1, 0x30FA), .range(0x30FD, 0x30FF), .range(0x31F0, 0x31FF), .range(0x32D0, 0x32FE),
+                    .range(0x3300, 0x3357), .range(0xFF66, 0xFF6F), .range(0xFF71, 0xFF9D),
+                ]))
+        case "hangul":
+            return .nested(
+                CharClass(items: [
+                    .range(0x1100, 0x11FF), .range(0x3131, 0x318E), .range(0xA960, 0xA97C), .range(0xAC00, 0xD7A3),
+                    .range(0xD7B0, 0xD7FB), .range(0xFFA0, 0xFFDC),
+                ]))
         default: return nil
         }
     }

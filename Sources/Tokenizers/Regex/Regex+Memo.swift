@@ -40,7 +40,10 @@ extension Regex {
         let logBase = ctx.log.count
         let inSub = ctx.depth > 0
         ctx.depth += 1
-        defer { ctx.depth -= 1; ctx.stack.removeSubrange(base...) }
+        defer {
+            ctx.depth -= 1
+            ctx.stack.removeSubrange(base...)
+        }
         ctx.stack.append(Frame(pc: Int32(startPC), pos: Int32(startPos), aux: 0, kind: 0))
         var result = Regex.noMatch
         memoInsts.withUnsafeBufferPointer { prog in
@@ -55,11 +58,15 @@ extension Regex {
                         bits[idx >> 6] |= mask
                         if inSub { ctx.log.append(idx) }
                         ctx.work += 1
-                        if ctx.work > ctx.budget { result = Regex.outOfSteps; break threads }
+                        if ctx.work > ctx.budget {
+                            result = Regex.outOfSteps
+                            break threads
+                        }
                         switch prog[pc] {
                         case .cls(let c):
                             guard pos < n, hit(bm, c, s[pos]) else { break step }
-                            pos += 1; pc += 1
+                            pos += 1
+                            pc += 1
                         case .split(let a, let b):
                             ctx.stack.append(Frame(pc: b, pos: Int32(pos), aux: 0, kind: 0))
                             pc = Int(a)
@@ -73,15 +80,22 @@ extension Regex {
                                 let st = pos - Int(length)
                                 r = st >= 0 ? runMemo(pc: Int(sub), pos: st, s, &ctx) : Regex.noMatch
                             }
-                            if r == Regex.outOfSteps { result = r; break threads }
+                            if r == Regex.outOfSteps {
+                                result = r
+                                break threads
+                            }
                             let found = ahead ? r >= 0 : r == pos
                             if found == negate { break step }
                             pc += 1
                         case .atomic(let sub):
                             let r = runMemo(pc: Int(sub), pos: pos, s, &ctx)
-                            if r == Regex.outOfSteps { result = r; break threads }
+                            if r == Regex.outOfSteps {
+                                result = r
+                                break threads
+                            }
                             guard r >= 0 else { break step }
-                            pos = r; pc += 1
+                            pos = r
+                            pc += 1
                         case .assert(let a):
                             guard Regex.check(a, pos, s) else { break step }
                             pc += 1

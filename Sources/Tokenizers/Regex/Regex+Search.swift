@@ -112,7 +112,8 @@ extension Regex {
     /// Switches the search to the memoizing engine, or throws when it cannot help.
     func handOver(_ ctx: inout SearchContext) throws(TokenizerError) {
         guard ctx.memo == nil, ctx.fastLimit < ctx.budget,
-              let table = MemoTable(width: memoInsts.count, positions: ctx.length + 1) else { throw budgetError(ctx) }
+            let table = MemoTable(width: memoInsts.count, positions: ctx.length + 1)
+        else { throw budgetError(ctx) }
         ctx.memo = table
         ctx.stack.removeAll(keepingCapacity: true)
     }
@@ -132,25 +133,46 @@ extension Regex {
                     ctx.work += 1
                     switch prog[pc] {
                     case .cls(let c):
-                        if pos < n && hit(bm, c, s[pos]) { pos += 1; pc += 1 } else { ok = false }
+                        if pos < n && hit(bm, c, s[pos]) {
+                            pos += 1
+                            pc += 1
+                        } else {
+                            ok = false
+                        }
                     case .rep(let c, let minC, let maxC, let mode):
                         let limit = maxC < 0 ? n : min(n, pos + Int(maxC))
                         let minEnd = pos + Int(minC)
-                        if minEnd > n { ok = false; break }
+                        if minEnd > n {
+                            ok = false
+                            break
+                        }
                         if mode == 1 {
                             var p = pos
-                            while p < minEnd { if !hit(bm, c, s[p]) { break }; p += 1 }
+                            while p < minEnd {
+                                if !hit(bm, c, s[p]) { break }
+                                p += 1
+                            }
                             ctx.work += p - pos
-                            if p < minEnd { ok = false; break }
+                            if p < minEnd {
+                                ok = false
+                                break
+                            }
                             if p < limit { ctx.stack.append(Frame(pc: Int32(pc), pos: Int32(p), aux: Int32(limit), kind: 2)) }
-                            pos = p; pc += 1
+                            pos = p
+                            pc += 1
                         } else {
                             var p = pos
                             while p < limit && hit(bm, c, s[p]) { p += 1 }
                             ctx.work += p - pos
-                            if p < minEnd { ok = false; break }
-                            if mode == 0 && p > minEnd { ctx.stack.append(Frame(pc: Int32(pc), pos: Int32(p), aux: Int32(minEnd), kind: 1)) }
-                            pos = p; pc += 1
+                            if p < minEnd {
+                                ok = false
+                                break
+                            }
+                            if mode == 0 && p > minEnd {
+                                ctx.stack.append(Frame(pc: Int32(pc), pos: Int32(p), aux: Int32(minEnd), kind: 1))
+                            }
+                            pos = p
+                            pc += 1
                         }
                     case .split(let a, let b):
                         ctx.stack.append(Frame(pc: b, pos: Int32(pos), aux: 0, kind: 0))
@@ -173,7 +195,12 @@ extension Regex {
                     case .atomic(let sub):
                         let r = runFast(pc: Int(sub), pos: pos, s, &ctx)
                         if r == Regex.outOfSteps { return r }
-                        if r >= 0 { pos = r; pc += 1 } else { ok = false }
+                        if r >= 0 {
+                            pos = r
+                            pc += 1
+                        } else {
+                            ok = false
+                        }
                     case .assert(let a):
                         if Regex.check(a, pos, s) { pc += 1 } else { ok = false }
                     case .match:
@@ -188,16 +215,22 @@ extension Regex {
                         let f = ctx.stack.removeLast()
                         switch f.kind {
                         case 0:
-                            pc = Int(f.pc); pos = Int(f.pos); resumed = true
+                            pc = Int(f.pc)
+                            pos = Int(f.pos)
+                            resumed = true
                         case 1:
                             let p = Int(f.pos) - 1
                             if p > Int(f.aux) { ctx.stack.append(Frame(pc: f.pc, pos: Int32(p), aux: f.aux, kind: 1)) }
-                            pc = Int(f.pc) + 1; pos = p; resumed = true
+                            pc = Int(f.pc) + 1
+                            pos = p
+                            resumed = true
                         default:
                             let p = Int(f.pos)
                             guard case .rep(let c, _, _, _) = prog[Int(f.pc)], p < Int(f.aux), hit(bm, c, s[p]) else { continue }
                             if p + 1 < Int(f.aux) { ctx.stack.append(Frame(pc: f.pc, pos: Int32(p + 1), aux: f.aux, kind: 2)) }
-                            pc = Int(f.pc) + 1; pos = p + 1; resumed = true
+                            pc = Int(f.pc) + 1
+                            pos = p + 1
+                            resumed = true
                         }
                     }
                     if !resumed { return Regex.noMatch }

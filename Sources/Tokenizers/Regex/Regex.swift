@@ -9,9 +9,9 @@
 /// `TokenizerError.regexBudgetExceeded` instead of reporting "no match".
 public struct Regex: Sendable {
     enum Inst: Sendable {
-        case cls(Int32)                                   // one scalar in class
+        case cls(Int32)  // one scalar in class
         case rep(cls: Int32, min: Int32, max: Int32, mode: UInt8)  // 0 greedy, 1 lazy, 2 possessive
-        case split(Int32, Int32)                          // try first, backtrack to second
+        case split(Int32, Int32)  // try first, backtrack to second
         case jmp(Int32)
         case look(sub: Int32, ahead: Bool, negate: Bool, length: Int32)
         case atomic(sub: Int32)
@@ -78,7 +78,9 @@ public struct Regex: Sendable {
             case .rep(let c, let minC, _, _):
                 for w in 0..<1024 { set[w] |= bitmaps[Int(c) << 10 | w] }
                 if minC == 0 { todo.append(pc + 1) }
-            case .split(let a, let b): todo.append(Int(a)); todo.append(Int(b))
+            case .split(let a, let b):
+                todo.append(Int(a))
+                todo.append(Int(b))
             case .jmp(let a): todo.append(Int(a))
             case .look, .assert: todo.append(pc + 1)
             case .atomic, .match: return []
@@ -92,7 +94,10 @@ public struct Regex: Sendable {
         var out = ""
         for u in s.unicodeScalars {
             if "\\^$.|?*+()[]{}-".unicodeScalars.contains(u) { out.append("\\") }
-            if u == "\n" { out += "\\n"; continue }
+            if u == "\n" {
+                out += "\\n"
+                continue
+            }
             out.unicodeScalars.append(u)
         }
         return try Regex(out)

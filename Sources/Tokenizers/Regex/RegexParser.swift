@@ -28,7 +28,10 @@ indirect enum RegexNode {
         case .cls, .clsRef: return 1
         case .concat(let xs):
             var total = 0
-            for x in xs { guard let l = x.fixedLength else { return nil }; total += l }
+            for x in xs {
+                guard let l = x.fixedLength else { return nil }
+                total += l
+            }
             return total
         case .alt(let xs):
             guard let first = xs.first?.fixedLength else { return 0 }
@@ -101,18 +104,35 @@ struct RegexParser {
         while let c = peek() {
             var minC = 0, maxC = -1
             switch c {
-            case 0x2A: minC = 0; maxC = -1; i += 1  // *
-            case 0x2B: minC = 1; maxC = -1; i += 1  // +
-            case 0x3F: minC = 0; maxC = 1; i += 1  // ?
+            case 0x2A:
+                minC = 0
+                maxC = -1
+                i += 1  // *
+            case 0x2B:
+                minC = 1
+                maxC = -1
+                i += 1  // +
+            case 0x3F:
+                minC = 0
+                maxC = 1
+                i += 1  // ?
             case 0x7B:  // {
                 guard let (lo, hi, len) = parseInterval(at: i) else { return node }
-                minC = lo; maxC = hi; i += len
+                minC = lo
+                maxC = hi
+                i += len
             default: return node
             }
             if case .assert = node { throw fail("target of repeat operator is invalid") }
             if case .look = node { throw fail("target of repeat operator is invalid") }
             var greedy = true, possessive = false
-            if peek() == 0x3F { greedy = false; i += 1 } else if peek() == 0x2B, c != 0x7B { possessive = true; i += 1 }
+            if peek() == 0x3F {
+                greedy = false
+                i += 1
+            } else if peek() == 0x2B, c != 0x7B {
+                possessive = true
+                i += 1
+            }
             if maxC >= 0 && minC > maxC { throw fail("upper bound smaller than lower bound in interval") }
             if minC > 100_000 || maxC > 100_000 { throw fail("too big number for repeat range") }
             node = .rep(node, min: minC, max: maxC, greedy: greedy, possessive: possessive)
@@ -126,7 +146,9 @@ struct RegexParser {
         func num() -> Int? {
             var v = 0, any = false
             while j < s.count, s[j] >= 0x30, s[j] <= 0x39 {
-                v = min(v * 10 + Int(s[j] - 0x30), 1_000_000); any = true; j += 1
+                v = min(v * 10 + Int(s[j] - 0x30), 1_000_000)
+                any = true
+                j += 1
             }
             return any ? v : nil
         }
@@ -173,12 +195,24 @@ struct RegexParser {
             guard let k = peek() else { throw fail("end pattern in group") }
             switch k {
             case 0x3A: i += 1  // (?:
-            case 0x3D: i += 1; kind = 1
-            case 0x21: i += 1; kind = 2
-            case 0x3E: i += 1; kind = 5
+            case 0x3D:
+                i += 1
+                kind = 1
+            case 0x21:
+                i += 1
+                kind = 2
+            case 0x3E:
+                i += 1
+                kind = 5
             case 0x3C:  // (?<= (?<! (?<name>
                 i += 1
-                if peek() == 0x3D { i += 1; kind = 3 } else if peek() == 0x21 { i += 1; kind = 4 } else {
+                if peek() == 0x3D {
+                    i += 1
+                    kind = 3
+                } else if peek() == 0x21 {
+                    i += 1
+                    kind = 4
+                } else {
                     while let n = peek(), n != 0x3E { i += 1 }
                     if atEnd { throw fail("invalid group name") }
                     i += 1
@@ -211,14 +245,17 @@ struct RegexParser {
                 guard let end = peek() else { throw fail("end pattern in group") }
                 i += 1
                 if end == 0x29 {  // (?i) applies to the rest of the enclosing group
-                    caseInsensitive = ci; multiline = ml
+                    caseInsensitive = ci
+                    multiline = ml
                     return .empty
                 }
-                caseInsensitive = ci; multiline = ml
+                caseInsensitive = ci
+                multiline = ml
             }
         }
         let inner = try parseAlt(depth: depth + 1)
-        caseInsensitive = savedCI; multiline = savedML
+        caseInsensitive = savedCI
+        multiline = savedML
         guard peek() == 0x29 else { throw fail("end pattern with unmatched parenthesis") }
         i += 1
         switch kind {
@@ -234,7 +271,10 @@ struct RegexParser {
 
     mutating func hexValue(maxDigits: Int, braced: Bool) throws(TokenizerError) -> UInt32 {
         var v: UInt32 = 0, n = 0
-        if braced { guard peek() == 0x7B else { throw fail("invalid code point value") }; i += 1 }
+        if braced {
+            guard peek() == 0x7B else { throw fail("invalid code point value") }
+            i += 1
+        }
         while let h = peek(), n < (braced ? 8 : maxDigits) {
             let d: UInt32
             switch h {
@@ -244,9 +284,14 @@ struct RegexParser {
             default: d = 99
             }
             if d == 99 { break }
-            v = v * 16 + d; n += 1; i += 1
+            v = v * 16 + d
+            n += 1
+            i += 1
         }
-        if braced { guard peek() == 0x7D else { throw fail("invalid code point value") }; i += 1 }
+        if braced {
+            guard peek() == 0x7D else { throw fail("invalid code point value") }
+            i += 1
+        }
         if n == 0 { throw fail("invalid code point value") }
         if v > 0x10FFFF { throw fail("too big wide-char value") }
         return v
@@ -269,11 +314,15 @@ struct RegexParser {
             guard peek() == 0x7B else { throw fail("invalid character property name") }
             i += 1
             var negate = e == 0x50
-            if peek() == 0x5E { negate.toggle(); i += 1 }
+            if peek() == 0x5E {
+                negate.toggle()
+                i += 1
+            }
             var name = ""
             while let n = peek(), n != 0x7D {
                 guard let sc = Unicode.Scalar(n) else { throw fail("invalid property") }
-                name.unicodeScalars.append(sc); i += 1
+                name.unicodeScalars.append(sc)
+                i += 1
             }
             if atEnd { throw fail("invalid character property name {\(name)") }
             i += 1
@@ -291,11 +340,21 @@ struct RegexParser {
             if peek() == 0x7B { return literal(try hexValue(maxDigits: 8, braced: true)) }
             return literal(try hexValue(maxDigits: 2, braced: false))
         case 0x75: return literal(try hexValue(maxDigits: 4, braced: false))
-        case 0x62: if inClass { return literal(0x08) }; return .assert(.wordBoundary)
-        case 0x42: if inClass { throw fail("invalid escape in class") }; return .assert(.notWordBoundary)
-        case 0x41: if inClass { throw fail("invalid escape in class") }; return .assert(.textStart)
-        case 0x7A: if inClass { throw fail("invalid escape in class") }; return .assert(.textEnd)
-        case 0x5A: if inClass { throw fail("invalid escape in class") }; return .assert(.textEndNewline)
+        case 0x62:
+            if inClass { return literal(0x08) }
+            return .assert(.wordBoundary)
+        case 0x42:
+            if inClass { throw fail("invalid escape in class") }
+            return .assert(.notWordBoundary)
+        case 0x41:
+            if inClass { throw fail("invalid escape in class") }
+            return .assert(.textStart)
+        case 0x7A:
+            if inClass { throw fail("invalid escape in class") }
+            return .assert(.textEnd)
+        case 0x5A:
+            if inClass { throw fail("invalid escape in class") }
+            return .assert(.textEndNewline)
         case 0x31...0x39, 0x6B, 0x67, 0x52, 0x58, 0x4B, 0x47:
             throw fail("unsupported escape \\\(Character(Unicode.Scalar(e) ?? "?"))")
         default: return literal(e)
@@ -305,11 +364,17 @@ struct RegexParser {
     mutating func parseClass(depth: Int) throws(TokenizerError) -> CharClass {
         var cls = CharClass()
         cls.caseInsensitive = caseInsensitive
-        if peek() == 0x5E { cls.negated = true; i += 1 }
+        if peek() == 0x5E {
+            cls.negated = true
+            i += 1
+        }
         var first = true
         while true {
             guard let c = peek() else { throw fail("premature end of char-class") }
-            if c == 0x5D && !first { i += 1; break }  // ]
+            if c == 0x5D && !first {
+                i += 1
+                break
+            }  // ]
             first = false
             if c == 0x5B {  // nested class or POSIX bracket
                 if i + 1 < s.count, s[i + 1] == 0x3A {
