@@ -29,6 +29,13 @@ public struct KafkaStatistics: Sendable {
         public var transmitQueuedMessages: Int
         /// Consumer: messages fetched and waiting in the local fetch queue.
         public var fetchQueuedMessages: Int
+        /// Consumer: librdkafka's fetch state (`none`, `stopping`, `stopped`, `offset-query`,
+        /// `offset-wait`, `validate-epoch-wait`, `active`); `nil` when the report has none.
+        public var fetchState: String? = nil
+        /// Consumer: the partition is being consumed by this client (a fetch state other than
+        /// `none`, `stopping` and `stopped`; librdkafka keeps reporting a partition after it is
+        /// revoked, with its last lag).
+        public var isConsumed: Bool { !["none", "stopping", "stopped"].contains(fetchState ?? "active") }
     }
 
     /// Client instance name and type ("producer" or "consumer").
@@ -80,7 +87,8 @@ public struct KafkaStatistics: Sendable {
                         topic: topicName, partition: id, consumerLag: known(p.consumer_lag),
                         consumerLagStored: known(p.consumer_lag_stored), committedOffset: known(p.committed_offset),
                         highWatermark: known(p.hi_offset), queuedMessages: p.msgq_cnt ?? 0,
-                        transmitQueuedMessages: p.xmit_msgq_cnt ?? 0, fetchQueuedMessages: p.fetchq_cnt ?? 0))
+                        transmitQueuedMessages: p.xmit_msgq_cnt ?? 0, fetchQueuedMessages: p.fetchq_cnt ?? 0,
+                        fetchState: p.fetch_state))
             }
         }
         self.partitions = partitions.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
@@ -120,5 +128,6 @@ public struct KafkaStatistics: Sendable {
         var msgq_cnt: Int?
         var xmit_msgq_cnt: Int?
         var fetchq_cnt: Int?
+        var fetch_state: String?
     }
 }

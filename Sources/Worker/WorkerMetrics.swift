@@ -123,17 +123,30 @@ public final class WorkerMetrics: Sendable {
         if let rate { tokensPerSecond.set(rate) }
     }
 
-    /// Consumer lag per partition from librdkafka's statistics.
+    /// The consumer_lag series shown, by "topic/partition".
+    private let lagSeries = Mutex<[String: Gauge]>([:])
+
+    /// Consumer lag per partition this consumer is consuming, from librdkafka's statistics; the
+    /// series of a partition no longer consumed (revoked, lost, or its lag unknown) is removed,
+    /// so a revoked partition's last lag does not linger (and alert) on this worker.
     func record(_ statistics: KafkaStatistics) {
-        for partition in statistics.partitions where partition.partition >= 0 {
+        var shown: [String: Gauge] = [:]
+        for partition in statistics.partitions where partition.partition >= 0 && partition.isConsumed {
             guard let lag = partition.consumerLag, lag >= 0 else { continue }
-            registry.makeGauge(
+            let gauge = registry.makeGauge(
                 descriptor: MetricNameDescriptor(
                     namespace: Self.prefix, metricName: "consumer_lag", unitName: "",
                     helpText: "Messages behind the high watermark, per assigned partition."),
                 labels: [("topic", partition.topic), ("partition", String(partition.partition))]
-            ).set(Double(lag))
+            )
+            gauge.set(Double(lag))
+            shown["\(partition.topic)/\(partition.partition)"] = gauge
         }
+        let stale = lagSeries.withLock { series in
+            defer { series = shown }
+            return series.filter { shown[$0.key] == nil }.map(\.value)
+        }
+        for gauge in stale { registry.unregisterGauge(gauge) }
     }
 
     private let laneSteps = Mutex<[UInt64]>([])

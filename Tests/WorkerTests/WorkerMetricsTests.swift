@@ -1,3 +1,4 @@
+import Kafka
 import Testing
 
 @testable import Worker
@@ -53,5 +54,33 @@ struct WorkerMetricsTests {
         let text = Self.text(metrics)
         #expect(text.contains(#"head="h31""#) && !text.contains(#"head="h32""#))
         #expect(text.contains(#"task="fill-mask",head="other",outcome="ok"} 268"#))
+    }
+
+    static func statistics(_ partitions: [(Int, Int64, String)]) throws -> KafkaStatistics {
+        let entries = partitions.map { #""\#($0.0)":{"partition":\#($0.0),"consumer_lag":\#($0.1),"fetch_state":"\#($0.2)"}"# }
+        let json = #"{"name":"c","type":"consumer","topics":{"req":{"partitions":{\#(entries.joined(separator: ","))}}}}"#
+        return try #require(KafkaStatistics(json: json))
+    }
+
+    @Test("consumer_lag: one series per partition being consumed; a revoked or vanished partition's series is removed")
+    func lagSeriesFollowAssignment() throws {
+        let metrics = WorkerMetrics()
+        metrics.record(try Self.statistics([(0, 5, "active"), (1, 7, "offset-query"), (2, 9, "active")]))
+        var text = Self.text(metrics)
+        #expect(text.contains(#"norbert_worker_consumer_lag{topic="req",partition="0"} 5"#))
+        #expect(text.contains(#"norbert_worker_consumer_lag{topic="req",partition="1"} 7"#))
+        #expect(text.contains(#"norbert_worker_consumer_lag{topic="req",partition="2"} 9"#))
+        // Partition 1 revoked (librdkafka still reports it, fetch state none, last lag kept);
+        // partition 2 no longer in the report at all.
+        metrics.record(try Self.statistics([(0, 3, "active"), (1, 7, "none")]))
+        text = Self.text(metrics)
+        #expect(text.contains(#"norbert_worker_consumer_lag{topic="req",partition="0"} 3"#))
+        #expect(!text.contains(#"partition="1""#), "\(text)")
+        #expect(!text.contains(#"partition="2""#), "\(text)")
+        // Assigned again: the series comes back.
+        metrics.record(try Self.statistics([(1, 2, "active")]))
+        text = Self.text(metrics)
+        #expect(text.contains(#"norbert_worker_consumer_lag{topic="req",partition="1"} 2"#))
+        #expect(!text.contains(#"partition="0""#), "\(text)")
     }
 }
