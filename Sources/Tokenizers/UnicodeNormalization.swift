@@ -10,10 +10,29 @@ enum NormalizationForm: Sendable {
     var composes: Bool { self == .nfc || self == .nfkc }
 }
 
+/// A memo shared by every tokenizer in the process, bounded: it starts over when it holds
+/// `limit` entries, so text made of ever new scalars (a hostile requester) cannot grow it
+/// without end, while the few hundred a language uses stay cached.
+struct BoundedMemo<Key: Hashable & Sendable, Value: Sendable>: ~Copyable, Sendable {
+    let limit: Int
+    private let table = Mutex<[Key: Value]>([:])
+    init(limit: Int) { self.limit = limit }
+    func get(_ key: Key) -> Value? { table.withLock { $0[key] } }
+    func set(_ key: Key, _ value: Value) {
+        table.withLock { t in
+            if t.count >= limit { t.removeAll(keepingCapacity: true) }
+            t[key] = value
+        }
+    }
+    var count: Int { table.withLock { $0.count } }
+}
+
 enum UnicodeNormalizer {
-    private static let canonicalCache = Mutex<[UInt32: [UInt32]]>([:])
-    private static let compatCache = Mutex<[UInt32: [UInt32]]>([:])
-    private static let compositionCache = Mutex<[UInt64: UInt32]>([:])  // 0 = none
+    /// Entries per memo (≈ 4 MiB each at most); text in one language needs a few hundred.
+    static let memoLimit = 1 << 16
+    static let canonicalCache = BoundedMemo<UInt32, [UInt32]>(limit: memoLimit)
+    static let compatCache = BoundedMemo<UInt32, [UInt32]>(limit: memoLimit)
+    static let compositionCache = BoundedMemo<UInt64, UInt32>(limit: memoLimit)  // 0 = none
 
     static func ccc(_ v: UInt32) -> UInt8 {
         if v < 0x300 { return 0 }
@@ -23,14 +42,14 @@ enum UnicodeNormalizer {
 
     static func decomposition(_ v: UInt32, compat: Bool) -> [UInt32]? {
         if v < 0xA0 { return nil }
-        let cached = compat ? compatCache.withLock({ $0[v] }) : canonicalCache.withLock({ $0[v] })
+        let cached = compat ? compatCache.get(v) : canonicalCache.get(v)
         if let hit = cached { return hit.isEmpty ? nil : hit }
         guard let sc = Unicode.Scalar(v) else { return nil }
         let str = String(Character(sc))
         let d = compat ? str.decomposedStringWithCompatibilityMapping : str.decomposedStringWithCanonicalMapping
         let arr = d.unicodeScalars.map { $0.value }
         let stored = (arr.count == 1 && arr[0] == v) ? [] : arr
-        if compat { compatCache.withLock { $0[v] = stored } } else { canonicalCache.withLock { $0[v] = stored } }
+        if compat { compatCache.set(v, stored) } else { canonicalCache.set(v, stored) }
         return stored.isEmpty ? nil : stored
     }
 
@@ -60,16 +79,23 @@ enum UnicodeNormalizer {
             return a + (b - 0x11A7)
         }
         let key = UInt64(a) << 32 | UInt64(b)
-        if let hit = compositionCache.withLock({ $0[key] }) { return hit == 0 ? nil : hit }
+        if let hit = compositionCache.get(key) { return hit == 0 ? nil : hit }
         var result: UInt32 = 0
         if let sa = Unicode.Scalar(a), let sb = Unicode.Scalar(b) {
             var s = String()
             s.unicodeScalars.append(sa)
             s.unicodeScalars.append(sb)
             let c = Array(s.precomposedStringWithCanonicalMapping.unicodeScalars)
-            if c.count == 1 { result = c[0].value }
+            // swift-corelibs-foundation composes a supplementary-plane starter by its low 16 bits
+            // (U+20041 + U+0301 gives U+00C1 'Á'): a composite is kept only if it is canonically
+            // equivalent to the pair (its full decomposition equals the pair's).
+            if c.count == 1 {
+                let composite = c[0].value
+                let pair = s.decomposedStringWithCanonicalMapping.unicodeScalars.map(\.value)
+                if (decomposition(composite, compat: false) ?? [composite]) == pair { result = composite }
+            }
         }
-        compositionCache.withLock { $0[key] = result }
+        compositionCache.set(key, result)
         return result == 0 ? nil : result
     }
 
