@@ -116,4 +116,28 @@ struct CommitFaultTests {
         try await producer.close()
         try await member.close()
     }
+
+    @Test("a commit's deadline holds while every thread of Swift's cooperative pool is blocked (it used to wait for one)")
+    func deadlineHoldsWhenThePoolIsBusy() async throws {
+        let topic = "busy-pool"
+        let cluster = try makeCluster(brokers: 1, topics: [topic: 1])
+        let (member, last) = try await Self.readingConsumer(cluster, topic: topic, group: uniqueName("g"), count: 2)
+        try cluster.setBrokerLatency(-1, .milliseconds(1500))
+        // Start the commit (500 ms deadline, the answer comes after 1.5 s), then block every
+        // pool thread for 2.5 s: a deadline that needs a pool thread to fire would lose the
+        // race to the broker's answer; the commit must still fail at its deadline.
+        let commit = Task { try await member.consumer.commit(last, timeout: .milliseconds(500)) }
+        let blockers = (0..<ProcessInfo.processInfo.activeProcessorCount).map { _ in
+            Task.detached { usleep(2_500_000) }
+        }
+        let result = await commit.result
+        for blocker in blockers { await blocker.value }
+        switch result {
+        case .success: Issue.record("the commit succeeded: its 500 ms deadline did not fire while the pool was busy")
+        case .failure(let error as KafkaError): #expect(error.code == .timedOut, "\(error)")
+        case .failure(let error): Issue.record("unexpected error \(error)")
+        }
+        try cluster.setBrokerLatency(-1, .zero)
+        try await member.close()
+    }
 }

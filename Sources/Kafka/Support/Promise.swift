@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// A one-shot result that many may await; the first `complete` wins.
@@ -54,9 +55,14 @@ final class Promise<Value: Sendable>: Sendable {
     }
 
     /// Completes with `timedOut` after `timeout` unless completed before.
+    /// A dispatch timer, not a sleeping Task: a Task resumes only when a thread of Swift's
+    /// cooperative pool is free, so on a busy machine the deadline slipped and a slow broker's
+    /// answer won the race (a 500 ms commit against 1.5 s of latency "succeeded" after ~1.5 s).
     func expire(after timeout: Duration, what: String) {
-        Task { [weak self] in
-            try? await Task.sleep(for: timeout)
+        let (seconds, attoseconds) = timeout.components
+        let nanoseconds = max(0, seconds) * 1_000_000_000 + max(0, attoseconds) / 1_000_000_000
+        let clamped = Int(clamping: min(nanoseconds, Int64(Int32.max) * 1_000_000_000))
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(clamped)) { [weak self] in
             self?.complete(.failure(.timedOut(what)))
         }
     }
