@@ -8,6 +8,7 @@ scripts/setup.sh
 swift --version
 # Formatting: .swift-format (4 spaces, 140 columns); `swift format -i -r Sources Tests Package.swift fuzz` fixes it.
 swift format lint --strict --parallel -r Sources Tests Package.swift fuzz
+python3 scripts/check-line-length.py   # the literals swift format cannot break
 # -Xcc -O2: the C kernels optimised as in release builds (SwiftPM compiles C at -O0 in debug, and
 # Package.swift carries no unsafeFlags); the Swift code stays a debug build.
 swift build --build-tests -Xcc -O2

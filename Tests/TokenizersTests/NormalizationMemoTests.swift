@@ -22,7 +22,10 @@ struct NormalizationMemoTests {
         let firstDifference = zip(normalized, text).enumerated().first { $0.element.0 != $0.element.1 }
         #expect(
             normalized.count == text.count && normalized == text,
-            "NFC changed text it must leave alone: \(normalized.count) vs \(text.count) scalars, first difference \(String(describing: firstDifference))"
+            """
+            NFC changed text it must leave alone: \(normalized.count) vs \(text.count) scalars, first difference \
+            \(String(describing: firstDifference))
+            """
         )
         #expect(UnicodeNormalizer.compositionCache.count <= limit)
         #expect(UnicodeNormalizer.compositionCache.count > 0)
