@@ -38,16 +38,17 @@ extension Encoder {
     static let mlpRowBlock = 2048
 
     /// out[m, n] = x[m, k] · Wᵀ for a weight W [n, k] and contiguous x (row stride k): float32
-    /// sgemm, or, with a bf16 copy of W and a bf16 GEMM, x rounded to bf16 into lane scratch and sbgemm.
+    /// (our packed GEMM or OpenBLAS sgemm, as chosen at load: `WeightGEMM.preferred`), or, with a
+    /// bf16 copy of W and a bf16 GEMM, x rounded to bf16 into lane scratch and sbgemm.
     @inline(__always)
-    func linear(_ out: UnsafeMutablePointer<Float>, ldc: Int, _ x: UnsafePointer<Float>, _ w: FloatBuffer, _ w16: BF16Buffer?,
+    func linear(_ out: UnsafeMutablePointer<Float>, ldc: Int, _ x: UnsafePointer<Float>, _ w: LinearWeight, _ w16: BF16Buffer?,
                 m: Int, n: Int, k: Int, ws: EncoderWorkspace) {
         if let w16, let bf16 {
             let x16 = ws.x16.reserve(m * k)
             BF16.convert(x16, x, count: m * k)
             bf16.nt(out, ldc: ldc, x16, lda: k, w16.pointer, ldb: k, m: m, n: n, k: k)
         } else {
-            GEMM.nt(out, ldc: ldc, x, lda: k, w.pointer, ldb: k, m: m, n: n, k: k)
+            w.apply(out, ldc: ldc, x, lda: k, m: m)
         }
     }
 

@@ -37,17 +37,19 @@ public final class LayerWeights: Sendable {
     let mlpS: Float, mlpA: Float, mlpB: Float     // softplus(l2) ((1-l3) h + l3 e)
     let resS: Float, resA: Float, resB: Float     // softplus(l4) ((1-l5) h + l5 e)
     let valueMix: Float                 // attention.lambdas[0]
-    let wqk: FloatBuffer                // [2·heads·dqk, hidden], q rows then k rows
-    let wv: FloatBuffer                 // [heads·dv, hidden]
-    let wo: FloatBuffer                 // [hidden, heads·dv]
+    // The five GEMM weights, each packed for our GEMM or row-major for OpenBLAS (one copy; see WeightGEMM).
+    let wqk: LinearWeight               // [2·heads·dqk, hidden], q rows then k rows
+    let wv: LinearWeight                // [heads·dv, hidden]
+    let wo: LinearWeight                // [hidden, heads·dv]
     let qGain: FloatBuffer              // (q_scale + 1) [heads·dqk]
     let kGain: FloatBuffer              // (k_scale + 1) [heads·dqk]
-    let wup: FloatBuffer                // [2·intermediate, hidden], linear half then gate half
-    let wdown: FloatBuffer              // [hidden, intermediate]
+    let wup: LinearWeight               // [2·intermediate, hidden], linear half then gate half
+    let wdown: LinearWeight             // [hidden, intermediate]
     /// bfloat16 copies of the five GEMM weights (same shapes), when the encoder runs in bf16.
     let bf16: (wqk: BF16Buffer, wv: BF16Buffer, wo: BF16Buffer, wup: BF16Buffer, wdown: BF16Buffer)?
 
-    init(_ source: any WeightSource, config c: NorBERTConfig, index i: Int, bf16 convert: Bool = false) throws {
+    init(_ source: any WeightSource, config c: NorBERTConfig, index i: Int, bf16 convert: Bool = false,
+         gemm: WeightGEMM = .openBLAS) throws {
         let p = "encoder.layers.\(i)."
         let h = c.hiddenSize, nh = c.numAttentionHeads, dqk = c.queryKeyHeadSize, dv = c.valueHeadSize
         index = i
@@ -59,21 +61,28 @@ public final class LayerWeights: Sendable {
         mlpS = softplus(l[2]); mlpA = 1 - l[3]; mlpB = l[3]
         resS = softplus(l[4]); resA = 1 - l[5]; resB = l[5]
         valueMix = try source.floats(p + "attention.lambdas", shape: [1])[0]
-        wqk = try foldedLinear(source, weights: [p + "attention.qk_proj.weights.0", p + "attention.qk_proj.weights.1"],
-                               rows: [nh * dqk, nh * dqk], scale: p + "attention.qk_proj.scale", cols: h)
-        wv = try foldedLinear(source, weights: [p + "attention.v_proj.weight"], rows: [nh * dv], scale: p + "attention.v_proj.scale", cols: h)
-        wo = try foldedLinear(source, weights: [p + "attention.out_proj.weight"], rows: [h], scale: p + "attention.out_proj.scale", cols: nh * dv)
+        let inter = c.intermediateSize
+        let qk = try foldedLinear(source, weights: [p + "attention.qk_proj.weights.0", p + "attention.qk_proj.weights.1"],
+                                  rows: [nh * dqk, nh * dqk], scale: p + "attention.qk_proj.scale", cols: h)
+        let v = try foldedLinear(source, weights: [p + "attention.v_proj.weight"], rows: [nh * dv], scale: p + "attention.v_proj.scale", cols: h)
+        let o = try foldedLinear(source, weights: [p + "attention.out_proj.weight"], rows: [h], scale: p + "attention.out_proj.scale", cols: nh * dv)
         qGain = FloatBuffer(try source.floats(p + "attention.q_scale", shape: [nh, dqk]).map { $0 + 1 })
         kGain = FloatBuffer(try source.floats(p + "attention.k_scale", shape: [nh, dqk]).map { $0 + 1 })
-        wup = try foldedLinear(source, weights: [p + "mlp.up_proj.weights.0", p + "mlp.up_proj.weights.1"],
-                               rows: [c.intermediateSize, c.intermediateSize], scale: p + "mlp.up_proj.scale", cols: h)
-        wdown = try foldedLinear(source, weights: [p + "mlp.down_proj.weight"], rows: [h], scale: p + "mlp.down_proj.scale", cols: c.intermediateSize)
+        let up = try foldedLinear(source, weights: [p + "mlp.up_proj.weights.0", p + "mlp.up_proj.weights.1"],
+                                  rows: [inter, inter], scale: p + "mlp.up_proj.scale", cols: h)
+        let down = try foldedLinear(source, weights: [p + "mlp.down_proj.weight"], rows: [h], scale: p + "mlp.down_proj.scale", cols: inter)
         // Converted once, after the (scale + 1) folding, as the reference's bf16 autocast rounds the weight it uses.
-        bf16 = convert ? (BF16Buffer(wqk), BF16Buffer(wv), BF16Buffer(wo), BF16Buffer(wup), BF16Buffer(wdown)) : nil
+        bf16 = convert ? (BF16Buffer(qk), BF16Buffer(v), BF16Buffer(o), BF16Buffer(up), BF16Buffer(down)) : nil
+        // The folded row-major buffers are dropped here when packed: the packed panels replace them.
+        wqk = LinearWeight(qk, rows: 2 * nh * dqk, cols: h, gemm: gemm)
+        wv = LinearWeight(v, rows: nh * dv, cols: h, gemm: gemm)
+        wo = LinearWeight(o, rows: h, cols: nh * dv, gemm: gemm)
+        wup = LinearWeight(up, rows: 2 * inter, cols: h, gemm: gemm)
+        wdown = LinearWeight(down, rows: h, cols: inter, gemm: gemm)
     }
 
     var byteCount: Int {
-        [wqk, wv, wo, qGain, kGain, wup, wdown].reduce(0) { $0 + $1.byteCount }
+        [wqk, wv, wo, wup, wdown].reduce(0) { $0 + $1.byteCount } + qGain.byteCount + kGain.byteCount
             + (bf16.map { [$0.wqk, $0.wv, $0.wo, $0.wup, $0.wdown].reduce(0) { $0 + $1.byteCount } } ?? 0)
     }
 }
