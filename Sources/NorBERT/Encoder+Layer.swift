@@ -38,17 +38,18 @@ extension Encoder {
     static let mlpRowBlock = 2048
 
     /// out[m, n] = x[m, k] · Wᵀ for a weight W [n, k] and contiguous x (row stride k): float32
-    /// (our packed GEMM or OpenBLAS sgemm, as chosen at load: `WeightGEMM.preferred`), or, with a
-    /// bf16 copy of W and a bf16 GEMM, x rounded to bf16 into lane scratch and sbgemm.
+    /// (our packed GEMM or OpenBLAS sgemm, as chosen at load: `WeightGEMM.preferred`), or in bf16:
+    /// x rounded to bf16 into lane scratch, then the bf16 GEMM on the bf16 weight.
     @inline(__always)
-    func linear(_ out: UnsafeMutablePointer<Float>, ldc: Int, _ x: UnsafePointer<Float>, _ w: LinearWeight, _ w16: BF16Buffer?,
+    func linear(_ out: UnsafeMutablePointer<Float>, ldc: Int, _ x: UnsafePointer<Float>, _ w: GEMMWeight,
                 m: Int, n: Int, k: Int, ws: EncoderWorkspace) {
-        if let w16, let bf16 {
+        switch w {
+        case .float32(let w32):
+            w32.apply(out, ldc: ldc, x, lda: k, m: m)
+        case .bf16(let w16, let gemm):
             let x16 = ws.x16.reserve(m * k)
             BF16.convert(x16, x, count: m * k)
-            bf16.nt(out, ldc: ldc, x16, lda: k, w16.pointer, ldb: k, m: m, n: n, k: k)
-        } else {
-            w.apply(out, ldc: ldc, x, lda: k, m: m)
+            gemm.nt(out, ldc: ldc, x16, lda: k, w16.pointer, ldb: k, m: m, n: n, k: k)
         }
     }
 
@@ -67,14 +68,14 @@ extension Encoder {
         // (Mix and norm fused per row: one pass over [n, h] each.)
         Vector.mixLayerNorm(a, L.attnA, hid, L.attnB, emb, rows: n, cols: h, eps: eps)
         Vector.mixLayerNorm(b, L.qkA, hid, L.qkB, emb, rows: n, cols: h, eps: eps)
-        linear(qk, ldc: qkw, b, L.wqk, L.bf16?.wqk, m: n, n: qkw, k: h, ws: ws)
+        linear(qk, ldc: qkw, b, L.wqk, m: n, n: qkw, k: h, ws: ws)
         // Values: layer 0's become v1; later layers mix theirs with v1.
         if L.index == 0 {
             let v1 = ws.v1.reserve(n * vw)
-            linear(v1, ldc: vw, a, L.wv, L.bf16?.wv, m: n, n: vw, k: h, ws: ws)
+            linear(v1, ldc: vw, a, L.wv, m: n, n: vw, k: h, ws: ws)
             v.update(from: v1, count: n * vw)
         } else {
-            linear(v, ldc: vw, a, L.wv, L.bf16?.wv, m: n, n: vw, k: h, ws: ws)
+            linear(v, ldc: vw, a, L.wv, m: n, n: vw, k: h, ws: ws)
             Vector.mix(v, 1 - L.valueMix, v, L.valueMix, ws.v1.pointer, count: n * vw)
         }
         // Per-head q/k LayerNorm × (scale + 1), then RoPE at each token's position in its sequence.
@@ -116,7 +117,7 @@ extension Encoder {
             }
         }
         Vector.layerNorm(attn, ldo: vw, attn, ldx: vw, rows: n, cols: vw, eps: eps)
-        linear(proj, ldc: h, attn, L.wo, L.bf16?.wo, m: n, n: h, k: vw, ws: ws)
+        linear(proj, ldc: h, attn, L.wo, m: n, n: h, k: vw, ws: ws)
 
         // MLP input: softplus(l2)((1-l3) h + l3 e) + attention output.
         // (Mix, add and the MLP's input LayerNorm fused per row.)
@@ -128,9 +129,9 @@ extension Encoder {
         while r0 < n {
             let rows = min(block, n - r0)
             let x = a + r0 * h
-            linear(up, ldc: 2 * inter, x, L.wup, L.bf16?.wup, m: rows, n: 2 * inter, k: h, ws: ws)
+            linear(up, ldc: 2 * inter, x, L.wup, m: rows, n: 2 * inter, k: h, ws: ws)
             Vector.gegluLayerNorm(act, up: up, rows: rows, inter: inter, eps: eps)
-            linear(b + r0 * h, ldc: h, act, L.wdown, L.bf16?.wdown, m: rows, n: h, k: inter, ws: ws)
+            linear(b + r0 * h, ldc: h, act, L.wdown, m: rows, n: h, k: inter, ws: ws)
             r0 += rows
         }
 

@@ -25,6 +25,31 @@ func foldedLinear(_ source: any WeightSource, weights names: [String], rows: [In
     return out
 }
 
+/// One GEMM weight in the form the encoder's precision runs — float32 (packed for our GEMM or
+/// row-major for OpenBLAS, see `LinearWeight`) or bfloat16 (as its bf16 GEMM prepared it) — one
+/// copy, not both.
+enum GEMMWeight: Sendable {
+    case float32(LinearWeight)
+    case bf16(BF16Buffer, BF16GEMM)
+
+    /// W [rows, cols] after folding: converted to bf16 once (as the reference's bf16 autocast
+    /// rounds the weight it uses) when `bf16` is given, else packed or kept for `gemm`.
+    init(_ w: FloatBuffer, rows: Int, cols: Int, gemm: WeightGEMM, bf16: BF16GEMM?) {
+        if let bf16 {
+            self = .bf16(bf16.prepare(w, rows: rows, cols: cols), bf16)
+        } else {
+            self = .float32(LinearWeight(w, rows: rows, cols: cols, gemm: gemm))
+        }
+    }
+
+    var byteCount: Int {
+        switch self {
+        case .float32(let w): w.byteCount
+        case .bf16(let w, _): w.byteCount
+        }
+    }
+}
+
 /// One encoder layer's weights with every weight-only constant folded in.
 /// Names follow the reference state dict (`encoder.layers.{i}.…`).
 public final class LayerWeights: Sendable {
@@ -37,18 +62,16 @@ public final class LayerWeights: Sendable {
     let mlpS: Float, mlpA: Float, mlpB: Float     // softplus(l2) ((1-l3) h + l3 e)
     let resS: Float, resA: Float, resB: Float     // softplus(l4) ((1-l5) h + l5 e)
     let valueMix: Float                 // attention.lambdas[0]
-    // The five GEMM weights, each packed for our GEMM or row-major for OpenBLAS (one copy; see WeightGEMM).
-    let wqk: LinearWeight               // [2·heads·dqk, hidden], q rows then k rows
-    let wv: LinearWeight                // [heads·dv, hidden]
-    let wo: LinearWeight                // [hidden, heads·dv]
+    // The five GEMM weights, in the precision's form (see GEMMWeight).
+    let wqk: GEMMWeight                 // [2·heads·dqk, hidden], q rows then k rows
+    let wv: GEMMWeight                  // [heads·dv, hidden]
+    let wo: GEMMWeight                  // [hidden, heads·dv]
     let qGain: FloatBuffer              // (q_scale + 1) [heads·dqk]
     let kGain: FloatBuffer              // (k_scale + 1) [heads·dqk]
-    let wup: LinearWeight               // [2·intermediate, hidden], linear half then gate half
-    let wdown: LinearWeight             // [hidden, intermediate]
-    /// bfloat16 copies of the five GEMM weights (same shapes), when the encoder runs in bf16.
-    let bf16: (wqk: BF16Buffer, wv: BF16Buffer, wo: BF16Buffer, wup: BF16Buffer, wdown: BF16Buffer)?
+    let wup: GEMMWeight                 // [2·intermediate, hidden], linear half then gate half
+    let wdown: GEMMWeight               // [hidden, intermediate]
 
-    init(_ source: any WeightSource, config c: NorBERTConfig, index i: Int, bf16 convert: Bool = false,
+    init(_ source: any WeightSource, config c: NorBERTConfig, index i: Int, bf16: BF16GEMM? = nil,
          gemm: WeightGEMM = .openBLAS) throws {
         let p = "encoder.layers.\(i)."
         let h = c.hiddenSize, nh = c.numAttentionHeads, dqk = c.queryKeyHeadSize, dv = c.valueHeadSize
@@ -71,18 +94,15 @@ public final class LayerWeights: Sendable {
         let up = try foldedLinear(source, weights: [p + "mlp.up_proj.weights.0", p + "mlp.up_proj.weights.1"],
                                   rows: [inter, inter], scale: p + "mlp.up_proj.scale", cols: h)
         let down = try foldedLinear(source, weights: [p + "mlp.down_proj.weight"], rows: [h], scale: p + "mlp.down_proj.scale", cols: inter)
-        // Converted once, after the (scale + 1) folding, as the reference's bf16 autocast rounds the weight it uses.
-        bf16 = convert ? (BF16Buffer(qk), BF16Buffer(v), BF16Buffer(o), BF16Buffer(up), BF16Buffer(down)) : nil
-        // The folded row-major buffers are dropped here when packed: the packed panels replace them.
-        wqk = LinearWeight(qk, rows: 2 * nh * dqk, cols: h, gemm: gemm)
-        wv = LinearWeight(v, rows: nh * dv, cols: h, gemm: gemm)
-        wo = LinearWeight(o, rows: h, cols: nh * dv, gemm: gemm)
-        wup = LinearWeight(up, rows: 2 * inter, cols: h, gemm: gemm)
-        wdown = LinearWeight(down, rows: h, cols: inter, gemm: gemm)
+        // Converted or packed after the (scale + 1) folding; the folded float32 buffers are dropped here.
+        wqk = GEMMWeight(qk, rows: 2 * nh * dqk, cols: h, gemm: gemm, bf16: bf16)
+        wv = GEMMWeight(v, rows: nh * dv, cols: h, gemm: gemm, bf16: bf16)
+        wo = GEMMWeight(o, rows: h, cols: nh * dv, gemm: gemm, bf16: bf16)
+        wup = GEMMWeight(up, rows: 2 * inter, cols: h, gemm: gemm, bf16: bf16)
+        wdown = GEMMWeight(down, rows: h, cols: inter, gemm: gemm, bf16: bf16)
     }
 
     var byteCount: Int {
         [wqk, wv, wo, wup, wdown].reduce(0) { $0 + $1.byteCount } + qGain.byteCount + kGain.byteCount
-            + (bf16.map { [$0.wqk, $0.wv, $0.wo, $0.wup, $0.wdown].reduce(0) { $0 + $1.byteCount } } ?? 0)
     }
 }

@@ -159,10 +159,10 @@ public enum BLASSelfCheck {
     ]
 
     /// Cases of our packed GEMM: around its tiles (12 × 32 AVX-512, 6 × 16 AVX2), a partial last
-    /// panel, two K blocks (K > 512), with and without accumulation. 3.0 M multiply-adds.
+    /// panel, two K blocks (K > 1,024), with and without accumulation. 5.4 M multiply-adds.
     static let packedCases: [(Bool, Int, Int, Int, Float, Float)] = [
         (true, 1, 1, 1, 1, 0), (true, 13, 33, 17, 1, 0), (true, 64, 192, 64, 1, 0),
-        (true, 25, 65, 600, 1, 1), (true, 96, 130, 200, 1, 0), (true, 12, 32, 520, 1, 1),
+        (true, 25, 65, 1_030, 1, 1), (true, 96, 130, 200, 1, 0), (true, 12, 32, 1_030, 1, 1),
     ]
 
     /// Runs the GEMMs through `gemm` (and `packed` unless nil) and compares every element with a

@@ -29,7 +29,7 @@ enum KernelStartup {
         }
         guard chosen == .bf16 else { return nil }
         do {
-            return try BF16GEMM.openBLAS()
+            return try BF16GEMM.own()
         } catch {
             throw CLIError("\(command): \(error.description)")
         }
