@@ -45,15 +45,27 @@ void nb_gemm_pack_nt(float *packed, const float *w, size_t ldw, size_t n, size_t
     }
 }
 
-/// One tile: out[mr, nr] (=|+=) x[mr, kc] · panel[kc, 32] restricted to its first nr columns;
+void nb_gemm_pack_nn(float *packed, const float *b, size_t ldb, size_t n, size_t k) {
+    size_t panels = (n + PANEL - 1) / PANEL;
+    for (size_t p = 0; p < panels; p++) {
+        float *panel = packed + p * PANEL * k;
+        size_t cols = n - p * PANEL < PANEL ? n - p * PANEL : PANEL;
+        for (size_t kk = 0; kk < k; kk++) {
+            memcpy(panel + kk * PANEL, b + kk * ldb + p * PANEL, cols * sizeof(float));
+            if (cols < PANEL) memset(panel + kk * PANEL + cols, 0, (PANEL - cols) * sizeof(float));
+        }
+    }
+}
+
+/// One tile: out[mr, nr] (=|+=) alpha · x[mr, kc] · panel[kc, 32] restricted to its first nr columns;
 /// panel is the K block of one packed panel (row stride 32); x has row stride lda.
 typedef void (*tile_fn)(size_t mr, size_t kc, const float *x, size_t lda, const float *panel,
-                        float *out, size_t ldc, size_t nr, int accumulate);
+                        float *out, size_t ldc, size_t nr, float alpha, int accumulate);
 
 // ---------------------------------------------------------------- portable C: 4 × 32 tiles
 
 static void tile_portable(size_t mr, size_t kc, const float *x, size_t lda, const float *panel,
-                          float *out, size_t ldc, size_t nr, int accumulate) {
+                          float *out, size_t ldc, size_t nr, float alpha, int accumulate) {
     for (size_t i0 = 0; i0 < mr; i0 += 4) {
         size_t rows = mr - i0 < 4 ? mr - i0 : 4;
         float acc[4][PANEL];
@@ -67,7 +79,7 @@ static void tile_portable(size_t mr, size_t kc, const float *x, size_t lda, cons
         }
         for (size_t i = 0; i < rows; i++) {
             float *row = out + (i0 + i) * ldc;
-            for (size_t j = 0; j < nr; j++) row[j] = accumulate ? row[j] + acc[i][j] : acc[i][j];
+            for (size_t j = 0; j < nr; j++) row[j] = accumulate ? row[j] + alpha * acc[i][j] : alpha * acc[i][j];
         }
     }
 }
@@ -77,7 +89,7 @@ static void tile_portable(size_t mr, size_t kc, const float *x, size_t lda, cons
 
 /// Rows mr ≤ 6 of x against 16 columns of a panel (half = 0 or 1), nr ≤ 16 of them kept.
 NB_GEMM_AVX2 NB_INLINE void tile16_avx2(const size_t mr, size_t kc, const float *x, size_t lda, const float *half,
-                                        float *out, size_t ldc, size_t nr, int accumulate) {
+                                        float *out, size_t ldc, size_t nr, float alpha, int accumulate) {
     __m256 lo[6], hi[6];
     for (size_t i = 0; i < mr; i++) { lo[i] = _mm256_setzero_ps(); hi[i] = _mm256_setzero_ps(); }
     for (size_t p = 0; p < kc; p++) {
@@ -87,6 +99,10 @@ NB_GEMM_AVX2 NB_INLINE void tile16_avx2(const size_t mr, size_t kc, const float 
             lo[i] = _mm256_fmadd_ps(av, b0, lo[i]);
             hi[i] = _mm256_fmadd_ps(av, b1, hi[i]);
         }
+    }
+    if (alpha != 1.0f) {
+        __m256 a = _mm256_set1_ps(alpha);
+        for (size_t i = 0; i < mr; i++) { lo[i] = _mm256_mul_ps(a, lo[i]); hi[i] = _mm256_mul_ps(a, hi[i]); }
     }
     for (size_t i = 0; i < mr; i++) {
         float *row = out + i * ldc;
@@ -107,19 +123,19 @@ NB_GEMM_AVX2 NB_INLINE void tile16_avx2(const size_t mr, size_t kc, const float 
 }
 
 NB_GEMM_AVX2 static void tile_avx2(size_t mr, size_t kc, const float *x, size_t lda, const float *panel,
-                                   float *out, size_t ldc, size_t nr, int accumulate) {
+                                   float *out, size_t ldc, size_t nr, float alpha, int accumulate) {
     for (size_t h = 0; h < 2 && h * 16 < nr; h++) {
         size_t cols = nr - h * 16 < 16 ? nr - h * 16 : 16;
         for (size_t i0 = 0; i0 < mr; i0 += 6) {
             const float *xi = x + i0 * lda;
             float *oi = out + i0 * ldc + h * 16;
             switch (mr - i0 < 6 ? mr - i0 : 6) {
-            case 6: tile16_avx2(6, kc, xi, lda, panel + h * 16, oi, ldc, cols, accumulate); break;
-            case 5: tile16_avx2(5, kc, xi, lda, panel + h * 16, oi, ldc, cols, accumulate); break;
-            case 4: tile16_avx2(4, kc, xi, lda, panel + h * 16, oi, ldc, cols, accumulate); break;
-            case 3: tile16_avx2(3, kc, xi, lda, panel + h * 16, oi, ldc, cols, accumulate); break;
-            case 2: tile16_avx2(2, kc, xi, lda, panel + h * 16, oi, ldc, cols, accumulate); break;
-            default: tile16_avx2(1, kc, xi, lda, panel + h * 16, oi, ldc, cols, accumulate); break;
+            case 6: tile16_avx2(6, kc, xi, lda, panel + h * 16, oi, ldc, cols, alpha, accumulate); break;
+            case 5: tile16_avx2(5, kc, xi, lda, panel + h * 16, oi, ldc, cols, alpha, accumulate); break;
+            case 4: tile16_avx2(4, kc, xi, lda, panel + h * 16, oi, ldc, cols, alpha, accumulate); break;
+            case 3: tile16_avx2(3, kc, xi, lda, panel + h * 16, oi, ldc, cols, alpha, accumulate); break;
+            case 2: tile16_avx2(2, kc, xi, lda, panel + h * 16, oi, ldc, cols, alpha, accumulate); break;
+            default: tile16_avx2(1, kc, xi, lda, panel + h * 16, oi, ldc, cols, alpha, accumulate); break;
             }
         }
     }
@@ -133,7 +149,7 @@ NB_GEMM_AVX2 static void tile_avx2(size_t mr, size_t kc, const float *x, size_t 
 
 /// Rows mr ≤ 12 of x against the 32 columns of a panel, nr ≤ 32 of them kept (masked stores).
 NB_GEMM_AVX512 NB_INLINE void tile32_avx512(const size_t mr, size_t kc, const float *x, size_t lda, const float *panel,
-                                            float *out, size_t ldc, size_t nr, int accumulate) {
+                                            float *out, size_t ldc, size_t nr, float alpha, int accumulate) {
     __m512 lo[MR512], hi[MR512];
     for (size_t i = 0; i < mr; i++) { lo[i] = _mm512_setzero_ps(); hi[i] = _mm512_setzero_ps(); }
     for (size_t p = 0; p < kc; p++) {
@@ -143,6 +159,10 @@ NB_GEMM_AVX512 NB_INLINE void tile32_avx512(const size_t mr, size_t kc, const fl
             lo[i] = _mm512_fmadd_ps(av, b0, lo[i]);
             hi[i] = _mm512_fmadd_ps(av, b1, hi[i]);
         }
+    }
+    if (alpha != 1.0f) {
+        __m512 a = _mm512_set1_ps(alpha);
+        for (size_t i = 0; i < mr; i++) { lo[i] = _mm512_mul_ps(a, lo[i]); hi[i] = _mm512_mul_ps(a, hi[i]); }
     }
     __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
@@ -158,8 +178,8 @@ NB_GEMM_AVX512 NB_INLINE void tile32_avx512(const size_t mr, size_t kc, const fl
 }
 
 NB_GEMM_AVX512 static void tile_avx512(size_t mr, size_t kc, const float *x, size_t lda, const float *panel,
-                                       float *out, size_t ldc, size_t nr, int accumulate) {
-#define T(r) case r: tile32_avx512(r, kc, x, lda, panel, out, ldc, nr, accumulate); break
+                                       float *out, size_t ldc, size_t nr, float alpha, int accumulate) {
+#define T(r) case r: tile32_avx512(r, kc, x, lda, panel, out, ldc, nr, alpha, accumulate); break
     switch (mr) {
     T(12); T(11); T(10); T(9); T(8); T(7); T(6); T(5); T(4); T(3); T(2); T(1);
     default: break;
@@ -171,7 +191,7 @@ NB_GEMM_AVX512 static void tile_avx512(size_t mr, size_t kc, const float *x, siz
 // ---------------------------------------------------------------- driver
 
 static void drive(tile_fn tile, size_t mr_max, float *out, size_t ldc, const float *x, size_t lda,
-                  const float *packed, size_t m, size_t n, size_t k, int accumulate) {
+                  const float *packed, size_t m, size_t n, size_t k, float alpha, int accumulate) {
     size_t panels = (n + PANEL - 1) / PANEL;
     size_t kblocks = (k + NB_GEMM_KC - 1) / NB_GEMM_KC;
     for (size_t kb = 0; kb < kblocks; kb++) {
@@ -187,7 +207,7 @@ static void drive(tile_fn tile, size_t mr_max, float *out, size_t ldc, const flo
                 for (size_t p = p0; p < p1; p++) {
                     size_t nr = n - p * PANEL < PANEL ? n - p * PANEL : PANEL;
                     tile(mr, kc, x + i0 * lda + k0, lda, packed + p * PANEL * k + k0 * PANEL,
-                         out + i0 * ldc + p * PANEL, ldc, nr, acc);
+                         out + i0 * ldc + p * PANEL, ldc, nr, alpha, acc);
                 }
             }
         }
@@ -195,7 +215,7 @@ static void drive(tile_fn tile, size_t mr_max, float *out, size_t ldc, const flo
 }
 
 void nb_gemm_nt_packed(float *out, size_t ldc, const float *x, size_t lda, const float *packed,
-                       size_t m, size_t n, size_t k, int accumulate) {
+                       size_t m, size_t n, size_t k, float alpha, int accumulate) {
     if (m == 0 || n == 0) return;
     if (k == 0) {
         if (!accumulate) for (size_t i = 0; i < m; i++) memset(out + i * ldc, 0, n * sizeof(float));
@@ -203,9 +223,9 @@ void nb_gemm_nt_packed(float *out, size_t ldc, const float *x, size_t lda, const
     }
     int l = nb_kernels_level();
 #if NB_GEMM_X86
-    if (l >= NB_LEVEL_AVX512) { drive(tile_avx512, MR512, out, ldc, x, lda, packed, m, n, k, accumulate); return; }
-    if (l >= NB_LEVEL_AVX2) { drive(tile_avx2, 12, out, ldc, x, lda, packed, m, n, k, accumulate); return; }
+    if (l >= NB_LEVEL_AVX512) { drive(tile_avx512, MR512, out, ldc, x, lda, packed, m, n, k, alpha, accumulate); return; }
+    if (l >= NB_LEVEL_AVX2) { drive(tile_avx2, 12, out, ldc, x, lda, packed, m, n, k, alpha, accumulate); return; }
 #endif
     (void)l;
-    drive(tile_portable, 8, out, ldc, x, lda, packed, m, n, k, accumulate);
+    drive(tile_portable, 8, out, ldc, x, lda, packed, m, n, k, alpha, accumulate);
 }

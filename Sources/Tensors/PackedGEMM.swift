@@ -70,7 +70,7 @@ public final class LinearWeight: @unchecked Sendable {
         guard m > 0, rows > 0 else { return }
         switch gemm {
         case .packed:
-            nb_gemm_nt_packed(out, ldc, x, lda, storage.pointer, m, rows, cols, accumulate ? 1 : 0)
+            nb_gemm_nt_packed(out, ldc, x, lda, storage.pointer, m, rows, cols, 1, accumulate ? 1 : 0)
         case .openBLAS:
             GEMM.nt(out, ldc: ldc, x, lda: lda, storage.pointer, ldb: cols, m: m, n: rows, k: cols, beta: accumulate ? 1 : 0)
         }

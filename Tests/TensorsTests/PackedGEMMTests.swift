@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Tensors
 import Testing
@@ -130,5 +131,39 @@ import Testing
             print(error.description)
             #expect(error.description.contains("BLAS self-check failed: own packed GEMM"))
         }
+    }
+}
+
+/// The attention form: B [k, n] packed by `nb_gemm_pack_nn` (values) and alpha (the score scale),
+/// every variant against a double loop (via `Attention`'s packed path the fixtures cover it too).
+@Suite struct PackedGEMMAttentionFormTests {
+    @Test(arguments: KernelLevel.allCases)
+    func packNNWithAlpha(level: KernelLevel) {
+        guard level <= Vector.detectedLevel else { return }
+        var worst = 0.0
+        for (m, n, k) in [(1, 1, 1), (13, 64, 37), (128, 64, 128), (7, 33, 1_030)] {
+            var rng = SplitMix64(seed: UInt64(m * 31 + n * 7 + k))
+            let x = (0..<(m * k)).map { _ in rng.symmetricUnit() }, b = (0..<(k * n)).map { _ in rng.symmetricUnit() }
+            var out = [Float](repeating: .nan, count: m * n)
+            let alpha: Float = 0.125
+            Vector.withLevel(level) {
+                var packed = [Float](repeating: .nan, count: nb_gemm_packed_count(n, k))
+                packed.withUnsafeMutableBufferPointer { nb_gemm_pack_nn($0.baseAddress!, b, n, n, k) }
+                out.withUnsafeMutableBufferPointer { nb_gemm_nt_packed($0.baseAddress!, n, x, k, packed, m, n, k, alpha, 0) }
+            }
+            for i in 0..<m {
+                for j in 0..<n {
+                    var sum = 0.0, magnitude = 0.0
+                    for p in 0..<k {
+                        let t = Double(x[i * k + p]) * Double(b[p * n + j])
+                        sum += t
+                        magnitude += abs(t)
+                    }
+                    worst = max(worst, abs(Double(out[i * n + j]) - Double(alpha) * sum) / max(Double(alpha) * magnitude, 1e-30))
+                }
+            }
+        }
+        print("packed GEMM \(level), x·B with B packed by rows, alpha 0.125: max error / Σ|terms| \(String(format: "%.2e", worst))")
+        #expect(worst <= PackedGEMMTests.tolerance)
     }
 }

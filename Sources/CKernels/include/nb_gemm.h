@@ -17,11 +17,15 @@ size_t nb_gemm_packed_count(size_t n, size_t k);
 /// W[32p + j, kk] for j = 0..<32 (0 past n), the order the micro-kernels stream it in.
 void nb_gemm_pack_nt(float *packed, const float *w, size_t ldw, size_t n, size_t k);
 
-/// out[m, n] = x[m, k] · Wᵀ (accumulate = 0) or out += x · Wᵀ (accumulate = 1), W packed by
-/// nb_gemm_pack_nt; x row stride lda ≥ k, out row stride ldc ≥ n. Every output element is written
-/// once per K block (no separate zeroing pass); m = 0 or n = 0 does nothing; k = 0 gives zeros (or
-/// leaves out unchanged when accumulating).
+/// Packs B [k, n] (row stride ldb ≥ n; the x · B layout, e.g. attention's values) into the same
+/// panels: panel p, row kk holds B[kk, 32p + j] (0 past n). Then nb_gemm_nt_packed gives x · B.
+void nb_gemm_pack_nn(float *packed, const float *b, size_t ldb, size_t n, size_t k);
+
+/// out[m, n] = alpha · x[m, k] · Wᵀ (accumulate = 0) or out += alpha · x · Wᵀ (accumulate = 1), W
+/// packed by nb_gemm_pack_nt (or B by nb_gemm_pack_nn); x row stride lda ≥ k, out row stride
+/// ldc ≥ n. Every output element is written once per K block of 1,024 (no separate zeroing pass);
+/// m = 0 or n = 0 does nothing; k = 0 gives zeros (or leaves out unchanged when accumulating).
 void nb_gemm_nt_packed(float *out, size_t ldc, const float *x, size_t lda, const float *packed,
-                       size_t m, size_t n, size_t k, int accumulate);
+                       size_t m, size_t n, size_t k, float alpha, int accumulate);
 
 #endif
