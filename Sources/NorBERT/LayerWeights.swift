@@ -42,6 +42,14 @@ enum GEMMWeight: Sendable {
         }
     }
 
+    /// Packed once at load (our float32 or bf16 GEMM): no per-call cost for small row blocks.
+    var isPacked: Bool {
+        switch self {
+        case .float32(let w): w.gemm == .packed
+        case .bf16(_, let gemm): gemm.packsWeights
+        }
+    }
+
     var byteCount: Int {
         switch self {
         case .float32(let w): w.byteCount
@@ -87,13 +95,16 @@ public final class LayerWeights: Sendable {
         let inter = c.intermediateSize
         let qk = try foldedLinear(source, weights: [p + "attention.qk_proj.weights.0", p + "attention.qk_proj.weights.1"],
                                   rows: [nh * dqk, nh * dqk], scale: p + "attention.qk_proj.scale", cols: h)
-        let v = try foldedLinear(source, weights: [p + "attention.v_proj.weight"], rows: [nh * dv], scale: p + "attention.v_proj.scale", cols: h)
-        let o = try foldedLinear(source, weights: [p + "attention.out_proj.weight"], rows: [h], scale: p + "attention.out_proj.scale", cols: nh * dv)
+        let v = try foldedLinear(source, weights: [p + "attention.v_proj.weight"], rows: [nh * dv],
+                                 scale: p + "attention.v_proj.scale", cols: h)
+        let o = try foldedLinear(source, weights: [p + "attention.out_proj.weight"], rows: [h],
+                                 scale: p + "attention.out_proj.scale", cols: nh * dv)
         qGain = FloatBuffer(try source.floats(p + "attention.q_scale", shape: [nh, dqk]).map { $0 + 1 })
         kGain = FloatBuffer(try source.floats(p + "attention.k_scale", shape: [nh, dqk]).map { $0 + 1 })
         let up = try foldedLinear(source, weights: [p + "mlp.up_proj.weights.0", p + "mlp.up_proj.weights.1"],
                                   rows: [inter, inter], scale: p + "mlp.up_proj.scale", cols: h)
-        let down = try foldedLinear(source, weights: [p + "mlp.down_proj.weight"], rows: [h], scale: p + "mlp.down_proj.scale", cols: inter)
+        let down = try foldedLinear(source, weights: [p + "mlp.down_proj.weight"], rows: [h],
+                                    scale: p + "mlp.down_proj.scale", cols: inter)
         // Converted or packed after the (scale + 1) folding; the folded float32 buffers are dropped here.
         wqk = GEMMWeight(qk, rows: 2 * nh * dqk, cols: h, gemm: gemm, bf16: bf16)
         wv = GEMMWeight(v, rows: nh * dv, cols: h, gemm: gemm, bf16: bf16)

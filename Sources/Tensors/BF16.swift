@@ -91,7 +91,8 @@ public struct BF16GEMM: Sendable {
     /// no OpenBLAS built with bfloat16 needed. Elsewhere it throws why not.
     public static func own(cpu: CPUFeatures = .current) throws(PrecisionUnavailable) -> BF16GEMM {
         guard cpu.avx512bf16 else {
-            throw PrecisionUnavailable(description: "--precision bf16 needs a CPU with AVX512-BF16; this one has \(cpu.widest); use float32")
+            throw PrecisionUnavailable(
+                description: "--precision bf16 needs a CPU with AVX512-BF16; this one has \(cpu.widest); use float32")
         }
         return packedKernel
     }

@@ -101,8 +101,12 @@ public struct KernelReport: Sendable {
         var parts: [String] = []
         if blasLevel < widest {
             let why = forcedCoreType.map { "OPENBLAS_CORETYPE=\($0) forces" } ?? "this OpenBLAS build picked"
-            let cost = widest == .avx512
-                ? "GEMMs (~85% of encoder time) run at about half their rate: sgemm 120 vs 237 GFLOP/s per core measured on a 2-core AMD EPYC, encoder ~0.6× throughput"
+            let cost = weightGEMM == .packed
+                ? "they run only what our packed GEMM does not (attention over key spans past 1,024, the heads); "
+                    + "the weight GEMMs and short attention run on our GEMM (\(elementwise)), so the encoder loses a few percent"
+                : widest == .avx512
+                ? "GEMMs (~85% of encoder time) run at about half their rate: sgemm 120 vs 237 GFLOP/s per core measured on a "
+                    + "2-core AMD EPYC, encoder ~0.6× throughput"
                 : "GEMMs run at a fraction of their rate"
             parts.append("\(why) OpenBLAS's \(blasCore) kernels (\(blasLevel == .portable ? "SSE/AVX" : blasLevel.description)) on a CPU with \(widest): \(cost)"
                          + (forcedCoreType != nil ? "; unset OPENBLAS_CORETYPE to let OpenBLAS choose" : ""))
@@ -175,7 +179,9 @@ public enum BLASSelfCheck {
         for (index, shape) in cases.enumerated() {
             worst = max(worst, try check(gemm, shape, rng: &rng) { element, got, want in
                 let (t, m, n, k, alpha, beta) = shape
-                return "BLAS self-check failed: sgemm \(t ? "x·Wᵀ" : "x·W") case \(index + 1) (\(m)×\(n)×\(k), alpha \(alpha), beta \(beta)) element \(element) is \(got), a plain loop gives \(want); this OpenBLAS build computes wrong results on this CPU (core \(KernelReport.current().blasCore)); try another OPENBLAS_CORETYPE or OpenBLAS build"
+                return "BLAS self-check failed: sgemm \(t ? "x·Wᵀ" : "x·W") case \(index + 1) (\(m)×\(n)×\(k), alpha \(alpha), "
+                    + "beta \(beta)) element \(element) is \(got), a plain loop gives \(want); this OpenBLAS build computes wrong "
+                    + "results on this CPU (core \(KernelReport.current().blasCore)); try another OPENBLAS_CORETYPE or OpenBLAS build"
             })
         }
         guard let packed else {
@@ -185,10 +191,13 @@ public enum BLASSelfCheck {
         for (index, shape) in packedCases.enumerated() {
             worst = max(worst, try check(packed, shape, rng: &rng) { element, got, want in
                 let (_, m, n, k, _, beta) = shape
-                return "BLAS self-check failed: own packed GEMM (\(level)) x·Wᵀ case \(index + 1) (\(m)×\(n)×\(k), beta \(beta)) element \(element) is \(got), a plain loop gives \(want); this build's GEMM kernel computes wrong results on this CPU; NORBERT_GEMM=openblas runs the weight GEMMs on OpenBLAS instead"
+                return "BLAS self-check failed: own packed GEMM (\(level)) x·Wᵀ case \(index + 1) (\(m)×\(n)×\(k), beta \(beta)) "
+                    + "element \(element) is \(got), a plain loop gives \(want); this build's GEMM kernel computes wrong results on "
+                    + "this CPU; NORBERT_GEMM=openblas runs the weight GEMMs on OpenBLAS instead"
             })
         }
-        return "BLAS self-check: \(cases.count) sgemm cases and \(packedCases.count) of the own packed GEMM (\(level)) match a plain loop (max relative error \(String(format: "%.1e", worst)))"
+        return "BLAS self-check: \(cases.count) sgemm cases and \(packedCases.count) of the own packed GEMM (\(level)) match a plain loop "
+            + "(max relative error \(String(format: "%.1e", worst)))"
     }
 
     /// One case through `gemm`; the worst relative error, or a Failure worded by `failure(element, got, want)`.

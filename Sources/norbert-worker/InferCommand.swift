@@ -37,7 +37,8 @@ struct InferCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most requests answered together in one batch.")
     var batchSize: Int = 64
 
-    @Option(name: .long, help: "Precision of the encoder's weight GEMMs: float32 (exact to the reference), or bf16 (our AVX512-BF16 GEMM; needs a CPU with AVX512-BF16).")
+    @Option(name: .long,
+            help: "Precision of the weight GEMMs: float32 (exact to the reference) or bf16 (our AVX512-BF16 GEMM; needs AVX512-BF16).")
     var precision: String = "float32"
 
     @Option(name: .long, help: "OpenBLAS threads.")

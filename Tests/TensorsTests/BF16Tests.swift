@@ -77,7 +77,8 @@ import Testing
         let native = level == .avx512 && CPUFeatures.current.avx512bf16
         var worst = 0.0
         Vector.withLevel(level) {
-            for (m, n, k) in [(1, 1, 1), (1, 32, 2), (13, 33, 17), (12, 32, 192), (11, 31, 7), (37, 97, 131), (25, 65, 2_100), (3, 5, 0)] {
+            let shapes = [(1, 1, 1), (1, 32, 2), (13, 33, 17), (12, 32, 192), (11, 31, 7), (37, 97, 131), (25, 65, 2_100), (3, 5, 0)]
+            for (m, n, k) in shapes {
                 let error = Self.gemmCase(.packedKernel, m: m, n: n, k: k)
                 #expect(error < 1e-5 * max(1, Double(k) / 130), "\(level) \(m)×\(n)×\(k): \(error)")
                 worst = max(worst, error)

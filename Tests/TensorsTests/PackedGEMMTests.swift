@@ -27,7 +27,8 @@ import Testing
         let x = (0..<(m * lda)).map { _ in rng.symmetricUnit() }
         let w = (0..<(n * k)).map { _ in rng.symmetricUnit() }
         let c0 = (0..<(m * ldc)).map { i in i % ldc < n ? rng.symmetricUnit() : Float.nan }
-        let weight = (w + [0]).withUnsafeBufferPointer { LinearWeight($0.baseAddress!, rows: n, cols: k, gemm: gemm) }   // + [0]: a pointer even when n·k = 0
+        // + [0]: a pointer even when n·k = 0.
+        let weight = (w + [0]).withUnsafeBufferPointer { LinearWeight($0.baseAddress!, rows: n, cols: k, gemm: gemm) }
         var c = c0
         c.withUnsafeMutableBufferPointer { out in
             x.withUnsafeBufferPointer { xp in
