@@ -66,11 +66,16 @@ public final class Encoder: Sendable {
     /// The bf16 GEMM of the projections and the MLP, or nil: float32.
     public let bf16: BF16GEMM?
     public var precision: Precision { bf16 == nil ? .float32 : .bf16 }
+    /// The GEMM of the float32 weight GEMMs (weights packed for it once here; unused in bf16).
+    public let weightGEMM: WeightGEMM
 
     /// `bf16`: run the weight GEMMs with bfloat16 inputs through it (weights converted once here).
-    public init(_ source: any WeightSource, config c: NorBERTConfig, bf16: BF16GEMM? = nil) throws {
+    /// `gemm`: our packed GEMM or OpenBLAS for float32 (default: `WeightGEMM.preferred()`).
+    public init(_ source: any WeightSource, config c: NorBERTConfig, bf16: BF16GEMM? = nil, gemm: WeightGEMM? = nil) throws {
         config = c
         self.bf16 = bf16
+        let gemm = gemm ?? WeightGEMM.preferred()
+        weightGEMM = gemm
         eps = Float(c.layerNormEps)
         let h = c.hiddenSize
         let words = try source.floats("embedding.word_embedding.weight", shape: [c.vocabSize, h])
@@ -82,13 +87,13 @@ public final class Encoder: Sendable {
                 table.pointer, ldo: h, table.pointer, ldx: h, rows: c.vocabSize, cols: h, eps: Float(c.layerNormEps), gain: g.baseAddress)
         }
         embeddingTable = table
-        layers = try (0..<c.numLayers).map { try LayerWeights(source, config: c, index: $0, bf16: bf16 != nil) }
+        layers = try (0..<c.numLayers).map { try LayerWeights(source, config: c, index: $0, bf16: bf16, gemm: gemm) }
         let positions = min(max(c.maxSequenceLength, 1), 1 << 16)
         rotaryLocal = RotaryTable(theta: NorBERTConfig.localRopeTheta, headDim: c.queryKeyHeadSize, positions: positions)
         rotaryGlobal = RotaryTable(theta: NorBERTConfig.globalRopeTheta, headDim: c.queryKeyHeadSize, positions: positions)
     }
 
-    /// Bytes of float32 weights held (shared by all lanes).
+    /// Bytes of weights held (shared by all lanes): float32, or bf16 for the weight GEMMs in bf16.
     public var byteCount: Int { embeddingTable.byteCount + layers.reduce(0) { $0 + $1.byteCount } }
 
     /// Checks every id is inside the vocabulary.
