@@ -68,23 +68,23 @@ extension Encoder {
         let dqk = c.queryKeyHeadSize, dv = c.valueHeadSize, inter = c.intermediateSize
         let qkw = 2 * nh * dqk, vw = nh * dv
         let hid = ws.hidden.pointer, emb = ws.embedded.pointer
-        let a = ws.a.reserve(n * h), b = ws.b.reserve(n * h)
+        let valueIn = ws.valueThenMLPInput.reserve(n * h), qkIn = ws.qkInputThenMLPOutput.reserve(n * h)
         let qk = ws.qk.reserve(n * qkw), v = ws.v.reserve(n * vw)
         let attn = ws.attn.reserve(n * vw), proj = ws.proj.reserve(n * h)
 
         // Attention inputs: value input and qk input are lambda mixes of h and e, each LayerNormed.
         // (Mix and norm fused per row: one pass over [n, h] each.)
-        Vector.mixLayerNorm(a, L.attnA, hid, L.attnB, emb, rows: n, cols: h, eps: eps)
-        Vector.mixLayerNorm(b, L.qkA, hid, L.qkB, emb, rows: n, cols: h, eps: eps)
-        linear(qk, ldc: qkw, b, L.wqk, m: n, n: qkw, k: h, ws: ws)
+        Vector.mixLayerNorm(valueIn, L.attnA, hid, L.attnB, emb, rows: n, cols: h, eps: eps)
+        Vector.mixLayerNorm(qkIn, L.qkA, hid, L.qkB, emb, rows: n, cols: h, eps: eps)
+        linear(qk, ldc: qkw, qkIn, L.wqk, m: n, n: qkw, k: h, ws: ws)
         // Values: layer 0's become v1; later layers mix theirs with v1.
         if L.index == 0 {
-            let v1 = ws.v1.reserve(n * vw)
-            linear(v1, ldc: vw, a, L.wv, m: n, n: vw, k: h, ws: ws)
+            let v1 = ws.firstLayerValues.reserve(n * vw)
+            linear(v1, ldc: vw, valueIn, L.wv, m: n, n: vw, k: h, ws: ws)
             v.update(from: v1, count: n * vw)
         } else {
-            linear(v, ldc: vw, a, L.wv, m: n, n: vw, k: h, ws: ws)
-            Vector.mix(v, 1 - L.valueMix, v, L.valueMix, ws.v1.pointer, count: n * vw)
+            linear(v, ldc: vw, valueIn, L.wv, m: n, n: vw, k: h, ws: ws)
+            Vector.mix(v, 1 - L.valueMix, v, L.valueMix, ws.firstLayerValues.pointer, count: n * vw)
         }
         // Per-head q/k LayerNorm × (scale + 1), then RoPE at each token's position in its sequence.
         let scale = 1 / Float(dqk).squareRoot()
@@ -131,22 +131,24 @@ extension Encoder {
         linear(proj, ldc: h, attn, L.wo, m: n, n: h, k: vw, ws: ws)
 
         // MLP input: softplus(l2)((1-l3) h + l3 e) + attention output.
-        // (Mix, add and the MLP's input LayerNorm fused per row.)
-        Vector.mixLayerNorm(a, scale: L.mlpS, L.mlpA, hid, L.mlpB, emb, plus: proj, rows: n, cols: h, eps: eps)
+        // (Mix, add and the MLP's input LayerNorm fused per row.) The value and q/k inputs are dead
+        // now: the MLP's input and output take their buffers.
+        let mlpIn = valueIn, mlpOut = qkIn
+        Vector.mixLayerNorm(mlpIn, scale: L.mlpS, L.mlpA, hid, L.mlpB, emb, plus: proj, rows: n, cols: h, eps: eps)
         // The MLP runs over row blocks so its [rows, 2·intermediate] scratch stays bounded.
         let block = min(n, L.wup.isPacked ? Self.packedMLPRowBlock : Self.mlpRowBlock)
         let up = ws.up.reserve(block * 2 * inter), act = ws.act.reserve(block * inter)
         var r0 = 0
         while r0 < n {
             let rows = min(block, n - r0)
-            let x = a + r0 * h
+            let x = mlpIn + r0 * h
             linear(up, ldc: 2 * inter, x, L.wup, m: rows, n: 2 * inter, k: h, ws: ws)
             Vector.gegluLayerNorm(act, up: up, rows: rows, inter: inter, eps: eps)
-            linear(b + r0 * h, ldc: h, act, L.wdown, m: rows, n: h, k: inter, ws: ws)
+            linear(mlpOut + r0 * h, ldc: h, act, L.wdown, m: rows, n: h, k: inter, ws: ws)
             r0 += rows
         }
 
         // New state: softplus(l4)((1-l5) h + l5 e) + attention output + MLP output, in one pass.
-        Vector.scaledMixAdd(hid, L.resS, L.resA, hid, L.resB, emb, plus: proj, b, count: n * h)
+        Vector.scaledMixAdd(hid, L.resS, L.resA, hid, L.resB, emb, plus: proj, mlpOut, count: n * h)
     }
 }

@@ -34,8 +34,16 @@ public struct PackedBatch: Sendable, Equatable {
 
 /// Lane-local buffers of the encoder, reused across calls (grown, never shrunk).
 public final class EncoderWorkspace {
-    var hidden = Scratch(), embedded = Scratch(), a = Scratch(), b = Scratch()
-    var qk = Scratch(), v = Scratch(), v1 = Scratch(), attn = Scratch(), proj = Scratch()
+    /// The residual stream [tokens, hidden] and the embeddings it mixes with in every layer.
+    var hidden = Scratch(), embedded = Scratch()
+    /// Two [tokens, hidden] buffers that change role within a layer, each dead before its next use:
+    /// the value input, then the MLP input; the q/k input, then the MLP output.
+    var valueThenMLPInput = Scratch(), qkInputThenMLPOutput = Scratch()
+    /// Queries and keys [tokens, 2·heads·dqk], values [tokens, heads·dv], the attention output
+    /// [tokens, heads·dv] and its projection [tokens, hidden].
+    var qk = Scratch(), v = Scratch(), attn = Scratch(), proj = Scratch()
+    /// Layer 0's values (the reference's `v1`), mixed into the values of every later layer.
+    var firstLayerValues = Scratch()
     var up = Scratch(), act = Scratch()
     var attention = AttentionScratch()
     var x16 = BF16Scratch()
