@@ -22,7 +22,7 @@
 
 /// Largest K block: an MR × kc block of x (up to 12 × 1,024 × 4 = 48 KB) is reused from L1/L2 by
 /// the panels of a chunk. Every further K block re-reads and re-writes all of out, which at m in
-/// the thousands is a trip to memory: 1,024 keeps base's K = 640 in one block (512 measured ~8%
+/// the thousands is a trip to memory: 1,024 keeps base's K = 640 in one block (512 measured ~10%
 /// slower there) and splits 1,664 in two.
 #define NB_GEMM_KC 1024
 /// Bytes of packed panels per chunk (half of a 1 MB L2): reused by every row block of x.
@@ -144,7 +144,7 @@ NB_GEMM_AVX2 static void tile_avx2(size_t mr, size_t kc, const float *x, size_t 
 // ---------------------------------------------------------------- AVX-512: 12 × 32 tiles (24 zmm)
 
 /// Rows per AVX-512 tile: 12 × 2 accumulators. (14 fits the 32 registers too but measured ~2%
-/// slower here; 8 measured the same as 12 on K = 192 and slower on base's shapes.)
+/// slower here; 8 measured the same as 12 within the noise.)
 #define MR512 12
 
 /// Rows mr ≤ 12 of x against the 32 columns of a panel, nr ≤ 32 of them kept (masked stores).

@@ -39,8 +39,8 @@ extension Encoder {
     /// which repacks the weights on every call.
     static let mlpRowBlock = 2048
     /// Rows per MLP block with packed weights (our GEMMs: no per-call cost), so the block's
-    /// [rows, 2·intermediate] up-projection stays in L2 for GeGLU and the down-projection: xsmall
-    /// 128×32 and 32×128 ~+8% over 2,048 rows (64–512 measured within a few percent of 256).
+    /// [rows, 2·intermediate] up-projection stays in L2 for GeGLU and the down-projection (xsmall
+    /// 128×32 and 32×128: +3% to +28% over 2,048 rows; 64–512 within a few percent of 256).
     static let packedMLPRowBlock = 256
 
     /// out[m, n] = x[m, k] · Wᵀ for a weight W [n, k] and contiguous x (row stride k): float32

@@ -95,7 +95,9 @@ public final class Encoder: Sendable {
                 table.pointer, ldo: h, table.pointer, ldx: h, rows: c.vocabSize, cols: h, eps: Float(c.layerNormEps), gain: g.baseAddress)
         }
         embeddingTable = table
-        layers = try (0..<c.numLayers).map { try LayerWeights(source, config: c, index: $0, bf16: bf16, gemm: gemm) }
+        layers = try (0..<c.numLayers).map {
+            try LayerWeights(source, config: c, index: $0, bf16: bf16, gemm: gemm)
+        }
         let positions = min(max(c.maxSequenceLength, 1), 1 << 16)
         rotaryLocal = RotaryTable(theta: NorBERTConfig.localRopeTheta, headDim: c.queryKeyHeadSize, positions: positions)
         rotaryGlobal = RotaryTable(theta: NorBERTConfig.globalRopeTheta, headDim: c.queryKeyHeadSize, positions: positions)
