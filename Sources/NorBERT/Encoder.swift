@@ -34,8 +34,16 @@ public struct PackedBatch: Sendable, Equatable {
 
 /// Lane-local buffers of the encoder, reused across calls (grown, never shrunk).
 public final class EncoderWorkspace {
-    var hidden = Scratch(), embedded = Scratch(), a = Scratch(), b = Scratch()
-    var qk = Scratch(), v = Scratch(), v1 = Scratch(), attn = Scratch(), proj = Scratch()
+    /// The residual stream [tokens, hidden] and the embeddings it mixes with in every layer.
+    var hidden = Scratch(), embedded = Scratch()
+    /// Two [tokens, hidden] buffers that change role within a layer, each dead before its next use:
+    /// the value input, then the MLP input; the q/k input, then the MLP output.
+    var valueThenMLPInput = Scratch(), qkInputThenMLPOutput = Scratch()
+    /// Queries and keys [tokens, 2·heads·dqk], values [tokens, heads·dv], the attention output
+    /// [tokens, heads·dv] and its projection [tokens, hidden].
+    var qk = Scratch(), v = Scratch(), attn = Scratch(), proj = Scratch()
+    /// Layer 0's values (the reference's `v1`), mixed into the values of every later layer.
+    var firstLayerValues = Scratch()
     var up = Scratch(), act = Scratch()
     var attention = AttentionScratch()
     var x16 = BF16Scratch()
@@ -66,11 +74,16 @@ public final class Encoder: Sendable {
     /// The bf16 GEMM of the projections and the MLP, or nil: float32.
     public let bf16: BF16GEMM?
     public var precision: Precision { bf16 == nil ? .float32 : .bf16 }
+    /// The GEMM of the float32 weight GEMMs (weights packed for it once here; unused in bf16).
+    public let weightGEMM: WeightGEMM
 
     /// `bf16`: run the weight GEMMs with bfloat16 inputs through it (weights converted once here).
-    public init(_ source: any WeightSource, config c: NorBERTConfig, bf16: BF16GEMM? = nil) throws {
+    /// `gemm`: our packed GEMM or OpenBLAS for float32 (default: `WeightGEMM.preferred()`).
+    public init(_ source: any WeightSource, config c: NorBERTConfig, bf16: BF16GEMM? = nil, gemm: WeightGEMM? = nil) throws {
         config = c
         self.bf16 = bf16
+        let gemm = gemm ?? WeightGEMM.preferred()
+        weightGEMM = gemm
         eps = Float(c.layerNormEps)
         let h = c.hiddenSize
         let words = try source.floats("embedding.word_embedding.weight", shape: [c.vocabSize, h])
@@ -82,13 +95,15 @@ public final class Encoder: Sendable {
                 table.pointer, ldo: h, table.pointer, ldx: h, rows: c.vocabSize, cols: h, eps: Float(c.layerNormEps), gain: g.baseAddress)
         }
         embeddingTable = table
-        layers = try (0..<c.numLayers).map { try LayerWeights(source, config: c, index: $0, bf16: bf16 != nil) }
+        layers = try (0..<c.numLayers).map {
+            try LayerWeights(source, config: c, index: $0, bf16: bf16, gemm: gemm)
+        }
         let positions = min(max(c.maxSequenceLength, 1), 1 << 16)
         rotaryLocal = RotaryTable(theta: NorBERTConfig.localRopeTheta, headDim: c.queryKeyHeadSize, positions: positions)
         rotaryGlobal = RotaryTable(theta: NorBERTConfig.globalRopeTheta, headDim: c.queryKeyHeadSize, positions: positions)
     }
 
-    /// Bytes of float32 weights held (shared by all lanes).
+    /// Bytes of weights held (shared by all lanes): float32, or bf16 for the weight GEMMs in bf16.
     public var byteCount: Int { embeddingTable.byteCount + layers.reduce(0) { $0 + $1.byteCount } }
 
     /// Checks every id is inside the vocabulary.

@@ -59,7 +59,7 @@ public struct EngineConfiguration: Sendable {
     public var maxTokensPerPass: Int
     /// Per-request cost limits (see ``CostLimits`` and ``PipelineEngine/cost(of:)``).
     public var limits: CostLimits
-    /// The encoders' weight GEMMs in bfloat16 through this (``BF16GEMM/openBLAS(cpu:)``); nil: float32.
+    /// The encoders' weight GEMMs in bfloat16 through this (``BF16GEMM/own(cpu:)``); nil: float32.
     public var bf16: BF16GEMM?
     public init(maxInputTokens: Int? = nil, maxTokensPerPass: Int = 8192, limits: CostLimits = CostLimits(), bf16: BF16GEMM? = nil) {
         self.maxInputTokens = maxInputTokens

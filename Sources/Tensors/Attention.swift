@@ -1,3 +1,5 @@
+import CKernels
+
 /// Sliding-window attention for one sequence and one head, in query blocks with an online
 /// softmax over key chunks, so memory is O(blockRows × chunkKeys) whatever the length.
 ///
@@ -7,6 +9,8 @@ public struct AttentionScratch {
     var scores = Scratch()
     var rowMax = Scratch()
     var rowSum = Scratch()
+    /// Keys or values of the current block packed for our GEMM.
+    var packed = Scratch()
     public init() {}
 }
 
@@ -15,6 +19,10 @@ public enum Attention {
     public static let chunkKeys = 1024
     /// Most scores [queries × keys] of a head computed as one block (256 KB of float32).
     public static let singleBlockScores = 64 * 1024
+    /// Whether the one-chunk blocks (every block of a short sequence) run their two GEMMs on our
+    /// packed GEMM (keys and values packed per block: ~1/rows of the block's work) instead of
+    /// OpenBLAS: the weight GEMMs' rule, `WeightGEMM.preferred()`, decided once per process.
+    public static let packedGEMM = WeightGEMM.preferred() == .packed
 
     /// out[nq, dv] = softmax_window(scale · q kᵀ) v.
     /// - q: [nq, d] (row stride ldq); query i sits at absolute position `queryStart + i`.
@@ -53,18 +61,32 @@ public enum Attention {
                     q0 += rows
                     continue
                 }
-                GEMM.nt(
-                    s, ldc: cols, q + q0 * ldq, lda: ldq, k + lo * ldk, ldb: ldk,
-                    m: rows, n: cols, k: d, alpha: scale)
+                let packed =
+                    packedGEMM
+                    ? scratch.packed.reserve(max(nb_gemm_packed_count(cols, d), nb_gemm_packed_count(dv, cols))) : nil
+                if let packed {
+                    // keys [cols, d] as a weight [n = cols, k = d]; values [cols, dv] as B [k = cols, n = dv].
+                    nb_gemm_pack_nt(packed, k + lo * ldk, ldk, cols, d)
+                    nb_gemm_nt_packed(s, cols, q + q0 * ldq, ldq, packed, rows, cols, d, scale, 0)
+                } else {
+                    GEMM.nt(
+                        s, ldc: cols, q + q0 * ldq, lda: ldq, k + lo * ldk, ldb: ldk,
+                        m: rows, n: cols, k: d, alpha: scale)
+                }
                 for r in 0..<rows {
                     let p = pFirst + r
                     let a = min(max(lo, p - w) - lo, cols)
                     let b = min(max(min(hi, p + ahead + 1) - lo, a), cols)
                     Vector.softmaxRow(s + r * cols, cols: cols, visible: a, b)
                 }
-                GEMM.nn(
-                    out + q0 * ldo, ldc: ldo, s, lda: cols, v + lo * ldv, ldb: ldv,
-                    m: rows, n: dv, k: cols, beta: 0)
+                if let packed {
+                    nb_gemm_pack_nn(packed, v + lo * ldv, ldv, dv, cols)
+                    nb_gemm_nt_packed(out + q0 * ldo, ldo, s, cols, packed, rows, dv, cols, 1, 0)
+                } else {
+                    GEMM.nn(
+                        out + q0 * ldo, ldc: ldo, s, lda: cols, v + lo * ldv, ldb: ldv,
+                        m: rows, n: dv, k: cols, beta: 0)
+                }
                 q0 += rows
                 continue
             }

@@ -9,8 +9,8 @@ import Foundation
 public enum Precision: String, Sendable, CaseIterable, CustomStringConvertible {
     /// float32 everywhere (exact to the reference).
     case float32
-    /// Projections and MLP GEMMs with bfloat16 inputs and float32 accumulation (OpenBLAS sbgemm,
-    /// needs AVX512-BF16); weights converted once at load; everything else float32.
+    /// Projections and MLP GEMMs with bfloat16 inputs and float32 accumulation (our AVX512-BF16
+    /// GEMM, needs AVX512-BF16); weights converted once at load; everything else float32.
     case bf16
     public var description: String { rawValue }
 }
@@ -63,7 +63,8 @@ public struct PrecisionUnavailable: Error, CustomStringConvertible, Sendable {
 }
 
 /// A GEMM with bfloat16 inputs and float32 accumulation:
-/// out[M, N] = a[M, K] · b[N, K]ᵀ (row-major, leading dimensions lda, ldb, ldc; beta 0).
+/// out[M, N] = a[M, K] · b[N, K]ᵀ (row-major a, leading dimensions lda, ldc; beta 0), b as
+/// `prepare` made it: row-major bf16 [N, K] (ldb), or packed panels for our kernel (ldb unused).
 public struct BF16GEMM: Sendable {
     public typealias Call =
         @Sendable (
@@ -72,10 +73,38 @@ public struct BF16GEMM: Sendable {
         ) -> Void
     public let name: String
     public let call: Call
+    /// b is packed once by `prepare` (our kernel's panels) instead of row-major.
+    public let packsWeights: Bool
 
-    public init(name: String, call: @escaping Call) {
+    public init(name: String, packsWeights: Bool = false, call: @escaping Call) {
         self.name = name
+        self.packsWeights = packsWeights
         self.call = call
+    }
+
+    /// W [rows, cols] float32 → the bf16 form `call` takes as b (rounded to nearest even once).
+    public func prepare(_ w: FloatBuffer, rows: Int, cols: Int) -> BF16Buffer {
+        guard packsWeights else { return BF16Buffer(w) }
+        let packed = BF16Buffer(count: nb_gemm_bf16_packed_count(rows, cols))
+        nb_gemm_bf16_pack_nt(packed.pointer, w.pointer, cols, rows, cols)
+        return packed
+    }
+
+    /// What `--precision bf16` runs: our GEMM (Sources/CKernels/gemm_bf16.c: vdpbf16ps, 12 × 32
+    /// tiles) on a CPU with AVX512-BF16 — the arithmetic of OpenBLAS's sbgemm, weights packed once,
+    /// no OpenBLAS built with bfloat16 needed. Elsewhere it throws why not.
+    public static func own(cpu: CPUFeatures = .current) throws(PrecisionUnavailable) -> BF16GEMM {
+        guard cpu.avx512bf16 else {
+            throw PrecisionUnavailable(
+                description: "--precision bf16 needs a CPU with AVX512-BF16; this one has \(cpu.widest); use float32")
+        }
+        return packedKernel
+    }
+
+    /// Our packed kernel without the CPU check: AVX512-BF16 when this thread may use it
+    /// (`nb_gemm_bf16_native`), else a portable loop of the same arithmetic (for tests).
+    public static let packedKernel = BF16GEMM(name: "own AVX512-BF16 GEMM", packsWeights: true) { out, ldc, a, lda, b, _, m, n, k in
+        nb_gemm_bf16_nt_packed(out, ldc, a, lda, b, m, n, k)
     }
 
     @inline(__always)
@@ -96,6 +125,7 @@ public struct BF16GEMM: Sendable {
 
     /// OpenBLAS's `cblas_sbgemm`, looked up at run time (OpenBLAS builds without BUILD_BFLOAT16,
     /// such as Debian's 0.3.21, do not have it), on a CPU with AVX512-BF16. Throws why not otherwise.
+    /// Not used by the commands (they take `own`); kept to compare with where sbgemm exists.
     public static func openBLAS(cpu: CPUFeatures = .current) throws(PrecisionUnavailable) -> BF16GEMM {
         guard cpu.avx512bf16 else {
             throw PrecisionUnavailable(

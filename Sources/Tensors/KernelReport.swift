@@ -50,13 +50,19 @@ public struct KernelReport: Sendable {
     public let elementwise: KernelLevel
     /// OPENBLAS_CORETYPE, when set.
     public let forcedCoreType: String?
+    /// What runs the encoder's weight GEMMs (`WeightGEMM.preferred` unless given).
+    public let weightGEMM: WeightGEMM
 
-    public init(blasCore: String, blasConfig: String, cpu: CPUFeatures, elementwise: KernelLevel, forcedCoreType: String?) {
+    public init(
+        blasCore: String, blasConfig: String, cpu: CPUFeatures, elementwise: KernelLevel, forcedCoreType: String?,
+        weightGEMM: WeightGEMM? = nil
+    ) {
         self.blasCore = blasCore
         self.blasConfig = blasConfig
         self.cpu = cpu
         self.elementwise = elementwise
         self.forcedCoreType = forcedCoreType
+        self.weightGEMM = weightGEMM ?? WeightGEMM.preferred(ours: elementwise, blas: Self.level(ofCore: blasCore))
     }
 
     /// This process's.
@@ -70,18 +76,26 @@ public struct KernelReport: Sendable {
     }
 
     /// The vector width of OpenBLAS's kernel set, from its core name.
-    public var blasLevel: KernelLevel {
-        switch blasCore.lowercased() {
+    public var blasLevel: KernelLevel { Self.level(ofCore: blasCore) }
+
+    /// The vector width of an OpenBLAS kernel set (`openblas_get_corename()`).
+    public static func level(ofCore core: String) -> KernelLevel {
+        switch core.lowercased() {
         case "skylakex", "cooperlake", "sapphirerapids": .avx512
         case "haswell", "zen", "excavator": .avx2
         default: .portable
         }
     }
 
+    /// e.g. "own packed GEMM (AVX-512)" or "OpenBLAS sgemm".
+    public var weightGEMMDescription: String {
+        weightGEMM == .packed ? "\(weightGEMM) (\(elementwise))" : weightGEMM.description
+    }
+
     /// One line: what runs and what the CPU has.
     public var summary: String {
-        "kernels: OpenBLAS \(blasCore) (\(blasLevel == .portable ? "SSE/AVX" : blasLevel.description)), element-wise \(elementwise); "
-            + "CPU widest: \(cpu.widest); \(blasConfig)"
+        "kernels: OpenBLAS \(blasCore) (\(blasLevel == .portable ? "SSE/AVX" : blasLevel.description)), element-wise \(elementwise), "
+            + "weight GEMMs \(weightGEMMDescription); CPU widest: \(cpu.widest); \(blasConfig)"
     }
 
     /// Set when OpenBLAS or the element-wise kernels run narrower than the CPU allows, with the cost.
@@ -91,12 +105,14 @@ public struct KernelReport: Sendable {
         if blasLevel < widest {
             let why = forcedCoreType.map { "OPENBLAS_CORETYPE=\($0) forces" } ?? "this OpenBLAS build picked"
             let cost =
-                widest == .avx512
-                ? """
-                GEMMs (~85% of encoder time) run at about half their rate: sgemm 120 vs 237 GFLOP/s per core measured on a 2-core AMD \
-                EPYC, encoder ~0.6× throughput
-                """
-                : "GEMMs run at a fraction of their rate"
+                weightGEMM == .packed
+                ? "they run only what our packed GEMM does not (attention over key spans past 1,024, the heads); "
+                    + "the weight GEMMs and short attention run on our GEMM (\(elementwise)): short texts measured within "
+                    + "0–14% of OpenBLAS's own choice on a 2-core AMD EPYC"
+                : widest == .avx512
+                    ? "GEMMs (~85% of encoder time) run at about half their rate: sgemm 120 vs 237 GFLOP/s per core measured on a "
+                        + "2-core AMD EPYC, encoder ~0.6× throughput"
+                    : "GEMMs run at a fraction of their rate"
             parts.append(
                 """
                 \(why) OpenBLAS's \(blasCore) kernels (\(blasLevel == .portable ? "SSE/AVX" : blasLevel.description)) on a CPU with \
@@ -120,8 +136,9 @@ public struct KernelReport: Sendable {
     }
 }
 
-/// A start-up check that the GEMMs of the chosen OpenBLAS kernels compute what a plain loop
-/// computes: a broken BLAS build (or a kernel miscompiled for this CPU) must not answer wrongly.
+/// A start-up check that the GEMMs of the chosen OpenBLAS kernels, and our packed weight GEMM
+/// when it runs the weight GEMMs, compute what a plain loop computes: a broken BLAS build (or a
+/// kernel miscompiled for this CPU) must not answer wrongly.
 public enum BLASSelfCheck {
     /// One GEMM: out[M, N] = alpha · a[M, K] · (b[N, K]ᵀ when transposedB, else b[K, N]) + beta · out.
     public typealias Call =
@@ -140,6 +157,12 @@ public enum BLASSelfCheck {
         }
     }
 
+    /// Our packed GEMM at this thread's kernel level (`LinearWeight` packs b [N, K], ldb = K, per
+    /// call): x·Wᵀ only, alpha 1, beta 0 or 1 — what the encoder uses.
+    public static let packed: Call = { _, out, ldc, a, lda, b, _, m, n, k, _, beta in
+        LinearWeight(b, rows: n, cols: k, gemm: .packed).apply(out, ldc: ldc, a, lda: lda, m: m, accumulate: beta != 0)
+    }
+
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public let description: String
     }
@@ -152,53 +175,83 @@ public enum BLASSelfCheck {
         (false, 64, 64, 64, 1, 1),
     ]
 
-    /// Runs the GEMMs through `gemm` and compares every element with a double-precision loop,
-    /// within 1e-5 of the sum of the magnitudes it adds up (a few float32 roundings of each
-    /// term; a wrong kernel is off by whole terms). Returns a one-line summary.
+    /// Cases of our packed GEMM: around its tiles (12 × 32 AVX-512, 6 × 16 AVX2), a partial last
+    /// panel, two K blocks (K > 1,024), with and without accumulation. 5.4 M multiply-adds.
+    static let packedCases: [(Bool, Int, Int, Int, Float, Float)] = [
+        (true, 1, 1, 1, 1, 0), (true, 13, 33, 17, 1, 0), (true, 64, 192, 64, 1, 0),
+        (true, 25, 65, 1_030, 1, 1), (true, 96, 130, 200, 1, 0), (true, 12, 32, 1_030, 1, 1),
+    ]
+
+    /// Runs the GEMMs through `gemm` (and `packed` unless nil) and compares every element with a
+    /// double-precision loop, within 1e-5 of the sum of the magnitudes it adds up (a few float32
+    /// roundings of each term; a wrong kernel is off by whole terms). Returns a one-line summary.
     @discardableResult
-    public static func run(_ gemm: Call = blas) throws(Failure) -> String {
+    public static func run(_ gemm: Call = blas, packed: Call? = BLASSelfCheck.packed) throws(Failure) -> String {
         var rng = SplitMix64(seed: 0x5E1F_C4EC)
         var worst = 0.0
-        for (index, (t, m, n, k, alpha, beta)) in cases.enumerated() {
-            let a = (0..<(m * k)).map { _ in rng.symmetricUnit() }
-            let b = (0..<(k * n)).map { _ in rng.symmetricUnit() }
-            let c0 = (0..<(m * n)).map { _ in rng.symmetricUnit() }
-            var c = c0
-            c.withUnsafeMutableBufferPointer { cp in
-                a.withUnsafeBufferPointer { ap in
-                    b.withUnsafeBufferPointer { bp in
-                        guard let o = cp.baseAddress, let pa = ap.baseAddress, let pb = bp.baseAddress else { return }
-                        gemm(t, o, n, pa, k, pb, t ? k : n, m, n, k, alpha, beta)
-                    }
-                }
-            }
-            for i in 0..<m {
-                for j in 0..<n {
-                    var sum = 0.0, magnitude = 0.0
-                    for p in 0..<k {
-                        let term = Double(a[i * k + p]) * Double(t ? b[j * k + p] : b[p * n + j])
-                        sum += term
-                        magnitude += abs(term)
-                    }
-                    let want = Double(alpha) * sum + Double(beta) * Double(c0[i * n + j])
-                    let bound = Double(abs(alpha)) * magnitude + Double(abs(beta)) * Double(abs(c0[i * n + j]))
-                    let got = Double(c[i * n + j])
-                    let error = abs(got - want) / max(bound, 1e-30)
-                    guard error <= 1e-5, got.isFinite else {
-                        throw Failure(
-                            description:
-                                """
-                                BLAS self-check failed: sgemm \(t ? "x·Wᵀ" : "x·W") case \(index + 1) (\(m)×\(n)×\(k), alpha \
-                                \(alpha), beta \(beta)) element [\(i), \(j)] is \(got), a plain loop gives \(want); this OpenBLAS \
-                                build computes wrong results on this CPU (core \(KernelReport.current().blasCore)); try another \
-                                OPENBLAS_CORETYPE or OpenBLAS build
-                                """
-                        )
-                    }
-                    worst = max(worst, error)
+        for (index, shape) in cases.enumerated() {
+            worst = max(
+                worst,
+                try check(gemm, shape, rng: &rng) { element, got, want in
+                    let (t, m, n, k, alpha, beta) = shape
+                    return "BLAS self-check failed: sgemm \(t ? "x·Wᵀ" : "x·W") case \(index + 1) (\(m)×\(n)×\(k), alpha \(alpha), "
+                        + "beta \(beta)) element \(element) is \(got), a plain loop gives \(want); this OpenBLAS build computes wrong "
+                        + "results on this CPU (core \(KernelReport.current().blasCore)); try another OPENBLAS_CORETYPE or OpenBLAS build"
+                })
+        }
+        guard let packed else {
+            return "BLAS self-check: \(cases.count) sgemm cases match a plain loop (max relative error \(String(format: "%.1e", worst)))"
+        }
+        let level = Vector.level
+        for (index, shape) in packedCases.enumerated() {
+            worst = max(
+                worst,
+                try check(packed, shape, rng: &rng) { element, got, want in
+                    let (_, m, n, k, _, beta) = shape
+                    return "BLAS self-check failed: own packed GEMM (\(level)) x·Wᵀ case \(index + 1) (\(m)×\(n)×\(k), beta \(beta)) "
+                        + "element \(element) is \(got), a plain loop gives \(want); this build's GEMM kernel computes wrong results on "
+                        + "this CPU; NORBERT_GEMM=openblas runs the weight GEMMs on OpenBLAS instead"
+                })
+        }
+        return "BLAS self-check: \(cases.count) sgemm cases and \(packedCases.count) of the own packed GEMM (\(level)) match a plain loop "
+            + "(max relative error \(String(format: "%.1e", worst)))"
+    }
+
+    /// One case through `gemm`; the worst relative error, or a Failure worded by `failure(element, got, want)`.
+    private static func check(
+        _ gemm: Call, _ shape: (Bool, Int, Int, Int, Float, Float), rng: inout SplitMix64,
+        failure: (String, Double, Double) -> String
+    ) throws(Failure) -> Double {
+        let (t, m, n, k, alpha, beta) = shape
+        let a = (0..<(m * k)).map { _ in rng.symmetricUnit() }
+        let b = (0..<(k * n)).map { _ in rng.symmetricUnit() }
+        let c0 = (0..<(m * n)).map { _ in rng.symmetricUnit() }
+        var c = c0
+        c.withUnsafeMutableBufferPointer { cp in
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    guard let o = cp.baseAddress, let pa = ap.baseAddress, let pb = bp.baseAddress else { return }
+                    gemm(t, o, n, pa, k, pb, t ? k : n, m, n, k, alpha, beta)
                 }
             }
         }
-        return "BLAS self-check: \(cases.count) sgemm cases match a plain loop (max relative error \(String(format: "%.1e", worst)))"
+        var worst = 0.0
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum = 0.0, magnitude = 0.0
+                for p in 0..<k {
+                    let term = Double(a[i * k + p]) * Double(t ? b[j * k + p] : b[p * n + j])
+                    sum += term
+                    magnitude += abs(term)
+                }
+                let want = Double(alpha) * sum + Double(beta) * Double(c0[i * n + j])
+                let bound = Double(abs(alpha)) * magnitude + Double(abs(beta)) * Double(abs(c0[i * n + j]))
+                let got = Double(c[i * n + j])
+                let error = abs(got - want) / max(bound, 1e-30)
+                guard error <= 1e-5, got.isFinite else { throw Failure(description: failure("[\(i), \(j)]", got, want)) }
+                worst = max(worst, error)
+            }
+        }
+        return worst
     }
 }

@@ -73,16 +73,10 @@ extension ServeSettings {
                 meaning: "inference lanes"),
             .text(
                 "precision", \.precision, valueName: "p",
-                help:
-                    """
-                    Precision of the encoders' weight GEMMs: float32 (exact to the reference) or bf16 (OpenBLAS sbgemm; needs \
-                    AVX512-BF16 and an OpenBLAS built with bfloat16; refused at start-up otherwise) (default {default}).
-                    """,
-                meaning:
-                    """
-                    `float32` (exact to the reference) or `bf16` (OpenBLAS sbgemm, needs AVX512-BF16 and an OpenBLAS built with \
-                    bfloat16; refused at start-up otherwise; see docs/performance.md)
-                    """,
+                help: "Precision of the encoders' weight GEMMs: float32 (exact to the reference) or bf16 (our AVX512-BF16 GEMM; "
+                    + "needs a CPU with AVX512-BF16; refused at start-up otherwise) (default {default}).",
+                meaning: "`float32` (exact to the reference) or `bf16` (our AVX512-BF16 GEMM, needs a CPU with AVX512-BF16; "
+                    + "refused at start-up otherwise; see docs/performance.md)",
                 check: { (value, _) throws(Failure) in
                     guard ["float32", "bf16"].contains(value) else {
                         throw Failure("precision must be float32 or bf16, got '\(value.prefix(100))'")

@@ -33,9 +33,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Modes to run: one (1 lane), lanes (N lanes), threaded (1 lane, N BLAS threads).")
     var modes: String = "one,lanes,threaded"
 
-    @Option(
-        name: .long,
-        help: "Precision of the weight GEMMs: float32, or bf16 (OpenBLAS sbgemm; needs AVX512-BF16 and an OpenBLAS built with bfloat16).")
+    @Option(name: .long, help: "Precision of the weight GEMMs: float32, or bf16 (our AVX512-BF16 GEMM; needs AVX512-BF16).")
     var precision: String = "float32"
 
     @Option(

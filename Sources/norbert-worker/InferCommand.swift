@@ -43,12 +43,7 @@ struct InferCommand: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help:
-            """
-            Precision of the encoder's weight GEMMs: float32 (exact to the reference), or bf16 (OpenBLAS sbgemm; needs AVX512-BF16 \
-            and an OpenBLAS built with bfloat16).
-            """
-    )
+        help: "Precision of the weight GEMMs: float32 (exact to the reference) or bf16 (our AVX512-BF16 GEMM; needs AVX512-BF16).")
     var precision: String = "float32"
 
     @Option(name: .long, help: "OpenBLAS threads.")

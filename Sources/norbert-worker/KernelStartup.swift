@@ -15,7 +15,8 @@ enum KernelStartup {
         log(report.summary)
         if let note = report.narrowerNoteOnce() { log(note) }
         do {
-            log(try BLASSelfCheck.run(gemm))
+            // Our packed GEMM is checked too when it runs the weight GEMMs.
+            log(try BLASSelfCheck.run(gemm, packed: report.weightGEMM == .packed ? BLASSelfCheck.packed : nil))
         } catch {
             throw CLIError("\(command): \(error.description); refusing to start")
         }
@@ -29,7 +30,7 @@ enum KernelStartup {
         }
         guard chosen == .bf16 else { return nil }
         do {
-            return try BF16GEMM.openBLAS()
+            return try BF16GEMM.own()
         } catch {
             throw CLIError("\(command): \(error.description)")
         }

@@ -32,8 +32,8 @@ struct KernelStartupTests {
         #expect(child.stdout.isEmpty)
     }
 
-    /// `--precision bf16` runs where the CPU has AVX512-BF16 and OpenBLAS exports sbgemm, and is
-    /// refused with the reason elsewhere (here: Debian's OpenBLAS 0.3.21 has no sbgemm).
+    /// `--precision bf16` runs where the CPU has AVX512-BF16 (our own bf16 GEMM), and is refused
+    /// with the reason elsewhere.
     @Test func bf16RunsOrIsRefusedClearly() async throws {
         let child = try ChildProcess(Self.inferArguments() + ["--precision", "bf16"])
         let status = try await child.waitForExit(timeout: .seconds(60))
@@ -49,7 +49,7 @@ struct KernelStartupTests {
     }
 
     /// `serve --precision bf16` where bf16 cannot run: refused at start-up, before any broker.
-    @Test(.enabled(if: (try? BF16GEMM.openBLAS()) == nil, "bf16 runs here"))
+    @Test(.enabled(if: (try? BF16GEMM.own()) == nil, "bf16 runs here"))
     func serveRefusesBF16WhereUnavailable() async throws {
         let tiny = CLI.fixtures.appendingPathComponent("norbert4-tiny")
         let child = try ChildProcess([

@@ -46,9 +46,10 @@ import Testing
         var rng = SplitMix64(seed: UInt64(m * n * k))
         let a = (0..<(m * k)).map { _ in rng.symmetricUnit() }, b = (0..<(n * k)).map { _ in rng.symmetricUnit() }
         let a16 = FloatBuffer(a), b16 = FloatBuffer(b)
-        let pa = BF16Buffer(a16), pb = BF16Buffer(b16)
+        let pa = BF16Buffer(a16), pb = BF16Buffer(b16)  // row-major bits, for the double loop
+        let weight = gemm.prepare(b16, rows: n, cols: k)  // the GEMM's own form (packed for ours)
         let out = FloatBuffer(count: m * n)
-        gemm.nt(out.pointer, ldc: n, pa.pointer, lda: k, pb.pointer, ldb: k, m: m, n: n, k: k)
+        gemm.nt(out.pointer, ldc: n, pa.pointer, lda: k, weight.pointer, ldb: k, m: m, n: n, k: k)
         var worst = 0.0
         for i in 0..<m {
             for j in 0..<n {
@@ -64,6 +65,40 @@ import Testing
         let worst = Self.gemmCase(.reference, m: 7, n: 33, k: 130)
         print("bf16 reference GEMM vs double: max |Δ| \(worst)")
         #expect(worst < 1e-5)
+    }
+
+    /// Our packed bf16 GEMM — AVX512-BF16 (vdpbf16ps) where the CPU has it, the portable loop of the
+    /// same arithmetic under forced portable kernels — against a double loop over the exact bf16
+    /// products, on shapes around its 12 × 32 tiles, odd K, and two K blocks (K > 2,048). Tolerance:
+    /// 1e-5 absolute for these unit-range inputs (float32 sums of up to 2,100 products; the
+    /// reference loop's own test uses the same bound).
+    @Test(arguments: [KernelLevel.portable, .avx512])
+    func ownGEMMMatchesExactProductsSummedInFloat32(level: KernelLevel) {
+        guard level <= Vector.detectedLevel else { return print("own bf16 GEMM: \(level) not on this CPU: skipped") }
+        let native = level == .avx512 && CPUFeatures.current.avx512bf16
+        var worst = 0.0
+        Vector.withLevel(level) {
+            let shapes = [(1, 1, 1), (1, 32, 2), (13, 33, 17), (12, 32, 192), (11, 31, 7), (37, 97, 131), (25, 65, 2_100), (3, 5, 0)]
+            for (m, n, k) in shapes {
+                let error = Self.gemmCase(.packedKernel, m: m, n: n, k: k)
+                #expect(error < 1e-5 * max(1, Double(k) / 130), "\(level) \(m)×\(n)×\(k): \(error)")
+                worst = max(worst, error)
+            }
+        }
+        print("own bf16 GEMM (\(native ? "AVX512-BF16" : "portable loop")) vs double: max |Δ| \(worst)")
+    }
+
+    /// `--precision bf16`'s GEMM: ours where the CPU has AVX512-BF16, else a refusal naming it.
+    @Test func ownGEMMOrAClearRefusal() {
+        if CPUFeatures.current.avx512bf16 {
+            #expect((try? BF16GEMM.own())?.packsWeights == true)
+        }
+        do {
+            _ = try BF16GEMM.own(cpu: CPUFeatures(bits: 0))
+            Issue.record("bf16 accepted on a CPU without AVX512-BF16")
+        } catch {
+            #expect(error.description.contains("--precision bf16 needs a CPU with AVX512-BF16"))
+        }
     }
 
     /// OpenBLAS's sbgemm where this machine has it (AVX512-BF16 and a bfloat16 build); otherwise a
