@@ -735,7 +735,8 @@ final class GaugeWatch: Sendable {
         var notReady: String?
         var queuedTokens: Double = -1
         var description: String {
-            "in flight \(inFlight), pending answers \(pending), queued tokens \(queuedTokens), paused \(paused), not ready: \(notReady ?? "no")"
+            "in flight \(inFlight), pending answers \(pending), queued tokens \(queuedTokens), paused \(paused), "
+                + "not ready: \(notReady ?? "no")"
         }
     }
     private let metrics: WorkerMetrics
