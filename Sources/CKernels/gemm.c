@@ -8,6 +8,7 @@
 // place (row stride lda): an MR × kc block of it is reused from L1 by every panel of the chunk.
 #include "ckernels.h"
 #include "nb_gemm.h"
+#include "gemm_tile.h"
 
 #include <string.h>
 
@@ -18,11 +19,6 @@
 #define NB_GEMM_AVX512 __attribute__((target("avx512f,avx2,fma")))
 #endif
 
-#define NB_INLINE static inline __attribute__((always_inline))
-/// Unrolls a loop over a tile's rows completely (mr is a constant once the tile is inlined), so
-/// each row's accumulators stay in registers: -O2 (SwiftPM's release level for C) does not on
-/// its own and the GEMM ran at less than half its -O3 rate.
-#define NB_UNROLL_ROWS _Pragma("clang loop unroll(full)")
 
 /// Largest K block: an MR × kc block of x (up to 12 × 1,024 × 4 = 48 KB) is reused from L1/L2 by
 /// the panels of a chunk. Every further K block re-reads and re-writes all of out, which at m in
@@ -175,18 +171,7 @@ NB_GEMM_AVX512 NB_INLINE void tile32_avx512(const size_t mr, size_t kc, const fl
         NB_UNROLL_ROWS
         for (size_t i = 0; i < mr; i++) { lo[i] = _mm512_mul_ps(a, lo[i]); hi[i] = _mm512_mul_ps(a, hi[i]); }
     }
-    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
-    NB_UNROLL_ROWS
-    for (size_t i = 0; i < mr; i++) {
-        float *row = out + i * ldc;
-        if (accumulate) {
-            lo[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, row), lo[i]);
-            hi[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, row + 16), hi[i]);
-        }
-        _mm512_mask_storeu_ps(row, m0, lo[i]);
-        _mm512_mask_storeu_ps(row + 16, m1, hi[i]);
-    }
+    nb_store_tile32_avx512(mr, lo, hi, out, ldc, nr, accumulate);
 }
 
 NB_GEMM_AVX512 static void tile_avx512(size_t mr, size_t kc, const float *x, size_t lda, const float *panel,

@@ -6,6 +6,7 @@
 // sums (the odd element's product first, then the even one's, as the instruction defines).
 #include "ckernels.h"
 #include "nb_gemm_bf16.h"
+#include "gemm_tile.h"
 
 #include <string.h>
 
@@ -15,11 +16,6 @@
 #define NB_GEMM_BF16 __attribute__((target("avx512bf16,avx512f,avx512bw")))
 #endif
 
-#define NB_INLINE static inline __attribute__((always_inline))
-/// Unrolls a loop over a tile's rows completely (mr is a constant once the tile is inlined), so
-/// each row's accumulators stay in registers: -O2 (SwiftPM's release level for C) does not on
-/// its own and the GEMM ran at less than half its -O3 rate.
-#define NB_UNROLL_ROWS _Pragma("clang loop unroll(full)")
 
 enum { PANEL16 = 32, MR16 = 12 };
 /// Largest K block in pairs (2,048 values: base's 1,664 in one block; see NB_GEMM_KC in gemm.c).
@@ -123,18 +119,7 @@ NB_GEMM_BF16 NB_INLINE void tile32_bf16(const size_t mr, size_t q0, size_t q1, s
             hi[i] = _mm512_dpbf16_ps(hi[i], av, b1);
         }
     }
-    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
-    NB_UNROLL_ROWS
-    for (size_t i = 0; i < mr; i++) {
-        float *row = out + i * ldc;
-        if (accumulate) {
-            lo[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, row), lo[i]);
-            hi[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, row + 16), hi[i]);
-        }
-        _mm512_mask_storeu_ps(row, m0, lo[i]);
-        _mm512_mask_storeu_ps(row + 16, m1, hi[i]);
-    }
+    nb_store_tile32_avx512(mr, lo, hi, out, ldc, nr, accumulate);
 }
 
 NB_GEMM_BF16 static void tile_bf16_avx512(size_t mr, size_t q0, size_t q1, size_t k, const uint16_t *x, size_t lda,

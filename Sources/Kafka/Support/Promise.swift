@@ -60,9 +60,10 @@ final class Promise<Value: Sendable>: Sendable {
     /// answer won the race (a 500 ms commit against 1.5 s of latency "succeeded" after ~1.5 s).
     func expire(after timeout: Duration, what: String) {
         let (seconds, attoseconds) = timeout.components
-        let nanoseconds = max(0, seconds) * 1_000_000_000 + max(0, attoseconds) / 1_000_000_000
-        let clamped = Int(clamping: min(nanoseconds, Int64(Int32.max) * 1_000_000_000))
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(clamped)) { [weak self] in
+        // At most Int32.max seconds (~68 years): multiplying a larger count by 10⁹ would overflow.
+        let wholeSeconds = min(max(0, seconds), Int64(Int32.max))
+        let nanoseconds = wholeSeconds * 1_000_000_000 + max(0, attoseconds) / 1_000_000_000
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) { [weak self] in
             self?.complete(.failure(.timedOut(what)))
         }
     }
