@@ -35,13 +35,13 @@ public final class KVCache {
 }
 
 extension Encoder {
-    /// Rows per MLP block (bounds the GeGLU scratch; large enough for full-rate GEMMs) with OpenBLAS,
-    /// which repacks the weights on every call.
-    static let mlpRowBlock = 2048
-    /// Rows per MLP block with packed weights (our GEMMs: no per-call cost), so the block's
-    /// [rows, 2·intermediate] up-projection stays in L2 for GeGLU and the down-projection (xsmall
-    /// 128×32 and 32×128: +3% to +28% over 2,048 rows; 64–512 within a few percent of 256).
-    static let packedMLPRowBlock = 256
+    /// Rows per block of the row-wise parts of a layer with OpenBLAS, which repacks the weights on
+    /// every call (large enough for full-rate GEMMs; bounds the block scratch).
+    static let openBLASRowBlock = 2048
+    /// Rows per block with packed weights (our GEMMs: no per-call cost): a block's inputs, its
+    /// projections and its [rows, 2·intermediate] up-projection stay in L2 between the GEMMs and
+    /// the element-wise kernels around them (see docs/performance.md, "Row blocks").
+    static let packedRowBlock = 256
 
     /// out[m, n] = x[m, k] · Wᵀ for a weight W [n, k] and contiguous x (row stride k): float32
     /// (our packed GEMM or OpenBLAS sgemm, as chosen at load: `WeightGEMM.preferred`), or in bf16:
@@ -61,43 +61,81 @@ extension Encoder {
         }
     }
 
-    /// One reference `Layer.forward` over every packed row (in place on ws.hidden).
+    /// One reference `Layer.forward` over every packed row (in place on ws.hidden), in three
+    /// phases: the attention inputs row block by row block, attention per sequence and head, then
+    /// the attention output and the MLP row block by row block. Every step but attention is per
+    /// row, so a block's intermediates never leave L2; only q/k, v and the attention output are
+    /// held for all rows.
     func runLayer(_ L: LayerWeights, batch: PackedBatch, causal: Bool, caches: [KVCache]?, ws: EncoderWorkspace) {
         let c = config
-        let n = batch.totalTokens, h = c.hiddenSize, nh = c.numAttentionHeads
-        let dqk = c.queryKeyHeadSize, dv = c.valueHeadSize, inter = c.intermediateSize
-        let qkw = 2 * nh * dqk, vw = nh * dv
-        let hid = ws.hidden.pointer, emb = ws.embedded.pointer
-        let valueIn = ws.valueThenMLPInput.reserve(n * h), qkIn = ws.qkInputThenMLPOutput.reserve(n * h)
-        let qk = ws.qk.reserve(n * qkw), v = ws.v.reserve(n * vw)
-        let attn = ws.attn.reserve(n * vw), proj = ws.proj.reserve(n * h)
-
-        // Attention inputs: value input and qk input are lambda mixes of h and e, each LayerNormed.
-        // (Mix and norm fused per row: one pass over [n, h] each.)
-        Vector.mixLayerNorm(valueIn, L.attnA, hid, L.attnB, emb, rows: n, cols: h, eps: eps)
-        Vector.mixLayerNorm(qkIn, L.qkA, hid, L.qkB, emb, rows: n, cols: h, eps: eps)
-        linear(qk, ldc: qkw, qkIn, L.wqk, m: n, n: qkw, k: h, ws: ws)
-        // Values: layer 0's become v1; later layers mix theirs with v1.
-        if L.index == 0 {
-            let v1 = ws.firstLayerValues.reserve(n * vw)
-            linear(v1, ldc: vw, valueIn, L.wv, m: n, n: vw, k: h, ws: ws)
-            v.update(from: v1, count: n * vw)
-        } else {
-            linear(v, ldc: vw, valueIn, L.wv, m: n, n: vw, k: h, ws: ws)
-            Vector.mix(v, 1 - L.valueMix, v, L.valueMix, ws.firstLayerValues.pointer, count: n * vw)
+        let n = batch.totalTokens, vw = c.numAttentionHeads * c.valueHeadSize
+        // The buffers every row of the layer needs (attention spans a sequence's rows).
+        ws.qk.reserve(n * 2 * c.numAttentionHeads * c.queryKeyHeadSize)
+        ws.v.reserve(n * vw)
+        ws.attn.reserve(n * vw)
+        if L.index == 0 { ws.firstLayerValues.reserve(n * vw) }
+        let block = min(n, L.wqk.isPacked ? Self.packedRowBlock : Self.openBLASRowBlock)
+        var r0 = 0
+        while r0 < n {
+            attentionInputs(L, rows: r0..<min(n, r0 + block), batch: batch, caches: caches, ws: ws)
+            r0 += block
         }
-        // Per-head q/k LayerNorm × (scale + 1), then RoPE at each token's position in its sequence.
+        attention(L, batch: batch, causal: causal, caches: caches, ws: ws)
+        r0 = 0
+        while r0 < n {
+            outputAndMLP(L, rows: r0..<min(n, r0 + block), ws: ws)
+            r0 += block
+        }
+    }
+
+    /// Rows `rows` of q/k (per-head LayerNorm, RoPE) and v (mixed with v1) from the residual
+    /// stream: the value and q/k inputs are lambda mixes of h and e, each LayerNormed.
+    private func attentionInputs(_ L: LayerWeights, rows: Range<Int>, batch: PackedBatch, caches: [KVCache]?, ws: EncoderWorkspace) {
+        let c = config
+        let m = rows.count, h = c.hiddenSize, nh = c.numAttentionHeads, dqk = c.queryKeyHeadSize
+        let qkw = 2 * nh * dqk, vw = nh * c.valueHeadSize
+        let hid = ws.hidden.pointer + rows.lowerBound * h, emb = ws.embedded.pointer + rows.lowerBound * h
+        let qk = ws.qk.pointer + rows.lowerBound * qkw, v = ws.v.pointer + rows.lowerBound * vw
+        let valueIn = ws.valueThenMLPInput.reserve(m * h), qkIn = ws.qkInputThenMLPOutput.reserve(m * h)
+        // (Mix and norm fused per row: one pass over the block each.)
+        Vector.mixLayerNorm(valueIn, L.attnA, hid, L.attnB, emb, rows: m, cols: h, eps: eps)
+        Vector.mixLayerNorm(qkIn, L.qkA, hid, L.qkB, emb, rows: m, cols: h, eps: eps)
+        linear(qk, ldc: qkw, qkIn, L.wqk, m: m, n: qkw, k: h, ws: ws)
+        // Values: layer 0's become v1; later layers mix theirs with v1.
+        let v1 = ws.firstLayerValues.pointer + rows.lowerBound * vw
+        if L.index == 0 {
+            linear(v1, ldc: vw, valueIn, L.wv, m: m, n: vw, k: h, ws: ws)
+            v.update(from: v1, count: m * vw)
+        } else {
+            linear(v, ldc: vw, valueIn, L.wv, m: m, n: vw, k: h, ws: ws)
+            Vector.mix(v, 1 - L.valueMix, v, L.valueMix, v1, count: m * vw)
+        }
+        // Per-head q/k LayerNorm × (scale + 1), then RoPE at each token's position in its sequence:
+        // one call per sequence's share of the block (cos/sin rows from its first position).
+        for s in batch.sequences(overlapping: rows) {
+            let start = batch.offsets[s]
+            let first = max(start, rows.lowerBound), end = min(start + batch.length(s), rows.upperBound)
+            let past = caches?[s].length ?? 0
+            let rope = rotary(for: L, positions: past + batch.length(s), ws: ws)
+            let (cos, sin) = rope.tables(position: past + first - start)
+            Vector.qkNormRope(
+                ws.qk.pointer + first * qkw, ld: qkw, rows: end - first, heads: nh, headDim: dqk,
+                qGain: L.qGain.pointer, kGain: L.kGain.pointer, cos: cos, sin: sin, eps: eps)
+        }
+    }
+
+    /// Attention of every sequence and head over ws.qk and ws.v into ws.attn (with a KV cache:
+    /// over the sequence's cached keys and values too, after appending this pass's).
+    private func attention(_ L: LayerWeights, batch: PackedBatch, causal: Bool, caches: [KVCache]?, ws: EncoderWorkspace) {
+        let c = config
+        let nh = c.numAttentionHeads, dqk = c.queryKeyHeadSize, dv = c.valueHeadSize
+        let qkw = 2 * nh * dqk, vw = nh * dv
+        let qk = ws.qk.pointer, v = ws.v.pointer, attn = ws.attn.pointer
         let scale = 1 / Float(dqk).squareRoot()
         for s in 0..<batch.count {
             let start = batch.offsets[s], len = batch.length(s)
-            let past = caches?[s].length ?? 0
-            let rope = rotary(for: L, positions: past + len, ws: ws)
-            // One call per sequence: rows start..<start+len of qk [n, qkw], cos/sin rows past..<past+len.
-            let (cos, sin) = rope.tables(position: past)
-            Vector.qkNormRope(
-                qk + start * qkw, ld: qkw, rows: len, heads: nh, headDim: dqk,
-                qGain: L.qGain.pointer, kGain: L.kGain.pointer, cos: cos, sin: sin, eps: eps)
             if let cache = caches?[s] {
+                let past = cache.length
                 cache.ensure(past + len)
                 let kc = cache.keys[L.index].pointer, vc = cache.values[L.index].pointer
                 for t in 0..<len {
@@ -127,28 +165,31 @@ extension Encoder {
                 }
             }
         }
-        Vector.layerNorm(attn, ldo: vw, attn, ldx: vw, rows: n, cols: vw, eps: eps)
-        linear(proj, ldc: h, attn, L.wo, m: n, n: h, k: vw, ws: ws)
+    }
 
-        // MLP input: softplus(l2)((1-l3) h + l3 e) + attention output.
-        // (Mix, add and the MLP's input LayerNorm fused per row.) The value and q/k inputs are dead
-        // now: the MLP's input and output take their buffers.
-        let mlpIn = valueIn, mlpOut = qkIn
-        Vector.mixLayerNorm(mlpIn, scale: L.mlpS, L.mlpA, hid, L.mlpB, emb, plus: proj, rows: n, cols: h, eps: eps)
-        // The MLP runs over row blocks so its [rows, 2·intermediate] scratch stays bounded.
-        let block = min(n, L.wup.isPacked ? Self.packedMLPRowBlock : Self.mlpRowBlock)
-        let up = ws.up.reserve(block * 2 * inter), act = ws.act.reserve(block * inter)
-        var r0 = 0
-        while r0 < n {
-            let rows = min(block, n - r0)
-            let x = mlpIn + r0 * h
-            linear(up, ldc: 2 * inter, x, L.wup, m: rows, n: 2 * inter, k: h, ws: ws)
-            Vector.gegluLayerNorm(act, up: up, rows: rows, inter: inter, eps: eps)
-            linear(mlpOut + r0 * h, ldc: h, act, L.wdown, m: rows, n: h, k: inter, ws: ws)
-            r0 += rows
-        }
+    /// Rows `rows` of the new residual stream: the attention output LayerNormed and projected,
+    /// the MLP on its input, and the residual mix.
+    private func outputAndMLP(_ L: LayerWeights, rows: Range<Int>, ws: EncoderWorkspace) {
+        let c = config
+        let m = rows.count, h = c.hiddenSize, inter = c.intermediateSize
+        let vw = c.numAttentionHeads * c.valueHeadSize
+        let hid = ws.hidden.pointer + rows.lowerBound * h, emb = ws.embedded.pointer + rows.lowerBound * h
+        let attn = ws.attn.pointer + rows.lowerBound * vw
+        let proj = ws.proj.reserve(m * h)
+        Vector.layerNorm(attn, ldo: vw, attn, ldx: vw, rows: m, cols: vw, eps: eps)
+        linear(proj, ldc: h, attn, L.wo, m: m, n: h, k: vw, ws: ws)
+
+        // MLP input: softplus(l2)((1-l3) h + l3 e) + attention output. (Mix, add and the MLP's
+        // input LayerNorm fused per row.) The block's value and q/k inputs are dead now: the MLP's
+        // input and output take their buffers.
+        let mlpIn = ws.valueThenMLPInput.reserve(m * h), mlpOut = ws.qkInputThenMLPOutput.reserve(m * h)
+        Vector.mixLayerNorm(mlpIn, scale: L.mlpS, L.mlpA, hid, L.mlpB, emb, plus: proj, rows: m, cols: h, eps: eps)
+        let up = ws.up.reserve(m * 2 * inter), act = ws.act.reserve(m * inter)
+        linear(up, ldc: 2 * inter, mlpIn, L.wup, m: m, n: 2 * inter, k: h, ws: ws)
+        Vector.gegluLayerNorm(act, up: up, rows: m, inter: inter, eps: eps)
+        linear(mlpOut, ldc: h, act, L.wdown, m: m, n: h, k: inter, ws: ws)
 
         // New state: softplus(l4)((1-l5) h + l5 e) + attention output + MLP output, in one pass.
-        Vector.scaledMixAdd(hid, L.resS, L.resA, hid, L.resB, emb, plus: proj, mlpOut, count: n * h)
+        Vector.scaledMixAdd(hid, L.resS, L.resA, hid, L.resB, emb, plus: proj, mlpOut, count: m * h)
     }
 }

@@ -30,17 +30,44 @@ public struct PackedBatch: Sendable, Equatable {
     public var totalTokens: Int { tokens.count }
     public func length(_ s: Int) -> Int { offsets[s + 1] - offsets[s] }
     public var lengths: [Int] { (0..<count).map(length) }
+
+    /// The sequences with at least one row in `rows` (a range of rows within 0..<totalTokens), by
+    /// binary search over the offsets.
+    public func sequences(overlapping rows: Range<Int>) -> Range<Int> {
+        guard !rows.isEmpty, count > 0 else { return 0..<0 }
+        let first = max(0, firstOffset(above: rows.lowerBound) - 1)
+        let end = firstOffset(atLeast: rows.upperBound)
+        return first..<max(first, min(end, count))
+    }
+
+    /// The first s in 0...count with offsets[s] > row (count + 1 when none).
+    private func firstOffset(above row: Int) -> Int { offsets.partitionIndex { $0 > row } }
+    /// The first s in 0...count with offsets[s] >= row.
+    private func firstOffset(atLeast row: Int) -> Int { offsets.partitionIndex { $0 >= row } }
+}
+
+extension Array where Element == Int {
+    /// The first index whose element satisfies `isAbove`, for a predicate false then true along
+    /// the (sorted) array; `count` when none does.
+    fileprivate func partitionIndex(_ isAbove: (Int) -> Bool) -> Int {
+        var low = 0, high = count
+        while low < high {
+            let mid = (low + high) / 2
+            if isAbove(self[mid]) { high = mid } else { low = mid + 1 }
+        }
+        return low
+    }
 }
 
 /// Lane-local buffers of the encoder, reused across calls (grown, never shrunk).
 public final class EncoderWorkspace {
     /// The residual stream [tokens, hidden] and the embeddings it mixes with in every layer.
     var hidden = Scratch(), embedded = Scratch()
-    /// Two [tokens, hidden] buffers that change role within a layer, each dead before its next use:
-    /// the value input, then the MLP input; the q/k input, then the MLP output.
+    /// Two [block rows, hidden] buffers that change role within a row block, each dead before its
+    /// next use: the value input, then the MLP input; the q/k input, then the MLP output.
     var valueThenMLPInput = Scratch(), qkInputThenMLPOutput = Scratch()
-    /// Queries and keys [tokens, 2·heads·dqk], values [tokens, heads·dv], the attention output
-    /// [tokens, heads·dv] and its projection [tokens, hidden].
+    /// For every row: queries and keys [tokens, 2·heads·dqk], values [tokens, heads·dv] and the
+    /// attention output [tokens, heads·dv]; per row block: its projection [block rows, hidden].
     var qk = Scratch(), v = Scratch(), attn = Scratch(), proj = Scratch()
     /// Layer 0's values (the reference's `v1`), mixed into the values of every later layer.
     var firstLayerValues = Scratch()
