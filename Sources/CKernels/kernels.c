@@ -329,12 +329,16 @@ NB_AVX512 static inline __m512 exp16(__m512 x) {
     return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
 }
 
+// GELU (tanh form) as x / (1 + e^{-2u}), u = √(2/π)(x + 0.044715x³): the same function as
+// 0.5x(1 + tanh u), with one exponential and a reciprocal (rcp14 and one Newton step, ~2⁻²⁸
+// relative, instead of a division: the division was the slowest part of GeGLU).
 NB_AVX512 static inline __m512 gelu16(__m512 x) {
     __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
-    __m512 u = _mm512_mul_ps(_mm512_set1_ps(0.7978845608028654f), _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), x3, x));
-    __m512 e = exp16(_mm512_add_ps(u, u));
-    __m512 t = _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
-    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(_mm512_set1_ps(1.0f), t));
+    __m512 u = _mm512_mul_ps(_mm512_set1_ps(-1.5957691216057308f), _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), x3, x));
+    __m512 d = _mm512_add_ps(exp16(u), _mm512_set1_ps(1.0f));
+    __m512 r = _mm512_rcp14_ps(d);
+    r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
+    return _mm512_mul_ps(x, r);
 }
 
 NB_AVX512 static void exp_avx512(float *out, const float *x, size_t n) {

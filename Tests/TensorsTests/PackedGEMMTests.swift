@@ -167,4 +167,24 @@ import Testing
         print("packed GEMM \(level), x·B with B packed by rows, alpha 0.125: max error / Σ|terms| \(String(format: "%.2e", worst))")
         #expect(worst <= PackedGEMMTests.tolerance)
     }
+
+    /// The pack of W [n, k] (row stride ldw > k, as attention's keys) is the same in every variant:
+    /// element for element the portable one's (zeros past n), on shapes around the 16 × 16 blocks.
+    @Test(arguments: KernelLevel.allCases)
+    func packNTEqualsThePortableOne(level: KernelLevel) {
+        guard level <= Vector.detectedLevel else { return }
+        for (n, k) in [(1, 1), (5, 3), (16, 16), (17, 15), (31, 33), (32, 64), (33, 64), (100, 17), (128, 64), (64, 192), (3, 0)] {
+            let ldw = k + 7
+            var rng = SplitMix64(seed: UInt64(n * 131 + k))
+            let w = (0..<(n * ldw + 1)).map { _ in rng.symmetricUnit() }
+            func pack(_ l: KernelLevel) -> [Float] {
+                var packed = [Float](repeating: .nan, count: nb_gemm_packed_count(n, k) + 1)
+                Vector.withLevel(l) { packed.withUnsafeMutableBufferPointer { nb_gemm_pack_nt($0.baseAddress!, w, ldw, n, k) } }
+                return packed
+            }
+            let expected = pack(.portable), got = pack(level)
+            #expect(got.dropLast() == expected.dropLast(), "\(level) pack of \(n)×\(k)")
+            #expect(got.last?.isNaN == true, "\(level) pack of \(n)×\(k) wrote past its end")
+        }
+    }
 }
