@@ -92,13 +92,44 @@ extension PipelineEngine {
         }
     }
 
-    /// Encodes without truncation or padding (the tokenizer's own settings are ignored).
-    func encode(_ text: String, pair: String? = nil) throws(PipelineError) -> Encoding {
+    /// The most tokens one text (or either text of a pair) may have in any task: more than the
+    /// maximum input length is rejected without windows, and with windows costs more encoder
+    /// tokens than a request may. Tokenizing stops past it (see ``encode(_:pair:limit:what:)``).
+    var tokenLimit: Int { max(maxInputTokens, maxRequestTokens) }
+
+    /// Encodes without truncation or padding (the tokenizer's own settings are ignored). Tokenizing
+    /// stops as soon as the text or the pair has more than `limit` tokens (default
+    /// ``tokenLimit``), at a cost bounded by the limit rather than by the input: see
+    /// ``tooManyTokens(what:limit:hint:)``.
+    func encode(
+        _ text: String, pair: String? = nil, limit: Int? = nil, what: String = "the input", hint: String = ""
+    ) throws(PipelineError) -> Encoding {
+        let limit = limit ?? tokenLimit
         do {
-            return try tokenizer.encode(text, pair: pair, addSpecialTokens: true, truncation: nil, padding: nil)
+            return try tokenizer.encode(text, pair: pair, addSpecialTokens: true, truncation: nil, padding: nil, maxTokens: limit)
+        } catch .tooManyTokens {
+            throw tooManyTokens(what: what, limit: limit, hint: hint)
         } catch {
             throw PipelineError(.invalidInput, "cannot tokenize the input: \(error.description)")
         }
+    }
+
+    /// The error of a text found to have more than `limit` tokens (tokenizing stopped there, so the
+    /// exact count is not known): `input_too_long` past the maximum input, `request_too_costly`
+    /// past what a request may cost.
+    func tooManyTokens(what: String, limit: Int, hint: String = "") -> PipelineError {
+        if limit <= maxInputTokens {
+            return PipelineError(
+                .inputTooLong,
+                "\(what) is more than \(limit) tokens (tokenizing stopped there), more than the maximum of \(maxInputTokens)\(hint)")
+        }
+        return PipelineError(
+            .requestTooCostly,
+            """
+            \(what) is more than \(limit) tokens (tokenizing stopped there): in windows or not, the request needs more encoder \
+            tokens than the limit of \(maxRequestTokens) (setting max-request-tokens)
+            """
+        )
     }
 }
 

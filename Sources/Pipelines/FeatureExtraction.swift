@@ -19,7 +19,7 @@ struct FeatureExtractionPlan: EncoderPlan {
         let options = try FeatureExtractionOptions(r.options, engine.optionBounds)
         pooling = options.pooling
         normalize = options.normalize
-        let e = try engine.encode(text)
+        let e = try engine.encode(text, limit: engine.maxInputTokens, what: "the text")
         try engine.checkLength(e.count, what: "the text")
         // The response: one vector per token with `pooling: none`.
         try engine.enforce(engine.taskCost(r, head: head, task: .featureExtraction, measure: .exact, known: e, planning: true))

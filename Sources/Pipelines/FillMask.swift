@@ -37,7 +37,7 @@ struct FillMaskPlan: EncoderPlan {
         } else {
             targets = nil
         }
-        let encoding = try engine.encode(text)
+        let encoding = try engine.encode(text, limit: engine.maxInputTokens, what: "the text")
         try engine.checkLength(encoding.count, what: "the text")
         // Masks (a vocabulary-wide row of logits each) and the response (masks² × top_k × the text).
         try engine.enforce(engine.taskCost(r, head: head, task: .fillMask, measure: .exact, known: encoding, planning: true))

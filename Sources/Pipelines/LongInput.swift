@@ -6,6 +6,9 @@ import Wire
 /// tokens are cut into runs of `maxTokens - specials` tokens, consecutive runs sharing `stride`
 /// tokens. An input within the maximum is one window.
 struct LongInput {
+    /// What an `input_too_long` error of a classification input adds.
+    static let windowHint = " (set option \"overflow\": \"window\" to classify it in windows)"
+
     /// Token ids of each window (special tokens included).
     var sequences: [[Int]]
     /// Index in the full encoding of the first text token of each window.
@@ -34,8 +37,7 @@ struct LongInput {
             throw PipelineError(
                 .inputTooLong,
                 """
-                \(what) is \(n) tokens, more than the maximum of \(maxTokens) (set option \"overflow\": \"window\" to classify it in \
-                windows)
+                \(what) is \(n) tokens, more than the maximum of \(maxTokens)\(windowHint)
                 """
             )
         }

@@ -20,7 +20,7 @@ struct MultipleChoicePlan: EncoderPlan {
         var seqs: [[Int]] = []
         for (k, choice) in choices.enumerated() {
             guard !choice.isEmpty else { throw PipelineError(.emptyInput, "choice \(k) is empty") }
-            let e = try engine.encode(question, pair: choice)
+            let e = try engine.encode(question, pair: choice, limit: engine.maxInputTokens, what: "the question with choice \(k)")
             try engine.checkLength(e.count, what: "the question with choice \(k)")
             seqs.append(e.ids)
             stats.builtSequences += 1

@@ -44,7 +44,10 @@ struct QuestionAnsweringPlan: EncoderPlan {
         // checked (and priced) before any window is built.
         let whole: Encoding
         do {
-            whole = try engine.tokenizer.encode(question, pair: contextText, addSpecialTokens: true, truncation: nil, padding: nil)
+            whole = try engine.tokenizer.encode(
+                question, pair: contextText, addSpecialTokens: true, truncation: nil, padding: nil, maxTokens: engine.tokenLimit)
+        } catch .tooManyTokens(let limit) {
+            throw engine.tooManyTokens(what: "the question or the context", limit: limit)
         } catch {
             throw PipelineError(.invalidInput, "cannot tokenize the question and context: \(error.description)")
         }

@@ -218,14 +218,41 @@ extension PipelineEngine {
     }
 
     /// Tokens of one text with the template's special tokens, as `measure` counts them (nil: the
-    /// tokenizer failed; the plan reports it).
-    func measuredTokens(_ text: String, _ measure: Measure) -> Int? {
+    /// tokenizer failed; the plan reports it). Throws when counting stops past ``tokenLimit`` (see
+    /// ``exactEncoding(_:pair:)``).
+    func measuredTokens(_ text: String, _ measure: Measure) throws(PipelineError) -> Int? {
         let specials = singleSpecials.prefix + singleSpecials.suffix
         switch measure {
         case .estimate: return Cost.ceilDiv(text.utf8.count, Cost.bytesPerToken) + specials
         case .bound: return Cost.add(text.utf8.count, specials)
-        case .exact: return (try? encode(text))?.count
+        case .exact: return try exactEncoding(text)?.count
         }
+    }
+
+    /// Tokens of one text: the known encoding's when counting exactly, else as `measure` counts.
+    func tokens(_ text: String, _ measure: Measure, known: Encoding?) throws(PipelineError) -> Int {
+        if measure == .exact, let known { return known.count }
+        return try measuredTokens(text, measure) ?? 0
+    }
+
+    /// The given encoding, else the one pricing counts (see ``exactEncoding(_:pair:)``).
+    func encoding(known: Encoding?, _ text: String, pair: String? = nil) throws(PipelineError) -> Encoding? {
+        if let known { return known }
+        return try exactEncoding(text, pair: pair)
+    }
+
+    /// The encoding pricing counts (nil: the tokenizer failed; the plan reports it). Throws when
+    /// tokenizing stops past ``tokenLimit``: no request can admit the input.
+    func exactEncoding(_ text: String, pair: String? = nil) throws(PipelineError) -> Encoding? {
+        let encoding: Encoding
+        do {
+            encoding = try tokenizer.encode(text, pair: pair, addSpecialTokens: true, truncation: nil, padding: nil, maxTokens: tokenLimit)
+        } catch .tooManyTokens(let limit) {
+            throw tooManyTokens(what: pair == nil ? "the text" : "the input", limit: limit)
+        } catch {
+            return nil
+        }
+        return encoding
     }
 
     /// Estimated bytes of one response's envelope (without its result).
@@ -258,7 +285,7 @@ extension PipelineEngine {
             guard let text = r.text, !text.isEmpty else { return c }
             let overflow = try? OverflowOptions(o, optionBounds)
             let (policy, stride) = overflow.map { ($0.policy, $0.stride) } ?? (.reject, 0)
-            var n = (measure == .exact ? known?.count : nil) ?? measuredTokens(text, measure) ?? 0
+            var n = try tokens(text, measure, known: known)
             // Longer inputs without windows are rejected (input_too_long) before any work.
             if policy == .reject { n = min(n, maxInputTokens) }
             let extent =
@@ -289,7 +316,7 @@ extension PipelineEngine {
                 q = min(Cost.ceilDiv(question.utf8.count, per), maxQuestionLen)
                 ctx = min(Cost.ceilDiv(context.utf8.count, per), max(1, maxInputTokens - q - pairSpecials))
             case .exact:
-                guard let e = known ?? (try? encode(question, pair: context)) else { return c }
+                guard let e = try encoding(known: known, question, pair: context) else { return c }
                 q = e.sequenceIds.filter { $0 == 0 }.count
                 ctx = e.sequenceIds.filter { $0 == 1 }.count
                 // The plan's own checks, before windows are priced.
@@ -323,10 +350,10 @@ extension PipelineEngine {
             let maskId = tokenizer.specialTokens.maskId ?? head.model.config.maskTokenId
             switch measure {
             case .estimate, .bound:
-                c.encoderTokens = min(measuredTokens(text, measure) ?? 0, maxInputTokens)
+                c.encoderTokens = min(try measuredTokens(text, measure) ?? 0, maxInputTokens)
                 c.masks = Self.occurrences(of: tokenizer.specialTokens.mask ?? "<mask>", in: text)
             case .exact:
-                guard let e = known ?? (try? encode(text)) else { return c }
+                guard let e = try encoding(known: known, text) else { return c }
                 c.encoderTokens = min(e.count, maxInputTokens)
                 c.masks = maskId.map { m in e.ids.filter { $0 == m }.count } ?? 0
             }
@@ -344,7 +371,7 @@ extension PipelineEngine {
                     let per = measure == .estimate ? Cost.bytesPerToken : 1
                     n = Cost.add(Cost.ceilDiv(question.utf8.count, per), Cost.ceilDiv(choice.utf8.count, per)) + pairSpecials
                 case .exact:
-                    n = (try? encode(question, pair: choice))?.count ?? 0
+                    n = try exactEncoding(question, pair: choice)?.count ?? 0
                 }
                 c.encoderTokens = Cost.add(c.encoderTokens, min(n, maxInputTokens))
             }
@@ -353,7 +380,7 @@ extension PipelineEngine {
         case .textGeneration:
             let maxNew = try o.priced(.maxNewTokens, limit: limits.maxNewTokens)
             guard let text = r.text, !text.isEmpty else { return c }
-            c.encoderTokens = min((measure == .exact ? known?.count : nil) ?? measuredTokens(text, measure) ?? 0, maxInputTokens)
+            c.encoderTokens = min(try tokens(text, measure, known: known), maxInputTokens)
             c.generatedTokens = maxNew
             let full = o.lenientBool(.returnFullText)
             let final = Cost.add(Cost.add(envelope, full ? text.utf8.count : 0), Cost.mul(maxNew, Cost.tokenTextBytes))
@@ -362,7 +389,7 @@ extension PipelineEngine {
             c.responseWhat = r.stream ? "\(maxNew) streamed partials" : "\(maxNew) new tokens"
         case .featureExtraction:
             guard let text = r.text, !text.isEmpty else { return c }
-            let n = min((measure == .exact ? known?.count : nil) ?? measuredTokens(text, measure) ?? 0, maxInputTokens)
+            let n = min(try tokens(text, measure, known: known), maxInputTokens)
             c.encoderTokens = n
             let pooling = (try? o.choice(.pooling, as: Pooling.self)) ?? nil
             let vectors = pooling == Pooling.none ? n : 1

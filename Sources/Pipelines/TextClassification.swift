@@ -26,7 +26,10 @@ struct TextClassificationPlan: EncoderPlan {
         function = options.function ?? fallback
         topK = options.topK
         let (policy, stride) = (options.overflow.policy, options.overflow.stride)
-        let encoding = try engine.encode(text)
+        // Without windows, tokenizing stops past the maximum input (the input is rejected anyway).
+        let encoding = try engine.encode(
+            text, limit: policy == .reject ? engine.maxInputTokens : nil, what: "the text",
+            hint: policy == .reject ? LongInput.windowHint : "")
         try engine.enforce(engine.taskCost(r, head: head, task: .textClassification, measure: .exact, known: encoding, planning: true))
         input = try LongInput.split(
             encoding, maxTokens: engine.maxInputTokens, policy: policy, stride: stride, what: "the text",

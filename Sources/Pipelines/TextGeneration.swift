@@ -20,7 +20,7 @@ extension PipelineEngine {
     func makeGeneration(_ r: PipelineRequest, head: LoadedHead, slot: (Int, Int)) throws(PipelineError) -> GenerationJob {
         let text = try r.textInput(for: .textGeneration)
         let o = r.options
-        let e = try encode(text)
+        let e = try encode(text, limit: maxInputTokens, what: "the prompt")
         try checkLength(e.count, what: "the prompt")
         guard !e.ids.isEmpty else { throw PipelineError(.emptyInput, "the prompt gives no tokens") }
         guard e.ids.allSatisfy({ $0 >= 0 && $0 < head.model.config.vocabSize }) else {

@@ -32,7 +32,9 @@ struct TokenClassificationPlan: EncoderPlan {
         strategy = options.aggregation
         ignore = options.ignoreLabels
         let (policy, stride) = (options.overflow.policy, options.overflow.stride)
-        encoding = try engine.encode(t)
+        encoding = try engine.encode(
+            t, limit: policy == .reject ? engine.maxInputTokens : nil, what: "the text", hint: policy == .reject ? LongInput.windowHint : ""
+        )
         try engine.enforce(engine.taskCost(r, head: head, task: .tokenClassification, measure: .exact, known: encoding, planning: true))
         input = try LongInput.split(
             encoding, maxTokens: engine.maxInputTokens, policy: policy, stride: stride, what: "the text",

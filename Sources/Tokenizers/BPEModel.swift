@@ -3,6 +3,9 @@ import Wire
 
 /// Byte-pair encoding (the library's `BPE` model) with a per-word cache.
 final class BPEModel: TokenModel {
+    /// Without an unknown token, characters outside the vocabulary (and their byte fallback) are
+    /// dropped: a piece can give no token.
+    var yieldsATokenPerPiece: Bool { unkToken != nil }
     struct Sym {
         var id: Int32
         var start: Int32

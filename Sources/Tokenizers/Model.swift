@@ -7,6 +7,14 @@ protocol TokenModel: Sendable {
     func tokenToId(_ token: String) -> Int?
     func idToToken(_ id: Int) -> String?
     var vocabSize: Int { get }
+    /// Whether every non-empty piece gives at least one token (or an error): then a count of
+    /// pieces is a lower bound of the count of tokens (`Tokenizer.encode(maxTokens:)` uses it).
+    var yieldsATokenPerPiece: Bool { get }
+}
+
+extension TokenModel {
+    /// WordPiece, WordLevel and Unigram give an unknown piece the unknown token (or throw).
+    var yieldsATokenPerPiece: Bool { true }
 }
 
 enum ModelFactory {

@@ -176,7 +176,11 @@ struct NormalizedString: Sendable {
     }
 
     /// Splits by the pattern's matches according to `behavior` (the library's `NormalizedString::split`).
-    func split(_ pattern: SplitPattern, _ behavior: SplitBehavior, invert: Bool = false) throws(TokenizerError) -> [NormalizedString] {
+    /// Throws `tooManyTokens(limit: maxPieces)` before slicing when more pieces than `maxPieces`
+    /// would be kept.
+    func split(
+        _ pattern: SplitPattern, _ behavior: SplitBehavior, invert: Bool = false, maxPieces: Int = .max
+    ) throws(TokenizerError) -> [NormalizedString] {
         var matches = try pattern.findMatches(scalars)
         if invert { for k in matches.indices { matches[k].isMatch.toggle() } }
         var pieces: [(Int, Int, Bool)] = []  // start, end, remove
@@ -213,6 +217,9 @@ struct NormalizedString: Sendable {
                 prev = m.isMatch
             }
             pieces.reverse()
+        }
+        if maxPieces < pieces.count, pieces.lazy.filter({ !$0.2 && $0.1 > $0.0 }).count > maxPieces {
+            throw .tooManyTokens(limit: maxPieces)
         }
         var out: [NormalizedString] = []
         out.reserveCapacity(pieces.count)

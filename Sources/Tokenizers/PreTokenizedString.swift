@@ -15,19 +15,39 @@ struct PreSplit: Sendable {
 /// The library's `PreTokenizedString`: pieces of normalized text, some already turned into tokens.
 struct PreTokenizedString: Sendable {
     var splits: [PreSplit]
+    /// When set, more pieces than this throw `tooManyTokens(limit:)` as soon as a split makes them
+    /// (set only when the model gives every non-empty piece at least one token, so the count of
+    /// pieces is a lower bound of the count of tokens): a hostile input is rejected before all of
+    /// its pieces are made.
+    var pieceLimit: Int?
 
-    /// Replaces every untokenized piece by the pieces `f` returns; empty pieces are dropped.
-    mutating func split(_ f: (Int, NormalizedString) throws(TokenizerError) -> [NormalizedString]) throws(TokenizerError) {
+    init(splits: [PreSplit], pieceLimit: Int? = nil) {
+        self.splits = splits
+        self.pieceLimit = pieceLimit
+    }
+
+    /// Replaces every untokenized piece by the pieces `f` returns; empty pieces are dropped. `f`
+    /// gets the piece's index, the piece and how many pieces it may still make (for
+    /// `NormalizedString.split(maxPieces:)`).
+    mutating func split(_ f: (Int, NormalizedString, Int) throws(TokenizerError) -> [NormalizedString]) throws(TokenizerError) {
         var out: [PreSplit] = []
         out.reserveCapacity(splits.count * 2)
+        let limit = pieceLimit ?? .max
         for (i, sp) in splits.enumerated() {
             if sp.tokens != nil {
                 out.append(sp)
-                continue
+            } else {
+                let pieces: [NormalizedString]
+                do {
+                    pieces = try f(i, sp.normalized, max(0, limit - out.count))
+                } catch .tooManyTokens {
+                    throw .tooManyTokens(limit: limit)
+                }
+                for piece in pieces where !piece.isEmpty {
+                    out.append(PreSplit(normalized: piece, tokens: nil))
+                }
             }
-            for piece in try f(i, sp.normalized) where !piece.isEmpty {
-                out.append(PreSplit(normalized: piece, tokens: nil))
-            }
+            if out.count > limit { throw .tooManyTokens(limit: limit) }
         }
         splits = out
     }

@@ -101,10 +101,10 @@ struct ByteLevelPreTokenizer: PreTokenizer {
     let regex: Regex?
 
     func preTokenize(_ p: inout PreTokenizedString) throws(TokenizerError) {
-        try p.split { (_, ns) throws(TokenizerError) in
+        try p.split { (_, ns, budget) throws(TokenizerError) in
             var ns = ns
             if addPrefixSpace && ns.scalars.first != 0x20 { ns.prepend([0x20]) }
-            if let regex { return try ns.split(.regex(regex), .isolated) }
+            if let regex { return try ns.split(.regex(regex), .isolated, maxPieces: budget) }
             return [ns]
         }
         p.normalize { ByteLevelTable.transform(&$0) }
@@ -117,14 +117,16 @@ struct SplitPreTokenizer: PreTokenizer {
     let invert: Bool
 
     func preTokenize(_ p: inout PreTokenizedString) throws(TokenizerError) {
-        try p.split { (_, ns) throws(TokenizerError) in try ns.split(pattern, behavior, invert: invert) }
+        try p.split { (_, ns, budget) throws(TokenizerError) in try ns.split(pattern, behavior, invert: invert, maxPieces: budget) }
     }
 }
 
 struct BertPreTokenizer: PreTokenizer {
     func preTokenize(_ p: inout PreTokenizedString) throws(TokenizerError) {
-        try p.split { (_, ns) throws(TokenizerError) in try ns.split(.predicate(UnicodeTables.isWhitespace), .removed) }
-        try p.split { (_, ns) throws(TokenizerError) in try ns.split(.predicate(isBertPunctuation), .isolated) }
+        try p.split { (_, ns, budget) throws(TokenizerError) in
+            try ns.split(.predicate(UnicodeTables.isWhitespace), .removed, maxPieces: budget)
+        }
+        try p.split { (_, ns, budget) throws(TokenizerError) in try ns.split(.predicate(isBertPunctuation), .isolated, maxPieces: budget) }
     }
 }
 
@@ -138,7 +140,7 @@ struct MetaspacePreTokenizer: PreTokenizer {
     let split: Bool
 
     func preTokenize(_ p: inout PreTokenizedString) throws(TokenizerError) {
-        try p.split { (_, ns) throws(TokenizerError) in
+        try p.split { (_, ns, budget) throws(TokenizerError) in
             var ns = ns
             try ns.replace(.literal([0x20]), with: [replacement])
             switch scheme {
@@ -148,7 +150,7 @@ struct MetaspacePreTokenizer: PreTokenizer {
                 if ns.scalars.first != replacement && ns.origStart == 0 { ns.prepend([replacement]) }
             case .never: break
             }
-            if split { return try ns.split(.predicate({ $0 == replacement }), .mergedWithNext) }
+            if split { return try ns.split(.predicate({ $0 == replacement }), .mergedWithNext, maxPieces: budget) }
             return [ns]
         }
     }

@@ -15,10 +15,17 @@ extension Tokenizer {
     }
 
     /// Encodes with explicit truncation and padding instead of the tokenizer's settings.
+    ///
+    /// `maxTokens`: throw ``TokenizerError/tooManyTokens(limit:)`` as soon as the text or the pair
+    /// is known to have more tokens than this (special tokens not counted), before the rest of it
+    /// is worked on: pieces are counted while the pre-tokenizers split (when the model gives every
+    /// piece a token) and tokens while the model runs. The cost of rejecting an over-long input is
+    /// then bounded by the limit, not by the input (1 MiB of digits: one token each).
     public func encode(
-        _ text: String, pair: String?, addSpecialTokens: Bool, truncation trunc: TruncationParams?, padding pad: PaddingParams?
+        _ text: String, pair: String?, addSpecialTokens: Bool, truncation trunc: TruncationParams?, padding pad: PaddingParams?,
+        maxTokens: Int? = nil
     ) throws(TokenizerError) -> Encoding {
-        var e = try encodeUnpadded(text, pair: pair, addSpecialTokens: addSpecialTokens, truncation: trunc)
+        var e = try encodeUnpadded(text, pair: pair, addSpecialTokens: addSpecialTokens, truncation: trunc, maxTokens: maxTokens)
         if let pad {
             var arr = [e]
             TruncationLogic.pad(&arr, pad)
@@ -50,11 +57,13 @@ extension Tokenizer {
         try encodeBatch(texts.map { EncodeInput($0) }, addSpecialTokens: addSpecialTokens)
     }
 
-    func encodeUnpadded(_ text: String, pair: String?, addSpecialTokens: Bool, truncation: TruncationParams?) throws(TokenizerError)
-        -> Encoding
-    {
-        var first = try encodeSequence(text, typeId: 0)
-        var second = try pair.map { (p: String) throws(TokenizerError) -> Encoding in try encodeSequence(p, typeId: 1) }
+    func encodeUnpadded(
+        _ text: String, pair: String?, addSpecialTokens: Bool, truncation: TruncationParams?, maxTokens: Int? = nil
+    ) throws(TokenizerError) -> Encoding {
+        var first = try encodeSequence(text, typeId: 0, maxTokens: maxTokens)
+        var second = try pair.map { (p: String) throws(TokenizerError) -> Encoding in
+            try encodeSequence(p, typeId: 1, maxTokens: maxTokens)
+        }
         if var t = truncation {
             let nAdded = postProcessor?.addedTokens(isPair: pair != nil) ?? 0
             if addSpecialTokens && nAdded > 0 {
@@ -74,15 +83,20 @@ extension Tokenizer {
 
     /// Pre-tokenized pieces of one sequence (after added-token extraction, normalization and
     /// pre-tokenization), each with its original offsets.
-    func preTokenize(_ text: String) throws(TokenizerError) -> PreTokenizedString {
+    func preTokenize(_ text: String, maxTokens: Int? = nil) throws(TokenizerError) -> PreTokenizedString {
         let scalars = text.unicodeScalars.map { $0.value }
         var p = try added.extractAndNormalize(scalars, normalizer: normalizer)
+        if let maxTokens, model.yieldsATokenPerPiece {
+            if p.splits.count > maxTokens { throw .tooManyTokens(limit: maxTokens) }
+            p.pieceLimit = maxTokens
+        }
         try preTokenizer?.preTokenize(&p)
         return p
     }
 
-    func encodeSequence(_ text: String, typeId: Int) throws(TokenizerError) -> Encoding {
-        let p = try preTokenize(text)
+    func encodeSequence(_ text: String, typeId: Int, maxTokens: Int? = nil) throws(TokenizerError) -> Encoding {
+        let p = try preTokenize(text, maxTokens: maxTokens)
+        let limit = maxTokens ?? .max
         var e = Encoding()
         var toks: [Token] = []
         for (wordIndex, sp) in p.splits.enumerated() {
@@ -100,6 +114,7 @@ extension Tokenizer {
                 e.offsets.append(Offset(a, b))
                 e.wordIds.append(wordIndex)
             }
+            if e.ids.count > limit { throw .tooManyTokens(limit: limit) }
         }
         let n = e.ids.count
         e.typeIds = [Int](repeating: typeId, count: n)

@@ -26,6 +26,9 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
     /// A regex search needed more steps than its budget (proportional to the text length) allows:
     /// the pattern backtracks too much on this text. Raised instead of a silent "no match".
     case regexBudgetExceeded(pattern: String, length: Int, steps: Int)
+    /// The input has more than `limit` tokens (encoding with `maxTokens`): found while splitting or
+    /// tokenizing, before the rest of the input was worked on.
+    case tooManyTokens(limit: Int)
 
     public var description: String {
         switch self {
@@ -43,6 +46,7 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
         case .encoding(let m): return m
         case .regexBudgetExceeded(let p, let n, let steps):
             return "regex `\(p.prefix(200))` needs more than \(steps) steps on a text of \(n) characters (too much backtracking)"
+        case .tooManyTokens(let limit): return "the input is more than \(limit) tokens"
         }
     }
 }

@@ -58,6 +58,15 @@ struct CostTests {
         #expect(try message("QA doc_stride just under the window within").contains("setting max-windows"))
         #expect(try message("fill-mask with 350").contains("350 mask tokens, more than the limit of 32 (setting max-masks)"))
         #expect(try message("fill-mask response").contains("setting max-response-bytes"))
+        let digits = try message("300 KB of digits in windows")
+        #expect(
+            digits.contains("more than 262144 tokens (tokenizing stopped there)") && digits.contains("setting max-request-tokens"),
+            "\(digits)")
+        let unwindowed = try #require(HostileRequests.cases.first { $0.name == "300 KB of digits without windows" })
+        let refused = engine.run([try request(unwindowed.line)], workspace: EncoderWorkspace()).flat.first?.error?.message ?? ""
+        #expect(
+            refused.contains("the text is more than 16384 tokens (tokenizing stopped there), more than the maximum of 16384 (set option"),
+            "\(refused)")
         #expect(try message("fill-mask top_k").contains("must be at most 100 (setting max-top-k), got 2048"))
         #expect(try message("1,000 choices").contains("1000 choices, more than the limit of 16 (setting max-choices)"))
         #expect(try message("streamed generation").contains("102400 bytes, more than the limit of 256 (setting max-id-bytes)"))

@@ -104,6 +104,21 @@ public enum HostileRequests {
                 "options": {"overflow": "window", "stride": 16300}}
                 """#,
             code: "request_too_costly", rejectedWhenPriced: false),
+        // 300 KB of digits: 300,000 tokens (one per digit). Without windows, tokenizing stops past
+        // the maximum input (16,384: input_too_long); with windows, past what a request may cost
+        // (262,144: request_too_costly, when priced). Either way saying no costs at most the limit.
+        Case(
+            name: "300 KB of digits without windows",
+            line: #"{"id": "h-digits", "task": "text-classification", "text": "\#(String(repeating: "7", count: 300_000))"}"#,
+            code: "input_too_long", rejectedWhenPriced: false),
+        Case(
+            name: "300 KB of digits in windows",
+            line:
+                #"""
+                {"id": "h-digits-window", "task": "token-classification", "text": "\#(String(repeating: "7", count: 300_000))", \#
+                "options": {"overflow": "window"}}
+                """#,
+            code: "request_too_costly", rejectedWhenPriced: true),
     ]
 
     /// Requests that were expensive before and are cheap now, answered normally.
