@@ -244,15 +244,11 @@ extension PipelineEngine {
     /// The encoding pricing counts (nil: the tokenizer failed; the plan reports it). Throws when
     /// tokenizing stops past ``tokenLimit``: no request can admit the input.
     func exactEncoding(_ text: String, pair: String? = nil) throws(PipelineError) -> Encoding? {
-        let encoding: Encoding
         do {
-            encoding = try tokenizer.encode(text, pair: pair, addSpecialTokens: true, truncation: nil, padding: nil, maxTokens: tokenLimit)
-        } catch .tooManyTokens(let limit) {
-            throw tooManyTokens(what: pair == nil ? "the text" : "the input", limit: limit)
-        } catch {
-            return nil
+            return try encode(text, pair: pair, what: pair == nil ? "the text" : "the input")
+        } catch  where error.code == .invalidInput {
+            return nil  // the tokenizer failed: the plan reports it
         }
-        return encoding
     }
 
     /// Estimated bytes of one response's envelope (without its result).

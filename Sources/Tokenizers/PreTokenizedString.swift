@@ -19,12 +19,7 @@ struct PreTokenizedString: Sendable {
     /// (set only when the model gives every non-empty piece at least one token, so the count of
     /// pieces is a lower bound of the count of tokens): a hostile input is rejected before all of
     /// its pieces are made.
-    var pieceLimit: Int?
-
-    init(splits: [PreSplit], pieceLimit: Int? = nil) {
-        self.splits = splits
-        self.pieceLimit = pieceLimit
-    }
+    var pieceLimit: Int? = nil
 
     /// Replaces every untokenized piece by the pieces `f` returns; empty pieces are dropped. `f`
     /// gets the piece's index, the piece and how many pieces it may still make (for

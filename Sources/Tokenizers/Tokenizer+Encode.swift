@@ -86,10 +86,7 @@ extension Tokenizer {
     func preTokenize(_ text: String, maxTokens: Int? = nil) throws(TokenizerError) -> PreTokenizedString {
         let scalars = text.unicodeScalars.map { $0.value }
         var p = try added.extractAndNormalize(scalars, normalizer: normalizer)
-        if let maxTokens, model.yieldsATokenPerPiece {
-            if p.splits.count > maxTokens { throw .tooManyTokens(limit: maxTokens) }
-            p.pieceLimit = maxTokens
-        }
+        if model.yieldsATokenPerPiece { p.pieceLimit = maxTokens }
         try preTokenizer?.preTokenize(&p)
         return p
     }
