@@ -208,14 +208,18 @@ NB_GEMM_AVX2 static void tile_avx2(size_t mr, size_t kc, const float *x, size_t 
 /// slower here; 8 measured the same as 12 within the noise.)
 #define MR512 12
 
-/// Rows mr ≤ 12 of x against the 32 columns of a panel, nr ≤ 32 of them kept (masked stores).
+/// Rows mr ≤ 12 of x against the 32 columns of a panel, nr ≤ 32 of them kept (masked stores). The
+/// panel's rows are ldp floats apart, of which the columns in the masks bm0 (0..<16) and bm1
+/// (16..<32) are read: a packed panel (ldp = 32, all read: the masks fold away), or 32 columns of a
+/// B [k, n] read in place (ldp = its row stride; columns past n masked).
 NB_GEMM_AVX512 NB_INLINE void tile32_avx512(const size_t mr, size_t kc, const float *x, size_t lda, const float *panel,
+                                            const size_t ldp, const __mmask16 bm0, const __mmask16 bm1,
                                             float *out, size_t ldc, size_t nr, float alpha, int accumulate) {
     __m512 lo[MR512], hi[MR512];
     NB_UNROLL_ROWS
     for (size_t i = 0; i < mr; i++) { lo[i] = _mm512_setzero_ps(); hi[i] = _mm512_setzero_ps(); }
     for (size_t p = 0; p < kc; p++) {
-        __m512 b0 = _mm512_loadu_ps(panel + p * PANEL), b1 = _mm512_loadu_ps(panel + p * PANEL + 16);
+        __m512 b0 = _mm512_maskz_loadu_ps(bm0, panel + p * ldp), b1 = _mm512_maskz_loadu_ps(bm1, panel + p * ldp + 16);
         NB_UNROLL_ROWS
         for (size_t i = 0; i < mr; i++) {
             __m512 av = _mm512_set1_ps(x[i * lda + p]);
@@ -233,7 +237,20 @@ NB_GEMM_AVX512 NB_INLINE void tile32_avx512(const size_t mr, size_t kc, const fl
 
 NB_GEMM_AVX512 static void tile_avx512(size_t mr, size_t kc, const float *x, size_t lda, const float *panel,
                                        float *out, size_t ldc, size_t nr, float alpha, int accumulate) {
-#define T(r) case r: tile32_avx512(r, kc, x, lda, panel, out, ldc, nr, alpha, accumulate); break
+#define T(r) case r: tile32_avx512(r, kc, x, lda, panel, PANEL, 0xffff, 0xffff, out, ldc, nr, alpha, accumulate); break
+    switch (mr) {
+    T(12); T(11); T(10); T(9); T(8); T(7); T(6); T(5); T(4); T(3); T(2); T(1);
+    default: break;
+    }
+#undef T
+}
+
+/// The same tile over 32 columns of B [k, n] read in place (row stride ldb), nr ≤ 32 of them.
+NB_GEMM_AVX512 static void tile_direct_avx512(size_t mr, size_t kc, const float *x, size_t lda, const float *b, size_t ldb,
+                                              float *out, size_t ldc, size_t nr, float alpha, int accumulate) {
+    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+#define T(r) case r: tile32_avx512(r, kc, x, lda, b, ldb, m0, m1, out, ldc, nr, alpha, accumulate); break
     switch (mr) {
     T(12); T(11); T(10); T(9); T(8); T(7); T(6); T(5); T(4); T(3); T(2); T(1);
     default: break;
@@ -282,4 +299,29 @@ void nb_gemm_nt_packed(float *out, size_t ldc, const float *x, size_t lda, const
 #endif
     (void)l;
     drive(tile_portable, 8, out, ldc, x, lda, packed, m, n, k, alpha, accumulate);
+}
+
+int nb_gemm_nn_direct(float *out, size_t ldc, const float *x, size_t lda, const float *b, size_t ldb,
+                      size_t m, size_t n, size_t k, float alpha, int accumulate) {
+#if NB_GEMM_X86
+    if (nb_kernels_level() < NB_LEVEL_AVX512) return 0;
+    if (m == 0 || n == 0) return 1;
+    if (k == 0) {
+        if (!accumulate) for (size_t i = 0; i < m; i++) memset(out + i * ldc, 0, n * sizeof(float));
+        return 1;
+    }
+    // One K block (attention's keys per block are few): each row block of x against every group
+    // of 32 columns of B, whose rows stream from L1/L2 in place.
+    for (size_t i0 = 0; i0 < m; i0 += MR512) {
+        size_t mr = m - i0 < MR512 ? m - i0 : MR512;
+        for (size_t j0 = 0; j0 < n; j0 += PANEL) {
+            size_t nr = n - j0 < PANEL ? n - j0 : PANEL;
+            tile_direct_avx512(mr, k, x + i0 * lda, lda, b + j0, ldb, out + i0 * ldc + j0, ldc, nr, alpha, accumulate);
+        }
+    }
+    return 1;
+#else
+    (void)out; (void)ldc; (void)x; (void)lda; (void)b; (void)ldb; (void)m; (void)n; (void)k; (void)alpha; (void)accumulate;
+    return 0;
+#endif
 }

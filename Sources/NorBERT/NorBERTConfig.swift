@@ -106,7 +106,6 @@ public struct NorBERTConfig: Codable, Sendable, Equatable {
     /// RoPE bases: hard-coded in the reference `SelfAttention.__init__` (config `rope_theta` is not read).
     public static let localRopeTheta: Double = 10_000
     public static let globalRopeTheta: Double = 160_000
-    public func ropeTheta(ofLayer index: Int) -> Double { isGlobalLayer(index) ? Self.globalRopeTheta : Self.localRopeTheta }
 
     public static func load(directory: String) throws -> NorBERTConfig {
         let path = (directory as NSString).appendingPathComponent("config.json")

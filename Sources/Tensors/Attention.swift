@@ -80,8 +80,11 @@ public enum Attention {
                     Vector.softmaxRow(s + r * cols, cols: cols, visible: a, b)
                 }
                 if let packed {
-                    nb_gemm_pack_nn(packed, v + lo * ldv, ldv, dv, cols)
-                    nb_gemm_nt_packed(out + q0 * ldo, ldo, s, cols, packed, rows, dv, cols, 1, 0)
+                    // Values read in place where the level has the kernel (AVX-512), else packed.
+                    if nb_gemm_nn_direct(out + q0 * ldo, ldo, s, cols, v + lo * ldv, ldv, rows, dv, cols, 1, 0) == 0 {
+                        nb_gemm_pack_nn(packed, v + lo * ldv, ldv, dv, cols)
+                        nb_gemm_nt_packed(out + q0 * ldo, ldo, s, cols, packed, rows, dv, cols, 1, 0)
+                    }
                 } else {
                     GEMM.nn(
                         out + q0 * ldo, ldc: ldo, s, lda: cols, v + lo * ldv, ldb: ldv,

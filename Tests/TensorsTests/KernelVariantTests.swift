@@ -62,6 +62,26 @@ import Testing
                 return out
             })
         { #expect(worst < 5e-6, "\(level)") }
+        // Rows normed together (AVX-512 takes up to four at once) equal rows normed one by one,
+        // bit for bit, at every level.
+        for level in [KernelLevel.portable] + Self.wide where level <= Vector.detectedLevel {
+            var together = [Float](repeating: .nan, count: rows * cols), alone = together
+            Vector.withLevel(level) {
+                together.withUnsafeMutableBufferPointer { o in
+                    Vector.layerNorm(o.baseAddress!, ldo: cols, x, ldx: cols, rows: rows, cols: cols, eps: 1e-7, gain: gain)
+                }
+                alone.withUnsafeMutableBufferPointer { o in
+                    x.withUnsafeBufferPointer { xs in
+                        for r in 0..<rows {
+                            Vector.layerNorm(
+                                o.baseAddress! + r * cols, ldo: cols, xs.baseAddress! + r * cols, ldx: cols, rows: 1, cols: cols, eps: 1e-7,
+                                gain: gain)
+                        }
+                    }
+                }
+            }
+            #expect(together == alone, "\(level)")
+        }
     }
 
     @Test(arguments: [8, 192, 200])

@@ -168,6 +168,41 @@ import Testing
         #expect(worst <= PackedGEMMTests.tolerance)
     }
 
+    /// x · B with B read in place (`nb_gemm_nn_direct`, attention's P · V where the level has it):
+    /// equal, bit for bit, to B packed by `nb_gemm_pack_nn` then `nb_gemm_nt_packed` (k ≤ 1,024),
+    /// with alpha and accumulation, and nothing read past column n (B's last row ends the buffer,
+    /// so a read past it would fault under ASan) or written past out's columns.
+    @Test(arguments: KernelLevel.allCases)
+    func directNNEqualsThePackedForm(level: KernelLevel) {
+        guard level <= Vector.detectedLevel else { return }
+        for (m, n, k) in [(1, 1, 1), (13, 64, 37), (12, 32, 32), (25, 17, 5), (128, 64, 128), (7, 33, 1_024), (3, 70, 0)] {
+            let ldb = n + 9, ldc = n + 4
+            var rng = SplitMix64(seed: UInt64(m * 37 + n * 5 + k))
+            let x = (0..<(m * k + 1)).map { _ in rng.symmetricUnit() }
+            let b = (0..<(max(k - 1, 0) * ldb + n)).map { _ in rng.symmetricUnit() }
+            let start = (0..<(m * ldc)).map { i in i % ldc < n ? rng.symmetricUnit() : Float.nan }
+            for (alpha, accumulate) in [(Float(1), Int32(0)), (0.125, 1)] {
+                var packedOut = start, directOut = start
+                var handled: Int32 = 0
+                Vector.withLevel(level) {
+                    var packed = [Float](repeating: .nan, count: nb_gemm_packed_count(n, k) + 1)
+                    packed.withUnsafeMutableBufferPointer { nb_gemm_pack_nn($0.baseAddress!, b, ldb, n, k) }
+                    packedOut.withUnsafeMutableBufferPointer {
+                        nb_gemm_nt_packed($0.baseAddress!, ldc, x, k, packed, m, n, k, alpha, accumulate)
+                    }
+                    handled = directOut.withUnsafeMutableBufferPointer {
+                        nb_gemm_nn_direct($0.baseAddress!, ldc, x, k, b, ldb, m, n, k, alpha, accumulate)
+                    }
+                }
+                // AVX-512 has the direct kernel; narrower levels leave it to the packed form.
+                #expect((handled == 1) == (level >= .avx512), "\(level)")
+                guard handled == 1 else { continue }
+                let same = zip(packedOut, directOut).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
+                #expect(same, "\(level) direct x·B \(m)×\(n)×\(k), alpha \(alpha), accumulate \(accumulate)")
+            }
+        }
+    }
+
     /// The pack of W [n, k] (row stride ldw > k, as attention's keys) is the same in every variant:
     /// element for element the portable one's (zeros past n), on shapes around the 16 × 16 blocks.
     @Test(arguments: KernelLevel.allCases)

@@ -28,4 +28,12 @@ void nb_gemm_pack_nn(float *packed, const float *b, size_t ldb, size_t n, size_t
 void nb_gemm_nt_packed(float *out, size_t ldc, const float *x, size_t lda, const float *packed,
                        size_t m, size_t n, size_t k, float alpha, int accumulate);
 
+/// out[m, n] = alpha · x[m, k] · B (or out += …, accumulate = 1) for B [k, n] read in place (row
+/// stride ldb ≥ n; nothing past column n is read), without packing: where the kernel level has
+/// such a kernel (AVX-512), returns 1; else does nothing and returns 0 (pack B with
+/// nb_gemm_pack_nn and call nb_gemm_nt_packed instead). For small k, as attention's P · V over a
+/// short sequence's values. For k ≤ 1,024 (one K block) the result equals the packed form's exactly.
+int nb_gemm_nn_direct(float *out, size_t ldc, const float *x, size_t lda, const float *b, size_t ldb,
+                      size_t m, size_t n, size_t k, float alpha, int accumulate);
+
 #endif
