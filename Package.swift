@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "PipelinesTests", dependencies: ["Wire", "Pipelines", "NorBERT", "Tokenizers", "TestSupport"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Wire", "Worker", "Kafka", "Pipelines", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["SafeTensors", "Tensors", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["SafeTensors", "Tensors", "TestSupport", "Wire"]),
     ],
     swiftLanguageModes: [.v6]
 )

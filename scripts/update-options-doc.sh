@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Regenerates docs/worker.md's option table from the settings' declarations
-# (Sources/Worker/ServeSettings+Options.swift): the output of `norbert-worker serve --help-markdown`
-# replaces what is between the markers. ServeOptionsTests fails while the committed table differs.
+# Regenerates the generated option tables: docs/worker.md's from the settings' declarations
+# (Sources/Worker/ServeSettings+Options.swift, `norbert-worker serve --help-markdown`) and
+# docs/wire-protocol.md's from the request options' (Sources/Wire/OptionDeclaration.swift,
+# `norbert-worker infer --options-markdown`); each replaces what is between its file's markers.
+# ServeOptionsTests and SchemaTests fail while a committed table differs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binary="${NORBERT_WORKER_BIN:-.build/debug/norbert-worker}"
 [ -x "$binary" ] || { export PATH="/opt/swift/usr/bin:$PATH"; swift build --product norbert-worker; }
-table="$("$binary" serve --help-markdown)"
-TABLE="$table" python3 - docs/worker.md <<'PY'
+# replace FILE COMMAND...: the output of `norbert-worker COMMAND` between FILE's markers.
+replace() {
+    local path="$1"; shift
+    local table
+    table="$("$binary" "$@")"
+    TABLE="$table" COMMAND="$*" python3 - "$path" <<'PY'
 import os, sys
 path = sys.argv[1]
 text = open(path, encoding="utf-8").read()
-begin = "<!-- options: the output of `norbert-worker serve --help-markdown` (scripts/update-options-doc.sh); do not edit -->\n"
+begin = f"<!-- options: the output of `norbert-worker {os.environ['COMMAND']}` (scripts/update-options-doc.sh); do not edit -->\n"
 end = "<!-- end of options -->"
 head, sep, rest = text.partition(begin)
 if not sep or end not in rest:
@@ -19,4 +25,7 @@ if not sep or end not in rest:
 tail = rest[rest.index(end):]
 open(path, "w", encoding="utf-8").write(head + begin + os.environ["TABLE"] + "\n" + tail)
 PY
-echo "docs/worker.md: option table updated"
+    echo "$path: option table updated"
+}
+replace docs/worker.md serve --help-markdown
+replace docs/wire-protocol.md infer --options-markdown

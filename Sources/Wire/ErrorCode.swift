@@ -52,7 +52,9 @@ public enum ErrorCode: String, Sendable, CaseIterable, Hashable {
     public var origin: Origin {
         switch self {
         case .emptyMessage, .messageTooLarge, .invalidReplyTo, .replyToNotAllowed, .undeliverableResponse: return .message
-        default: return .request
+        case .invalidJSON, .invalidRequest, .missingField, .wrongType, .invalidValue, .unknownTask, .unknownHead,
+            .unsupportedTask, .emptyInput, .inputTooLong, .invalidInput, .requestTooCostly, .internalError:
+            return .request
         }
     }
 }

@@ -36,10 +36,13 @@ public struct OptionDeclaration: Sendable, Equatable {
     /// An explicit `null` is a value of its own (text-classification `top_k`: every label);
     /// otherwise `null` means the default.
     public let nullIsValue: Bool
+    /// What the option does: the "meaning" column of docs/wire-protocol.md's option table
+    /// (generated from these declarations: ``markdownTable()``).
+    public let summary: String
 
     init(
         _ name: String, _ tasks: [PipelineTask], _ type: ValueType, default defaultValue: Default,
-        limitSetting: String? = nil, nullIsValue: Bool = false
+        limitSetting: String? = nil, nullIsValue: Bool = false, summary: String
     ) {
         self.name = name
         self.tasks = tasks
@@ -47,6 +50,7 @@ public struct OptionDeclaration: Sendable, Equatable {
         self.defaultValue = defaultValue
         self.limitSetting = limitSetting
         self.nullIsValue = nullIsValue
+        self.summary = summary
     }
 
     /// The allowed strings of a `.choice` option (empty for other types).
@@ -68,55 +72,103 @@ extension OptionDeclaration {
     // text-classification
     public static let functionToApply = OptionDeclaration(
         "function_to_apply", [.textClassification], .choice(ClassificationFunction.allCases.map(\.rawValue)),
-        default: .computed("sigmoid for problem_type multi_label_classification or a single label, else softmax"))
+        default: .computed("sigmoid for problem_type multi_label_classification or a single label, else softmax"),
+        summary: "`softmax`, `sigmoid` or `none` (raw logits); float32 as numpy")
     public static let classificationTopK = OptionDeclaration(
-        "top_k", [.textClassification], .integer(1...int32), default: .absent, nullIsValue: true)
+        "top_k", [.textClassification], .integer(1...int32), default: .absent, nullIsValue: true,
+        summary: """
+            absent: the arg-max label only, as a list of one `{label, score}`; `null`: every label sorted by score; n: the n best. \
+            Absent and `null` differ
+            """)
     // text- and token-classification
     public static let overflow = OptionDeclaration(
         "overflow", [.textClassification, .tokenClassification], .choice(OverflowPolicy.allCases.map(\.rawValue)),
-        default: .choice(OverflowPolicy.reject.rawValue))
+        default: .choice(OverflowPolicy.reject.rawValue),
+        summary: """
+            an input over the maximum length is rejected (`input_too_long`) or run in windows (`window`), see \
+            [pipelines](pipelines.md#long-inputs)
+            """)
     public static let stride = OptionDeclaration(
-        "stride", [.textClassification, .tokenClassification], .integer(0...int32), default: .computed("min(max/2, 128)"))
+        "stride", [.textClassification, .tokenClassification], .integer(0...int32), default: .computed("min(max/2, 128)"),
+        summary: "tokens shared by consecutive windows (`overflow`: `window`)")
     // token-classification
     public static let aggregationStrategy = OptionDeclaration(
         "aggregation_strategy", [.tokenClassification], .choice(AggregationStrategy.allCases.map(\.rawValue)),
-        default: .choice(AggregationStrategy.none.rawValue))
+        default: .choice(AggregationStrategy.none.rawValue),
+        summary: """
+            `none` (per token, with `index`), `simple`, `first`, `average`, `max` (transformers' rules; words by its no-prefix \
+            fallback rule for byte-level BPE)
+            """)
     public static let ignoreLabels = OptionDeclaration(
-        "ignore_labels", [.tokenClassification], .strings, default: .strings(["O"]))
+        "ignore_labels", [.tokenClassification], .strings, default: .strings(["O"]),
+        summary: "labels (or entity groups) left out: a string or a list")
     // question-answering
     public static let answersTopK = OptionDeclaration(
-        "top_k", [.questionAnswering], .integer(1...int32), default: .integer(1), limitSetting: "max-top-k")
+        "top_k", [.questionAnswering], .integer(1...int32), default: .integer(1), limitSetting: "max-top-k",
+        summary: "answers returned")
     public static let maxAnswerLen = OptionDeclaration(
-        "max_answer_len", [.questionAnswering], .integer(1...int32), default: .integer(15))
+        "max_answer_len", [.questionAnswering], .integer(1...int32), default: .integer(15),
+        summary: "tokens in an answer at most")
     public static let maxQuestionLen = OptionDeclaration(
-        "max_question_len", [.questionAnswering], .integer(1...int32), default: .integer(64))
+        "max_question_len", [.questionAnswering], .integer(1...int32), default: .integer(64),
+        summary: "a longer question is rejected (`input_too_long`), never cut")
     public static let maxSeqLen = OptionDeclaration(
-        "max_seq_len", [.questionAnswering], .integer(2...int32), default: .computed("min(max, 384); at most max"))
+        "max_seq_len", [.questionAnswering], .integer(2...int32), default: .computed("min(max, 384)"),
+        summary: "window length in tokens (at most the maximum input, `--max-input-tokens`)")
     public static let docStride = OptionDeclaration(
-        "doc_stride", [.questionAnswering], .integer(0...int32), default: .computed("min(max_seq_len/2, 128)"))
+        "doc_stride", [.questionAnswering], .integer(0...int32), default: .computed("min(max_seq_len/2, 128)"),
+        summary: "tokens shared by consecutive windows; must not exceed `max_seq_len`")
     public static let handleImpossibleAnswer = OptionDeclaration(
-        "handle_impossible_answer", [.questionAnswering], .boolean, default: .boolean(false))
+        "handle_impossible_answer", [.questionAnswering], .boolean, default: .boolean(false),
+        summary: "append the null answer `\"\"` at 0, 0 (score: the smallest p_start[0]·p_end[0] over the windows)")
     public static let alignToWords = OptionDeclaration(
-        "align_to_words", [.questionAnswering], .boolean, default: .boolean(true))
+        "align_to_words", [.questionAnswering], .boolean, default: .boolean(true),
+        summary: "answers start and end on whole words (within the window)")
     // fill-mask
     public static let candidatesTopK = OptionDeclaration(
-        "top_k", [.fillMask], .integer(1...int32), default: .integer(5), limitSetting: "max-top-k")
-    public static let targets = OptionDeclaration("targets", [.fillMask], .strings, default: .absent)
+        "top_k", [.fillMask], .integer(1...int32), default: .integer(5), limitSetting: "max-top-k",
+        summary: "candidates per mask")
+    public static let targets = OptionDeclaration(
+        "targets", [.fillMask], .strings, default: .absent,
+        summary: """
+            a string or a list: score only these tokens (vocabulary strings; another word counts as its first token); `top_k` is \
+            capped at their number
+            """)
     // text-generation
     public static let maxNewTokens = OptionDeclaration(
-        "max_new_tokens", [.textGeneration], .integer(0...int32), default: .integer(20), limitSetting: "max-new-tokens")
-    public static let doSample = OptionDeclaration("do_sample", [.textGeneration], .boolean, default: .boolean(false))
-    public static let temperature = OptionDeclaration("temperature", [.textGeneration], .number(1e-6...1e6), default: .number(1))
-    public static let samplingTopK = OptionDeclaration("top_k", [.textGeneration], .integer(0...int32), default: .integer(50))
-    public static let topP = OptionDeclaration("top_p", [.textGeneration], .number(1e-9...1), default: .number(1))
+        "max_new_tokens", [.textGeneration], .integer(0...int32), default: .integer(20), limitSetting: "max-new-tokens",
+        summary: "prompt + new tokens must fit in the maximum")
+    public static let doSample = OptionDeclaration(
+        "do_sample", [.textGeneration], .boolean, default: .boolean(false),
+        summary: "false: greedy (arg-max, identical to `generateGreedy`); true: sampling")
+    public static let temperature = OptionDeclaration(
+        "temperature", [.textGeneration], .number(1e-6...1e6), default: .number(1),
+        summary: "sampling: the logits are divided by it first (transformers' order of the warpers: temperature, `top_k`, `top_p`)")
+    public static let samplingTopK = OptionDeclaration(
+        "top_k", [.textGeneration], .integer(0...int32), default: .integer(50),
+        summary: "sampling: keep the k best tokens (and ties with the k-th); 0 = off")
+    public static let topP = OptionDeclaration(
+        "top_p", [.textGeneration], .number(1e-9...1), default: .number(1),
+        summary: "sampling: keep the smallest nucleus with probability mass ≥ `top_p`")
     public static let seed = OptionDeclaration(
-        "seed", [.textGeneration], .integer(0...Int(Int64.max)), default: .computed("random"))
-    public static let stopAtNewline = OptionDeclaration("stop_at_newline", [.textGeneration], .boolean, default: .boolean(false))
-    public static let returnFullText = OptionDeclaration("return_full_text", [.textGeneration], .boolean, default: .boolean(true))
+        "seed", [.textGeneration], .integer(0...Int(Int64.max)), default: .computed("random"),
+        summary: "seed of the sampler (SplitMix64): same seed, same text on every machine")
+    public static let stopAtNewline = OptionDeclaration(
+        "stop_at_newline", [.textGeneration], .boolean, default: .boolean(false),
+        summary: "stop after a token whose text contains `\\n` (as the model card does); the text ends before the newline")
+    public static let returnFullText = OptionDeclaration(
+        "return_full_text", [.textGeneration], .boolean, default: .boolean(true),
+        summary: "prompt + new text, or the new text only")
     // feature-extraction
     public static let pooling = OptionDeclaration(
-        "pooling", [.featureExtraction], .choice(Pooling.allCases.map(\.rawValue)), default: .choice(Pooling.mean.rawValue))
-    public static let normalize = OptionDeclaration("normalize", [.featureExtraction], .boolean, default: .boolean(false))
+        "pooling", [.featureExtraction], .choice(Pooling.allCases.map(\.rawValue)), default: .choice(Pooling.mean.rawValue),
+        summary: """
+            `mean` over all tokens (incl. `<s>`), `first` (token 0), or `none` (every token: `[1][tokens][hidden]` like \
+            transformers)
+            """)
+    public static let normalize = OptionDeclaration(
+        "normalize", [.featureExtraction], .boolean, default: .boolean(false),
+        summary: "L2-normalize each vector")
 
     /// Every option of every task (a name may have one declaration per task that reads it).
     public static let all: [OptionDeclaration] = [

@@ -137,8 +137,12 @@ extension ServeSettings {
                     more commit requests
                     """),
             .optionalWhole(
-                "max-queued-tokens", \.maxQueuedTokens, 1...Int(Int32.max), defaultText: "max(4 × batch, 32768)",
-                help: "Pause fetching above this many queued tokens (default max(4 × max-batch-tokens, 32768)).",
+                "max-queued-tokens", \.maxQueuedTokens, 1...Int(Int32.max),
+                defaultText: "max(\(WorkerConfiguration.queuedBatches) × batch, \(WorkerConfiguration.minimumQueuedTokens))",
+                help: """
+                    Pause fetching above this many queued tokens (default max(\(WorkerConfiguration.queuedBatches) × \
+                    max-batch-tokens, \(WorkerConfiguration.minimumQueuedTokens))).
+                    """,
                 meaning: "pause fetching above this"),
             .whole(
                 "max-message-bytes", \.maxMessageBytes, 1...(1 << 30),

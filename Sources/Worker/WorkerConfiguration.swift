@@ -3,6 +3,14 @@ import Kafka
 /// Everything the worker loop needs (the `serve` command resolves it from flags, environment
 /// and a config file; see ``ServeSettings``).
 public struct WorkerConfiguration: Sendable {
+    /// The default `--max-queued-tokens`: this many batches' worth of tokens, and at least
+    /// `minimumQueuedTokens` (the help and the docs' option table print these constants).
+    public static let queuedBatches = 4
+    public static let minimumQueuedTokens = 32_768
+    public static func defaultMaxQueuedTokens(maxBatchTokens: Int) -> Int {
+        max(queuedBatches * maxBatchTokens, minimumQueuedTokens)
+    }
+
     public var bootstrapServers: String
     public var groupID: String
     public var requestTopics: [String]
@@ -70,7 +78,7 @@ public struct WorkerConfiguration: Sendable {
         self.kafka = kafka
         self.maxBatchTokens = maxBatchTokens
         self.maxWait = maxWait
-        self.maxQueuedTokens = maxQueuedTokens ?? max(4 * maxBatchTokens, 32_768)
+        self.maxQueuedTokens = maxQueuedTokens ?? Self.defaultMaxQueuedTokens(maxBatchTokens: maxBatchTokens)
         self.maxMessageBytes = maxMessageBytes
         self.drainTimeout = drainTimeout
         self.commitInterval = commitInterval

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Pipelines
+import Wire
 
 struct InferCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -51,7 +52,12 @@ struct InferCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Per-request cost limits") var costLimits: CostLimitOptions
 
+    /// Prints docs/wire-protocol.md's request option table from the declarations and exits
+    /// (scripts/update-options-doc.sh).
+    @Flag(help: .hidden) var optionsMarkdown = false
+
     func validate() throws {
+        if optionsMarkdown { return }
         guard !heads.isEmpty else { throw ValidationError("give at least one --head NAME=DIR") }
         for h in heads where HeadSpec.parse(h) == nil { throw ValidationError("--head '\(h)' is not NAME=DIR") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
@@ -60,6 +66,10 @@ struct InferCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if optionsMarkdown {
+            FileHandle.standardOutput.write(Data(OptionDeclaration.markdownTable().utf8))
+            return
+        }
         PipelineEngine.setBLASThreads(threads)
         let limits = try costLimits.checkedLimits()
         try KernelStartup.check("infer")

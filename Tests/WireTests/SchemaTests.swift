@@ -100,13 +100,73 @@ struct SchemaTests {
         }
     }
 
+    @Test("every option's schema description names each task that reads it")
+    func optionTasksDescribed() throws {
+        let options = try schema("request")["$defs"]?["options"]?["properties"]
+        for declaration in OptionDeclaration.all {
+            let description = options?[declaration.name]?["description"]?.stringValue ?? ""
+            for task in declaration.tasks {
+                #expect(description.contains(task.rawValue), "options.\(declaration.name): the description does not name \(task.rawValue)")
+            }
+        }
+    }
+
+    @Test("response.schema.json shapes the result of every task; schemas/examples has a request of every task")
+    func everyTaskHasAResultRuleAndAnExample() throws {
+        var shaped: Set<PipelineTask> = []
+        for rule in try schema("response")["$defs"]?["success"]?["allOf"]?.arrayValue ?? [] {
+            guard let name = rule["if"]?["properties"]?["task"]?["const"]?.stringValue, let task = PipelineTask(rawValue: name) else {
+                continue
+            }
+            #expect(rule["then"]?["properties"]?["result"] != nil, "the rule of \(name) does not shape result")
+            shaped.insert(task)
+        }
+        #expect(shaped == Set(PipelineTask.allCases), "tasks without a result shape: \(Set(PipelineTask.allCases).subtracting(shaped))")
+        let examples = try String(contentsOf: Self.root.appendingPathComponent("schemas/examples/requests.jsonl"), encoding: .utf8)
+        var requested: Set<PipelineTask> = []
+        for line in examples.split(separator: "\n") where !line.isEmpty {
+            if let name = try JSONValue.parse(Array(line.utf8))["task"]?.stringValue, let task = PipelineTask(rawValue: name) {
+                requested.insert(task)
+            }
+        }
+        #expect(requested == Set(PipelineTask.allCases), "tasks without an example: \(Set(PipelineTask.allCases).subtracting(requested))")
+    }
+
+    @Test("docs/wire-protocol.md's option table is the declarations' (infer --options-markdown)")
+    func optionTable() throws {
+        let docs = try String(contentsOf: Self.root.appendingPathComponent("docs/wire-protocol.md"), encoding: .utf8)
+        let begin =
+            "<!-- options: the output of `norbert-worker infer --options-markdown` (scripts/update-options-doc.sh); do not edit -->\n"
+        let committed = try #require(
+            docs.components(separatedBy: begin).dropFirst().first?.components(separatedBy: "<!-- end of options -->").first,
+            "docs/wire-protocol.md has no generated option table")
+        #expect(
+            committed == OptionDeclaration.markdownTable(),
+            "docs/wire-protocol.md's option table is stale: run scripts/update-options-doc.sh")
+        for declaration in OptionDeclaration.all {
+            for task in declaration.tasks {
+                let rows = OptionDeclaration.markdownTable().split(separator: "\n")
+                #expect(
+                    rows.contains { $0.contains("| `\(declaration.name)` | \(declaration.defaultText) |") }, "\(task) \(declaration.name)")
+            }
+        }
+    }
+
+    @Test("the README names every task, in order")
+    func readmeTasks() throws {
+        let readme = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
+        let sentence = try #require(readme.components(separatedBy: "Tasks: ").dropFirst().first?.components(separatedBy: "Schemas:").first)
+        let named = sentence.components(separatedBy: "`").enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
+        #expect(named == PipelineTask.allCases.map(\.rawValue))
+    }
+
     @Test("docs/wire-protocol.md names every option")
     func documented() throws {
         let text = try String(contentsOf: Self.root.appendingPathComponent("docs/wire-protocol.md"), encoding: .utf8)
         for name in PipelineTask.allOptionNames.sorted() {
             #expect(text.contains("`\(name)`"), "docs/wire-protocol.md does not name option \(name)")
         }
-        for code in ErrorCode.allCases where code.origin == .request {
+        for code in ErrorCode.allCases {
             #expect(text.contains("`\(code.rawValue)`"), "docs/wire-protocol.md does not name error code \(code.rawValue)")
         }
     }

@@ -15,6 +15,13 @@ struct ServeSettingsTests {
         #expect(c.properties["auto.offset.reset"] == "earliest")
         #expect(c.properties["enable.auto.commit"] == nil || c.properties["enable.auto.commit"] == "false")
         #expect(s.commitIntervalMs == 200 && s.workerConfiguration(bootstrapServers: "b:1").commitInterval == .milliseconds(200))
+        // The computed default of --max-queued-tokens is the one its help and the docs print:
+        // max(4 × batch, 32768).
+        #expect(s.workerConfiguration(bootstrapServers: "b:1").maxQueuedTokens == 32_768)
+        let big = try ServeSettings.resolve(flags: ["max-batch-tokens": ["16384"]], environment: [:], file: [:], defaultLanes: 1)
+        #expect(big.workerConfiguration(bootstrapServers: "b:1").maxQueuedTokens == 65_536)
+        let option = try #require(ServeSettings.options.first { $0.name == "max-queued-tokens" })
+        #expect(option.defaultText == "max(4 × batch, 32768)")
     }
 
     @Test("commit interval from every source, within 10 ms … 10 min")
