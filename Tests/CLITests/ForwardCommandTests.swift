@@ -20,6 +20,7 @@ struct ForwardCommandTests {
 
     @Test func tokenClassificationWithHiddenStates() throws {
         let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let output = dir.appendingPathComponent("out.safetensors").path
         let cases = Self.tiny.appendingPathComponent("cases/padded_batch.safetensors").path
         let r = try CLI.run([
@@ -46,6 +47,7 @@ struct ForwardCommandTests {
 
     @Test func multipleChoiceAndQuestionAnswering() throws {
         let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let mcOut = dir.appendingPathComponent("mc.safetensors").path
         let mcCases = Self.tiny.appendingPathComponent("cases/multiple_choice.safetensors").path
         let r = try CLI.run([
@@ -77,6 +79,7 @@ struct ForwardCommandTests {
     /// --head overrides architectures: the masked-LM checkpoint run as its base encoder.
     @Test func headOverride() throws {
         let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let output = dir.appendingPathComponent("base.safetensors").path
         let cases = Self.tiny.appendingPathComponent("cases/single_token.safetensors").path
         let r = try CLI.run([
@@ -95,6 +98,7 @@ struct ForwardCommandTests {
     /// Bad inputs: a clear message on stderr and a non-zero exit, never a crash.
     @Test func badInputs() throws {
         let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let model = Self.tiny.appendingPathComponent("sequence-classification").path
         func inputs(_ name: String, _ tensors: [(name: String, value: SafeTensorsWriter.Value)]) throws -> String {
             let path = dir.appendingPathComponent(name).path

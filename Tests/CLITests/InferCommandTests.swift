@@ -126,6 +126,7 @@ struct InferCommandTests {
 
     @Test func inputAndOutputFilesWithProgress() throws {
         let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let input = dir.appendingPathComponent("requests.jsonl"), output = dir.appendingPathComponent("responses.jsonl")
         let lines = try (0..<40).map { k in
             try Self.line([

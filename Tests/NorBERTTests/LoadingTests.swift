@@ -5,11 +5,16 @@ import Tensors
 import Testing
 
 /// Loading real and hostile checkpoints: every failure is a typed error naming what is wrong.
-@Suite struct LoadingTests {
+@Suite final class LoadingTests {
+    /// This test's scratch folders, removed when it ends (each test has its own instance).
+    private var scratch: [URL] = []
+    deinit { for dir in scratch { try? FileManager.default.removeItem(at: dir) } }
+
     /// A scratch checkpoint folder: config.json (as JSON object) and the given weight file bytes.
     func folder(config: [String: Any]? = nil, weights: Data? = nil, copyWeightsFrom source: String = "base") throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("norbert-load-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        scratch.append(dir)
         let src = URL(fileURLWithPath: Fixtures.folder(source))
         var json = try #require(
             try JSONSerialization.jsonObject(with: Data(contentsOf: src.appendingPathComponent("config.json"))) as? [String: Any])
