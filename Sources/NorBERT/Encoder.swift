@@ -1,64 +1,6 @@
 import Foundation
 import Tensors
 
-/// A batch of sequences of any lengths, packed back to back: token t of sequence s is row
-/// `offsets[s] + t` of every [total tokens × features] matrix. No padding anywhere.
-public struct PackedBatch: Sendable, Equatable {
-    public private(set) var tokens: [Int32] = []
-    public private(set) var offsets: [Int] = [0]
-    /// The first id given that does not fit `Int32` (stored as -1 in `tokens`): `Encoder.validate`
-    /// reports it as given instead of letting it wrap into the vocabulary.
-    public private(set) var unrepresentableId: Int?
-
-    public init() {}
-    public init(_ sequences: [[Int]]) {
-        for s in sequences { append(s) }
-    }
-    public mutating func append(_ ids: [Int]) {
-        tokens.reserveCapacity(tokens.count + ids.count)
-        for id in ids {
-            if let narrow = Int32(exactly: id) {
-                tokens.append(narrow)
-            } else {
-                if unrepresentableId == nil { unrepresentableId = id }
-                tokens.append(-1)
-            }
-        }
-        offsets.append(tokens.count)
-    }
-    public var count: Int { offsets.count - 1 }
-    public var totalTokens: Int { tokens.count }
-    public func length(_ s: Int) -> Int { offsets[s + 1] - offsets[s] }
-    public var lengths: [Int] { (0..<count).map(length) }
-
-    /// The sequences with at least one row in `rows` (a range of rows within 0..<totalTokens), by
-    /// binary search over the offsets.
-    public func sequences(overlapping rows: Range<Int>) -> Range<Int> {
-        guard !rows.isEmpty, count > 0 else { return 0..<0 }
-        let first = max(0, firstOffset(above: rows.lowerBound) - 1)
-        let end = firstOffset(atLeast: rows.upperBound)
-        return first..<max(first, min(end, count))
-    }
-
-    /// The first s in 0...count with offsets[s] > row (count + 1 when none).
-    private func firstOffset(above row: Int) -> Int { offsets.partitionIndex { $0 > row } }
-    /// The first s in 0...count with offsets[s] >= row.
-    private func firstOffset(atLeast row: Int) -> Int { offsets.partitionIndex { $0 >= row } }
-}
-
-extension Array where Element == Int {
-    /// The first index whose element satisfies `isAbove`, for a predicate false then true along
-    /// the (sorted) array; `count` when none does.
-    fileprivate func partitionIndex(_ isAbove: (Int) -> Bool) -> Int {
-        var low = 0, high = count
-        while low < high {
-            let mid = (low + high) / 2
-            if isAbove(self[mid]) { high = mid } else { low = mid + 1 }
-        }
-        return low
-    }
-}
-
 /// Lane-local buffers of the encoder, reused across calls (grown, never shrunk).
 public final class EncoderWorkspace {
     /// The residual stream [tokens, hidden] and the embeddings it mixes with in every layer.
@@ -147,30 +89,68 @@ public final class Encoder: Sendable {
         }
     }
 
+    /// Tokens per sub-pass: without key/value caches, a batch of more tokens runs as consecutive
+    /// sub-passes of whole sequences (`PackedBatch.groups`), each through every layer. Attention
+    /// never crosses a sequence and every other step is per row, so the result is the same row
+    /// for row; but a sub-pass's activations stay in the caches between layers, where a whole
+    /// batch's (~5 KB per token at xsmall) spill to memory: measured +6–14% tokens/s on two lanes
+    /// (docs/performance.md, "Sub-passes"). `NORBERT_SUB_PASS_TOKENS` overrides it (for measuring;
+    /// 0 = one pass).
+    public static let subPassTokens: Int = {
+        let value = ProcessInfo.processInfo.environment["NORBERT_SUB_PASS_TOKENS"].flatMap { Int($0) }
+        return value.map { $0 <= 0 ? Int.max : $0 } ?? 512
+    }()
+
     /// Runs the encoder over a packed batch. `causal` selects the causal LM's window rule;
-    /// `caches` (one per sequence) continues sequences whose earlier tokens were already run.
+    /// `caches` (one per sequence) continues sequences whose earlier tokens were already run (in
+    /// one pass); without, the batch runs in sub-passes of at most `subPassTokens` tokens.
     public func forward(
         _ batch: PackedBatch, causal: Bool = false, hiddenStates: Bool = false,
-        caches: [KVCache]? = nil, workspace ws: EncoderWorkspace
+        caches: [KVCache]? = nil, workspace ws: EncoderWorkspace, subPassTokens: Int = Encoder.subPassTokens
     ) throws -> EncoderOutput {
         try validate(batch)
         if let caches, caches.count != batch.count {
             throw NorBERTError.invalidInput("\(caches.count) caches for \(batch.count) sequences")
         }
         let n = batch.totalTokens, h = config.hiddenSize
+        let groups = caches == nil ? batch.groups(ofAtMost: subPassTokens) : [0..<batch.count]
+        // The last hidden state and (when asked) the state before each layer and after the last.
+        var last = [Float](repeating: 0, count: n * h)
+        var states: [[Float]]? = hiddenStates ? Array(repeating: last, count: layers.count + 1) : nil
+        for group in groups {
+            let sub = groups.count == 1 ? batch : batch.slice(group)
+            let row0 = batch.offsets[group.lowerBound], rows = sub.totalTokens
+            func keep(_ source: UnsafePointer<Float>, _ into: inout [Float]) {
+                into.withUnsafeMutableBufferPointer { ($0.baseAddress! + row0 * h).update(from: source, count: rows * h) }
+            }
+            pass(sub, causal: causal, caches: caches, ws: ws) { index, state in
+                if states != nil { keep(state, &states![index]) }
+            }
+            keep(ws.hidden.pointer, &last)
+        }
+        if let caches { for (s, cache) in caches.enumerated() { cache.length += batch.length(s) } }
+        return EncoderOutput(
+            lastHiddenState: Tensor(shape: [n, h], storage: last),
+            hiddenStates: states?.map { Tensor(shape: [n, h], storage: $0) })
+    }
+
+    /// One pass of every layer over `batch`, in place on ws.hidden; `state(i, hidden)` sees the
+    /// residual stream before layer i and (i = layers.count) after the last.
+    private func pass(
+        _ batch: PackedBatch, causal: Bool, caches: [KVCache]?, ws: EncoderWorkspace,
+        state: (Int, UnsafePointer<Float>) -> Void
+    ) {
+        let n = batch.totalTokens, h = config.hiddenSize
         let hid = ws.hidden.reserve(n * h), emb = ws.embedded.reserve(n * h)
         for (row, id) in batch.tokens.enumerated() {
             (emb + row * h).update(from: embeddingTable.pointer + Int(id) * h, count: h)
         }
         hid.update(from: emb, count: n * h)
-        var states: [Tensor]? = hiddenStates ? [Tensor(shape: [n, h], storage: Array(UnsafeBufferPointer(start: hid, count: n * h)))] : nil
-        for layer in layers {
+        state(0, hid)
+        for (index, layer) in layers.enumerated() {
             runLayer(layer, batch: batch, causal: causal, caches: caches, ws: ws)
-            states?.append(Tensor(shape: [n, h], storage: Array(UnsafeBufferPointer(start: ws.hidden.pointer, count: n * h))))
+            state(index + 1, ws.hidden.pointer)
         }
-        if let caches { for (s, cache) in caches.enumerated() { cache.length += batch.length(s) } }
-        let last = Tensor(shape: [n, h], storage: Array(UnsafeBufferPointer(start: ws.hidden.pointer, count: n * h)))
-        return EncoderOutput(lastHiddenState: last, hiddenStates: states)
     }
 
     /// The rotary table covering `positions`. Past the shared table a lane-local one is built, and
