@@ -58,11 +58,15 @@ fi
 echo "== sanitize $KIND: swift test --filter '$FILTER'${SKIP:+ --skip '$SKIP'}" >&2
 start=$(date +%s)
 status=0
+# One log per run (a later run must not overwrite the record of an earlier failure).
+TESTLOG="$SCRATCH/swift-test-$SHORT-$(date +%Y%m%d-%H%M%S).log"
 swift test --skip-build -Xcc -O2 --sanitize="$KIND" --scratch-path "$SCRATCH" --filter "$FILTER" ${SKIP:+--skip "$SKIP"} \
-  > "$LOGS/../swift-test-$SHORT.log" 2>&1 || status=$?
+  > "$TESTLOG" 2>&1 || status=$?
 end=$(date +%s)
-tail -n 5 "$LOGS/../swift-test-$SHORT.log" >&2
-echo "== tests exit $status in $((end - start)) s (log: $LOGS/../swift-test-$SHORT.log)" >&2
+grep -E '^(✘|✔|━) Test run with' "$TESTLOG" | tail -n 1 >&2 || true
+# The tests that failed, by name (the first line of each failed test's issues).
+grep -E '^✘ Test .* recorded an issue' "$TESTLOG" | cut -c1-300 | awk '!seen[$0]++' | head -n 20 >&2 || true
+echo "== tests exit $status in $((end - start)) s (log: $TESTLOG)" >&2
 
 # Summary: one line per distinct report (kind, then the first frames in our sources, else the
 # first frames past the allocator and the sanitizer runtime). LeakSanitizer's leaks are counted
