@@ -6,8 +6,14 @@
 # ServeOptionsTests and SchemaTests fail while a committed table differs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-binary="${NORBERT_WORKER_BIN:-.build/debug/norbert-worker}"
-[ -x "$binary" ] || { export PATH="/opt/swift/usr/bin:$PATH"; swift build --product norbert-worker; }
+# Built every time (incremental): a binary older than the declarations would write old tables.
+if [ -n "${NORBERT_WORKER_BIN:-}" ]; then
+    binary="$NORBERT_WORKER_BIN"
+else
+    export PATH="/opt/swift/usr/bin:$PATH"
+    swift build --product norbert-worker >&2
+    binary=.build/debug/norbert-worker
+fi
 # replace FILE COMMAND...: the output of `norbert-worker COMMAND` between FILE's markers.
 replace() {
     local path="$1"; shift

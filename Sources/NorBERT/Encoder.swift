@@ -93,17 +93,15 @@ public final class Encoder: Sendable {
     /// sub-passes of whole sequences (`PackedBatch.groups`), each through every layer. Attention
     /// never crosses a sequence and every other step is per row, so the result is the same row
     /// for row; but a sub-pass's activations stay in the caches between layers, where a whole
-    /// batch's (~5 KB per token at xsmall) spill to memory: measured +6–14% tokens/s on two lanes
-    /// (docs/performance.md, "Sub-passes"). `NORBERT_SUB_PASS_TOKENS` overrides it (for measuring;
-    /// 0 = one pass).
-    public static let subPassTokens: Int = {
-        let value = ProcessInfo.processInfo.environment["NORBERT_SUB_PASS_TOKENS"].flatMap { Int($0) }
-        return value.map { $0 <= 0 ? Int.max : $0 } ?? 512
-    }()
+    /// batch's (~5 KB per token at xsmall) spill to memory: measured +2–14% tokens/s on two lanes
+    /// at xsmall (docs/performance.md, "Sub-passes"). `NORBERT_SUB_PASS_TOKENS` overrides it (for
+    /// measuring; 0 or less = one pass; unset or not a number = 512).
+    public static let subPassTokens: Int = ProcessInfo.processInfo.environment["NORBERT_SUB_PASS_TOKENS"].flatMap { Int($0) } ?? 512
 
     /// Runs the encoder over a packed batch. `causal` selects the causal LM's window rule;
     /// `caches` (one per sequence) continues sequences whose earlier tokens were already run (in
-    /// one pass); without, the batch runs in sub-passes of at most `subPassTokens` tokens.
+    /// one pass); without, the batch runs in sub-passes of at most `subPassTokens` tokens (0 or
+    /// less: one pass).
     public func forward(
         _ batch: PackedBatch, causal: Bool = false, hiddenStates: Bool = false,
         caches: [KVCache]? = nil, workspace ws: EncoderWorkspace, subPassTokens: Int = Encoder.subPassTokens
@@ -113,7 +111,7 @@ public final class Encoder: Sendable {
             throw NorBERTError.invalidInput("\(caches.count) caches for \(batch.count) sequences")
         }
         let n = batch.totalTokens, h = config.hiddenSize
-        let groups = caches == nil ? batch.groups(ofAtMost: subPassTokens) : [0..<batch.count]
+        let groups = caches == nil && subPassTokens > 0 ? batch.groups(ofAtMost: subPassTokens) : [0..<batch.count]
         // The last hidden state and (when asked) the state before each layer and after the last.
         var last = [Float](repeating: 0, count: n * h)
         var states: [[Float]]? = hiddenStates ? Array(repeating: last, count: layers.count + 1) : nil

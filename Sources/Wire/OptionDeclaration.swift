@@ -72,7 +72,7 @@ extension OptionDeclaration {
     // text-classification
     public static let functionToApply = OptionDeclaration(
         "function_to_apply", [.textClassification], .choice(ClassificationFunction.allCases.map(\.rawValue)),
-        default: .computed("sigmoid for problem_type multi_label_classification or a single label, else softmax"),
+        default: .computed("`sigmoid` for `problem_type` multi_label_classification or a single label, else `softmax`"),
         summary: "`softmax`, `sigmoid` or `none` (raw logits); float32 as numpy")
     public static let classificationTopK = OptionDeclaration(
         "top_k", [.textClassification], .integer(1...int32), default: .absent, nullIsValue: true,
@@ -114,7 +114,7 @@ extension OptionDeclaration {
         summary: "a longer question is rejected (`input_too_long`), never cut")
     public static let maxSeqLen = OptionDeclaration(
         "max_seq_len", [.questionAnswering], .integer(2...int32), default: .computed("min(max, 384)"),
-        summary: "window length in tokens (at most the maximum input, `--max-input-tokens`)")
+        summary: "window length in tokens (at most the maximum input: `serve --max-input-tokens`, `infer --max-tokens`)")
     public static let docStride = OptionDeclaration(
         "doc_stride", [.questionAnswering], .integer(0...int32), default: .computed("min(max_seq_len/2, 128)"),
         summary: "tokens shared by consecutive windows; must not exceed `max_seq_len`")

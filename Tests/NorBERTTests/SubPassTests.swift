@@ -34,4 +34,19 @@ import Testing
             #expect(exact ? worst == 0 : worst < 1e-5, "\(folder) by \(limit)")
         }
     }
+
+    /// At the default limit (512) a batch of more tokens splits where the encoder's 256-row blocks
+    /// fall differently than in one pass; 0 means one pass.
+    @Test func defaultLimitOverSeveralRowBlocks() throws {
+        let model = try NorBERTModel(directory: Fixtures.folder("base"))
+        var rng = SplitMix64(seed: 77)
+        let vocab = model.config.vocabSize
+        let batch = PackedBatch([300, 250, 150, 40, 270].map { n in (0..<n).map { _ in Int(rng.next() % UInt64(vocab)) } })
+        #expect(batch.groups(ofAtMost: Encoder.subPassTokens).count > 1 || Encoder.subPassTokens > batch.totalTokens)
+        let whole = try model.encoder.forward(batch, workspace: EncoderWorkspace(), subPassTokens: 0)
+        let split = try model.encoder.forward(batch, workspace: EncoderWorkspace())
+        let worst = zip(whole.lastHiddenState.storage, split.lastHiddenState.storage).map { abs($0 - $1) }.max() ?? 0
+        print("1,010 tokens, sub-passes of at most \(Encoder.subPassTokens) vs one pass: max |Δ| \(worst)")
+        #expect(WeightGEMM.preferred() == .packed ? worst == 0 : worst < 1e-5)
+    }
 }

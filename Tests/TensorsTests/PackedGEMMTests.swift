@@ -175,7 +175,9 @@ import Testing
     @Test(arguments: KernelLevel.allCases)
     func directNNEqualsThePackedForm(level: KernelLevel) {
         guard level <= Vector.detectedLevel else { return }
-        for (m, n, k) in [(1, 1, 1), (13, 64, 37), (12, 32, 32), (25, 17, 5), (128, 64, 128), (7, 33, 1_024), (3, 70, 0)] {
+        for (m, n, k) in [
+            (1, 1, 1), (13, 64, 37), (12, 32, 32), (25, 17, 5), (5, 16, 9), (14, 48, 20), (128, 64, 128), (7, 33, 1_024), (3, 70, 0),
+        ] {
             let ldb = n + 9, ldc = n + 4
             var rng = SplitMix64(seed: UInt64(m * 37 + n * 5 + k))
             let x = (0..<(m * k + 1)).map { _ in rng.symmetricUnit() }
