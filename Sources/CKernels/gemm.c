@@ -248,8 +248,8 @@ NB_GEMM_AVX512 static void tile_avx512(size_t mr, size_t kc, const float *x, siz
 /// The same tile over 32 columns of B [k, n] read in place (row stride ldb), nr ≤ 32 of them.
 NB_GEMM_AVX512 static void tile_direct_avx512(size_t mr, size_t kc, const float *x, size_t lda, const float *b, size_t ldb,
                                               float *out, size_t ldc, size_t nr, float alpha, int accumulate) {
-    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    __mmask16 m0, m1;
+    nb_tile32_masks(nr, &m0, &m1);
 #define T(r) case r: tile32_avx512(r, kc, x, lda, b, ldb, m0, m1, out, ldc, nr, alpha, accumulate); break
     switch (mr) {
     T(12); T(11); T(10); T(9); T(8); T(7); T(6); T(5); T(4); T(3); T(2); T(1);

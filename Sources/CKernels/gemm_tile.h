@@ -14,12 +14,18 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+/// The masks of the first nr ≤ 32 columns of a 32-column tile: *m0 over columns 0..<16, *m1 over 16..<32.
+NB_INLINE void nb_tile32_masks(size_t nr, __mmask16 *m0, __mmask16 *m1) {
+    *m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    *m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+}
+
 /// out[mr, nr] = (or +=, accumulate) the sums lo[i] (columns 0..<16) and hi[i] (16..<32) of each
 /// row i < mr; nr ≤ 32 columns kept (masked loads and stores), row stride ldc.
 __attribute__((target("avx512f"))) NB_INLINE void nb_store_tile32_avx512(const size_t mr, __m512 *lo, __m512 *hi,
                                                                         float *out, size_t ldc, size_t nr, int accumulate) {
-    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    __mmask16 m0, m1;
+    nb_tile32_masks(nr, &m0, &m1);
     NB_UNROLL_ROWS
     for (size_t i = 0; i < mr; i++) {
         float *row = out + i * ldc;

@@ -195,8 +195,7 @@ void nb_add(float *out, const float *x, const float *y, size_t n) {
     else { for (size_t i = 0; i < n; i++) out[i] += x[i]; }
 }
 
-void nb_scale(float *out, float s, size_t n) {
-    int l = level();
+static void scale_at(int l, float *out, float s, size_t n) {
 #if NB_X86
     if (l >= NB_LEVEL_AVX512) { nbv_scale_avx512(out, s, n); return; }
     if (l >= NB_LEVEL_AVX2) { nbv_scale_avx2(out, s, n); return; }
@@ -204,6 +203,8 @@ void nb_scale(float *out, float s, size_t n) {
     (void)l;
     for (size_t i = 0; i < n; i++) out[i] *= s;
 }
+
+void nb_scale(float *out, float s, size_t n) { scale_at(level(), out, s, n); }
 
 static inline void head_norm_rope_at(int l, float *x, size_t heads, size_t d, const float *gain,
                                      const float *c, const float *s, float eps) {
@@ -273,7 +274,7 @@ void nb_softmax_row(float *row, size_t cols, size_t a, size_t b) {
     int l = level();
     float sum = 0;
     softmax_at(l, row, a, b, -INFINITY, &sum);
-    nb_scale(row + a, 1.0f / sum, b - a);
+    scale_at(l, row + a, 1.0f / sum, b - a);
 }
 
 // ---------------------------------------------------------------- float32 → bfloat16
